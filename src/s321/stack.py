@@ -1,0 +1,489 @@
+"""The local stack: a real Apache Kafka broker (KRaft, single node) and a real Redis server.
+
+Both run as background processes on loopback, owned by s321:
+
+* Kafka's jars (``org.apache.kafka:kafka_2.13`` and its runtime dependencies, plus
+  ``kafka-tools`` for the consumer-group tool) are resolved by Maven from Maven Central into
+  ``<cache_dir>/kafka-<version>/libs`` once; nothing is downloaded into the repository.
+* The broker's storage is formatted once under ``<data_dir>/kafka/data`` and reused, so data
+  survives ``down`` / ``up``.
+* Redis is Debian's ``redis-server``, with its append-only file under ``<data_dir>/redis``.
+
+``up`` is idempotent: a service whose port already answers is left alone (it may be one that
+another ``up`` started, or one that somebody else runs on that port). ``down`` stops only the
+processes whose pid files s321 wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from s321.errors import MissingToolError, StackError
+from s321.settings import Settings
+
+__all__ = ["KafkaService", "RedisService", "ServiceStatus", "Stack", "StackConfig"]
+
+_MAVEN_LOG4J = "2.24.3"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the stack lives and which ports it answers on."""
+
+    data_dir: Path
+    cache_dir: Path
+    kafka_version: str
+    kafka_port: int
+    controller_port: int
+    redis_port: int
+    kafka_heap: str = "1g"
+    timeout_s: float = 90.0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What ``s321 stack status`` reports for one service."""
+
+    name: str
+    address: str
+    running: bool
+    pid: int | None
+    owned: bool
+    detail: str
+
+    def line(self) -> str:
+        state = "up" if self.running else "down"
+        who = f"pid {self.pid}" if self.owned and self.pid else "not started by s321"
+        if not self.running:
+            who = "-"
+        return f"{self.name:<6} {state:<5} {self.address:<22} {who:<22} {self.detail}"
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _require(tool: str, hint: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        raise MissingToolError(tool, hint)
+    return found
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class _Process:
+    """A background server process with a pid file and a log file."""
+
+    def __init__(self, name: str, home: Path) -> None:
+        self.name = name
+        self.home = home
+        self.pid_file = home / f"{name}.pid"
+        self.log_file = home / f"{name}.out"
+
+    def pid(self) -> int | None:
+        pid = _read_pid(self.pid_file)
+        return pid if pid is not None and _pid_alive(pid) else None
+
+    def spawn(self, argv: list[str], cwd: Path) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def wait_ready(self, ready: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            if self.pid() is None:
+                raise StackError(
+                    f"{self.name} exited during start-up; last lines of {self.log_file}:\n"
+                    f"{_tail(self.log_file)}"
+                )
+            time.sleep(0.25)
+        raise StackError(
+            f"{self.name} did not become ready within {timeout_s:.0f}s; "
+            f"last lines of {self.log_file}:\n{_tail(self.log_file)}"
+        )
+
+    def stop(self, timeout_s: float) -> bool:
+        """SIGTERM, then SIGKILL after ``timeout_s``. False when nothing of ours was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(pid):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                time.sleep(0.2)
+                break
+            time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL, no clean shutdown: for crash tests."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>s321.local</groupId><artifactId>kafka-runtime</artifactId><version>{v}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{v}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId>
+      <version>{v}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId><version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+_LOG4J2 = """status = warn
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = {logs}/server.log
+appender.file.filePattern = {logs}/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+class KafkaService:
+    """A single-node KRaft broker+controller on loopback."""
+
+    name = "kafka"
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.home = cfg.data_dir / "kafka"
+        self.libs = cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
+        self.proc = _Process("kafka", self.home)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.cfg.kafka_port}"
+
+    def classpath(self) -> str:
+        """The Java class path of the broker and its tools (fetches the jars if needed)."""
+        self.fetch()
+        return str(self.libs / "*")
+
+    def fetch(self) -> Path:
+        """Resolve the broker's jars from Maven Central into the cache, once."""
+        marker = self.libs / ".complete"
+        if marker.exists():
+            return self.libs
+        mvn = _require(
+            "mvn",
+            "Kafka's jars are fetched with Maven: install it with `apt-get install -y maven` "
+            "(./deploy/s321 does this for you).",
+        )
+        _require("java", "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`.")
+        work = self.libs.parent
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pom.xml").write_text(
+            _POM.format(v=self.cfg.kafka_version, log4j=_MAVEN_LOG4J)
+        )
+        staging = work / "libs.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        result = subprocess.run(
+            [
+                mvn, "-q", "-B", "-f", str(work / "pom.xml"),
+                "dependency:copy-dependencies", "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(
+                f"Maven could not fetch Apache Kafka {self.cfg.kafka_version}:\n"
+                f"{(result.stdout + result.stderr)[-3000:]}"
+            )
+        shutil.rmtree(self.libs, ignore_errors=True)
+        staging.rename(self.libs)
+        marker.write_text(self.cfg.kafka_version)
+        return self.libs
+
+    def _write_config(self) -> Path:
+        config = self.home / "config"
+        logs = self.home / "logs"
+        config.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        c = self.cfg
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{c.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{c.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "10",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "168",
+        }
+        server = config / "server.properties"
+        server.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (config / "log4j2.properties").write_text(_LOG4J2.format(logs=logs))
+        return server
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        java = _require(
+            "java", "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`."
+        )
+        return [
+            java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'config' / 'log4j2.properties'}",
+            "-cp", self.classpath(), main, *args,
+        ]
+
+    def _format(self, server: Path) -> None:
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(server),
+                       "--standalone"),
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def ready(self) -> bool:
+        """True when the broker answers a metadata request."""
+        if not port_open(self.cfg.kafka_port):
+            return False
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.address, "socket.timeout.ms": 2000})
+        try:
+            admin.list_topics(timeout=2)
+        except Exception:
+            return False
+        return True
+
+    def start(self) -> bool:
+        """Start the broker unless one answers already. True when this call started it."""
+        if self.proc.pid() is not None or port_open(self.cfg.kafka_port):
+            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+            return False
+        server = self._write_config()
+        self._format(server)
+        self.proc.spawn(
+            self._java("kafka.Kafka", str(server), heap=self.cfg.kafka_heap), cwd=self.home
+        )
+        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+        return True
+
+    def stop(self) -> bool:
+        return self.proc.stop(timeout_s=60)
+
+    def status(self) -> ServiceStatus:
+        pid = self.proc.pid()
+        running = port_open(self.cfg.kafka_port)
+        return ServiceStatus(
+            self.name, self.address, running, pid, pid is not None,
+            f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}",
+        )
+
+    def tool(self, main: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run one of Kafka's own command-line tools (for example the consumer-group tool)."""
+        return subprocess.run(
+            self._java(main, *args), capture_output=True, text=True, check=False,
+            timeout=120,
+        )
+
+
+class RedisService:
+    """Debian's redis-server on loopback, append-only persistence under the data dir."""
+
+    name = "redis"
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.home = cfg.data_dir / "redis"
+        self.proc = _Process("redis", self.home)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.cfg.redis_port}"
+
+    def ready(self) -> bool:
+        if not port_open(self.cfg.redis_port):
+            return False
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.cfg.redis_port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> bool:
+        if self.proc.pid() is not None or port_open(self.cfg.redis_port):
+            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+            return False
+        server = _require(
+            "redis-server",
+            "Install Debian's package: `apt-get update && apt-get install -y redis-server` "
+            "(./deploy/s321 does this for you).",
+        )
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        self.proc.spawn(
+            [
+                server, "--bind", "127.0.0.1", "--port", str(self.cfg.redis_port),
+                "--dir", str(self.home / "data"), "--appendonly", "yes", "--save", "",
+                "--daemonize", "no", "--protected-mode", "yes",
+            ],
+            cwd=self.home,
+        )
+        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+        return True
+
+    def stop(self) -> bool:
+        return self.proc.stop(timeout_s=20)
+
+    def status(self) -> ServiceStatus:
+        pid = self.proc.pid()
+        return ServiceStatus(
+            self.name, self.address, port_open(self.cfg.redis_port), pid, pid is not None,
+            f"redis-server, data {self.home / 'data'}",
+        )
+
+
+class Stack:
+    """The local Kafka and Redis, started and stopped together."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.kafka = KafkaService(cfg)
+        self.redis = RedisService(cfg)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Stack:
+        return cls(
+            StackConfig(
+                data_dir=settings.data_dir / "stack",
+                cache_dir=settings.cache_dir,
+                kafka_version=settings.kafka_version,
+                kafka_port=settings.kafka_port,
+                controller_port=settings.kafka_controller_port,
+                redis_port=settings.redis_port,
+                kafka_heap=settings.kafka_heap,
+                timeout_s=settings.stack_timeout_s,
+            )
+        )
+
+    def up(self) -> list[str]:
+        """Start what is not running. Returns the names of the services this call started."""
+        started = []
+        for service in (self.redis, self.kafka):
+            if service.start():
+                started.append(service.name)
+        return started
+
+    def down(self, only: list[str] | None = None) -> list[str]:
+        """Stop the services s321 started (all, or those named). Returns what it stopped."""
+        stopped = []
+        for service in (self.kafka, self.redis):
+            if (only is None or service.name in only) and service.stop():
+                stopped.append(service.name)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        return [self.kafka.status(), self.redis.status()]
+
+    @contextmanager
+    def running(self) -> Iterator[list[str]]:
+        """Bring the stack up for a block; stop on exit only what this block started."""
+        started = self.up()
+        try:
+            yield started
+        finally:
+            self.down(only=started)

@@ -1,0 +1,1 @@
+"""The Faust application: topics, tables and agents. The only code that imports faust."""
