@@ -1,0 +1,343 @@
+"""The domain: what each source says about a shipment, the correlated record, and the decision.
+
+Plain frozen dataclasses, no I/O. Money is :class:`~decimal.Decimal` in U.S. dollars unless a
+``currency`` says otherwise; weights are kilograms; times are timezone-aware UTC datetimes.
+The wire form of each type is an Avro record in ``schemas/``; :mod:`s321.serialization` is the
+one place that maps between the two.
+
+Field names follow the sources (``../shared/domain/SECTION321.md`` section 2). Personal data
+lives in :class:`Party` (names, addresses); nothing outside this module and the serializer
+should print a Party: use :func:`s321.privacy` helpers for evidence and logs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+__all__ = [
+    "Action",
+    "Address",
+    "CompleteRecord",
+    "Decision",
+    "DeadLetter",
+    "Entry86",
+    "Entry86Line",
+    "EventHeader",
+    "FilerType",
+    "InputRef",
+    "LineItem",
+    "ManifestEvent",
+    "Mode",
+    "Outcome",
+    "Party",
+    "PgaData",
+    "PilotRecord",
+    "ReleasePath",
+    "RuleHit",
+    "Severity",
+    "normalise_bill",
+]
+
+
+class Action(StrEnum):
+    """The amendment action every input event carries."""
+
+    ADD = "ADD"
+    CHANGE = "CHANGE"
+    DELETE = "DELETE"
+
+
+class FilerType(StrEnum):
+    CARRIER = "CARRIER"
+    ONLINE_MARKETPLACE = "ONLINE_MARKETPLACE"
+    FREIGHT_FORWARDER = "FREIGHT_FORWARDER"
+    BROKER = "BROKER"
+    LOGISTICS_PROVIDER = "LOGISTICS_PROVIDER"
+
+
+class Mode(StrEnum):
+    AIR = "AIR"
+    TRUCK = "TRUCK"
+    RAIL = "RAIL"
+    OCEAN = "OCEAN"
+    MAIL = "MAIL"
+
+
+class ReleasePath(StrEnum):
+    """What the manifest asks for: release from manifest under Section 321, Type 86, or another entry."""
+
+    SECTION_321 = "SECTION_321"
+    TYPE_86 = "TYPE_86"
+    OTHER_ENTRY = "OTHER_ENTRY"
+
+
+class Severity(StrEnum):
+    INFO = "INFO"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+class Outcome(StrEnum):
+    """RELEASE or HOLD; CANCELLED is the version published when the manifest is deleted."""
+
+    RELEASE = "RELEASE"
+    HOLD = "HOLD"
+    CANCELLED = "CANCELLED"
+
+
+_BILL_JUNK = re.compile(r"[\s\-_./]")
+
+
+def normalise_bill(value: str | None) -> str | None:
+    """The correlation form of a house bill or tracking number: upper case, no separators.
+
+    >>> normalise_bill(" 1z-999 aa1 ")
+    '1Z999AA1'
+    """
+    if value is None:
+        return None
+    out = _BILL_JUNK.sub("", value).upper()
+    return out or None
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    line1: str
+    city: str
+    country: str  # ISO 3166-1 alpha-2
+    region: str | None = None
+    postal_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A person or company. Personal data: never log, never use as a metric label."""
+
+    name: str
+    address: Address | None = None
+    party_id: str | None = None  # seller id, importer number, etc., when the source has one
+
+
+@dataclass(frozen=True, slots=True)
+class PgaData:
+    """Partner government agency data attached to a line (agency code and program/flags)."""
+
+    agency: str  # e.g. FDA, USDA, CPSC, EPA
+    program: str | None = None
+    certificate_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    description: str
+    quantity: int
+    value: Decimal
+    weight_kg: Decimal | None = None
+    hts: str | None = None  # 6 to 10 digits, no dots
+    origin_country: str | None = None
+    sku: str | None = None
+    gtin: str | None = None
+    manufacturer: Party | None = None
+    pga: PgaData | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventHeader:
+    """What every input event carries: id, event time, originator, amendment action."""
+
+    event_id: str
+    event_time: datetime
+    source: str  # the originator code of the party that sent the event
+    action: Action = Action.ADD
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEvent:
+    """Carrier manifest (19 CFR 128.21(a)), one house bill."""
+
+    header: EventHeader
+    house_bill: str | None
+    tracking_number: str | None
+    master_bill: str | None
+    carrier_code: str
+    mode: Mode
+    port_of_entry: str
+    estimated_arrival: datetime
+    shipper: Party
+    consignee: Party
+    origin_country: str | None
+    lines: tuple[LineItem, ...]
+    shipping_weight_kg: Decimal
+    release_path: ReleasePath = ReleasePath.SECTION_321
+    actual_arrival: datetime | None = None
+    conveyance: str | None = None
+    port_of_lading: str | None = None
+    currency: str = "USD"
+    freight_charge: Decimal | None = None
+    gift: bool = False
+    nominal_consignee: Party | None = None
+    postal_item_id: str | None = None
+
+    @property
+    def declared_value(self) -> Decimal:
+        return sum((line.value for line in self.lines), Decimal(0))
+
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def arrival(self) -> datetime:
+        return self.actual_arrival or self.estimated_arrival
+
+
+@dataclass(frozen=True, slots=True)
+class PilotRecord:
+    """Section 321 Data Pilot record (84 FR 35405; 88 FR 10140)."""
+
+    header: EventHeader
+    originator_code: str
+    filer_type: FilerType
+    mode: Mode
+    tracking_number: str | None = None
+    house_bill: str | None = None
+    master_bill: str | None = None
+    carrier_code: str | None = None
+    shipment_initiator: Party | None = None
+    deliver_to: Party | None = None
+    enhanced_description: str | None = None
+    security_scan_verified: bool | None = None
+    known_customer: bool | None = None
+    seller: Party | None = None
+    marketplace: str | None = None
+    listed_price: Decimal | None = None  # per unit
+    currency: str = "USD"
+    product_picture: str | None = None  # URI or content hash
+    listing_url: str | None = None
+    order_id: str | None = None
+    order_date: datetime | None = None
+    buyer: Party | None = None
+    quantity: int | None = None
+    sku: str | None = None
+    gtin: str | None = None
+    manufacturer: Party | None = None
+    hts: str | None = None
+    origin_country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry86Line:
+    hts: str  # exactly 10 digits
+    quantity: int
+    value: Decimal  # fair retail value in the country of shipment
+    description: str | None = None
+    pga: PgaData | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry86:
+    """Entry Type 86 (84 FR 40079): ten elements, lines with 10-digit HTS."""
+
+    header: EventHeader
+    bill_number: str
+    entry_number: str  # filer code (3) + 7 digits + check digit
+    port_of_entry: str
+    shipper: Party  # reported as the seller
+    consignee: Party
+    origin_country: str
+    lines: tuple[Entry86Line, ...]
+    filed_at: datetime
+    importer_of_record: str | None = None
+    currency: str = "USD"
+
+    @property
+    def filer_code(self) -> str:
+        return self.entry_number[:3]
+
+    @property
+    def declared_value(self) -> Decimal:
+        return sum((line.value for line in self.lines), Decimal(0))
+
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteRecord:
+    """One shipment as correlated so far: the newest of each part (any may be missing)."""
+
+    key: str
+    manifest: ManifestEvent | None = None
+    pilot: PilotRecord | None = None
+    entry86: Entry86 | None = None
+    pilot_deadline_passed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that fired, with evidence (field values, never raw personal data)."""
+
+    rule_id: str
+    rule_version: int
+    severity: Severity
+    reason_code: str
+    description: str
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InputRef:
+    """Which input event a decision was computed from."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    shipment_key: str
+    version: int
+    outcome: Outcome
+    hits: tuple[RuleHit, ...]
+    required_actions: tuple[str, ...]
+    regime_version: str
+    ruleset_version: str
+    refdata_version: str
+    inputs: tuple[InputRef, ...]
+    event_time: datetime
+    decided_at: datetime
+    latency_ms: float
+    stale_refdata: bool = False
+    not_applicable: tuple[str, ...] = ()  # rule ids whose data was absent
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input record that could not be processed, kept with its original bytes."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    error_class: str
+    reason: str
+    time: datetime
