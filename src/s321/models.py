@@ -12,6 +12,7 @@ should print a Party: use :func:`s321.privacy` helpers for evidence and logs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +40,9 @@ __all__ = [
     "ReleasePath",
     "RuleHit",
     "Severity",
+    "address_key",
     "normalise_bill",
+    "party_key",
 ]
 
 
@@ -111,6 +114,31 @@ def normalise_bill(value: str | None) -> str | None:
         return None
     out = _BILL_JUNK.sub("", value).upper()
     return out or None
+
+
+_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+
+
+def _fold(text: str) -> str:
+    return _NON_ALNUM.sub(" ", text.upper()).strip()
+
+
+def address_key(address: Address) -> str:
+    """A stable, non-reversible key for an address: the same place, however it is spelled
+    in case and punctuation, gets the same key. Safe for Redis keys and evidence."""
+    folded = "|".join(
+        _fold(part or "") for part in (address.line1, address.city, address.postal_code,
+                                       address.country)
+    )
+    return hashlib.blake2b(folded.encode(), digest_size=10).hexdigest()
+
+
+def party_key(party: Party) -> str:
+    """A stable, non-reversible key for a person or company (name and address folded).
+
+    Used to group one person's shipments (R03) without storing or logging the name."""
+    folded = _fold(party.name) + "|" + (address_key(party.address) if party.address else "")
+    return hashlib.blake2b(folded.encode(), digest_size=10).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,97 @@
+"""Shared fixtures: the real Kafka broker and Redis, started once per test session.
+
+A test that takes ``kafka_bootstrap``, ``redis_url`` or ``new_topic`` runs against the real
+servers; the session starts them (or reuses ones already answering on the configured ports)
+and stops only what it started. If a server cannot be started, the test fails and says why:
+it is never skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from s321.settings import Settings
+from s321.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Stack]:
+    """The local stack, up for the whole session."""
+    s = Stack.from_settings(settings)
+    try:
+        started = s.up()
+    except Exception as exc:  # the reason must reach the reader, not a bare traceback
+        pytest.fail(f"could not start the local Kafka/Redis stack: {exc}", pytrace=False)
+    yield s
+    s.down(only=started)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: Stack, settings: Settings) -> str:
+    return settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack: Stack, settings: Settings) -> str:
+    return settings.redis_url
+
+
+def _slug(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name)[:60].strip("-")
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses: the test's name plus a random suffix."""
+    return f"{_slug(request)}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def group_id(unique: str) -> str:
+    """A consumer group of this test's own."""
+    return f"g-{unique}"
+
+
+NewTopic = Callable[..., str]
+
+
+@pytest.fixture
+def new_topic(kafka_bootstrap: str, unique: str) -> Iterator[NewTopic]:
+    """Create topics of this test's own: ``new_topic(partitions=3, config={...}) -> name``."""
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin import NewTopic as KNewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    made: list[str] = []
+
+    def make(partitions: int = 1, config: dict[str, str] | None = None, name: str = "") -> str:
+        topic = f"t-{name or 'x'}-{unique}-{len(made)}"
+        fut = admin.create_topics(
+            [KNewTopic(topic, num_partitions=partitions, replication_factor=1,
+                       config=config or {})]
+        )[topic]
+        fut.result(timeout=30)
+        made.append(topic)
+        return topic
+
+    yield make
+    if made:
+        for fut in admin.delete_topics(made).values():
+            fut.result(timeout=30)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real servers as ``broker``, so ``-m 'not broker'`` works."""
+    real = {"stack", "kafka_bootstrap", "redis_url", "new_topic"}
+    for item in items:
+        if real & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
