@@ -76,8 +76,7 @@ def new_topic(kafka_bootstrap: str, unique: str) -> Iterator[NewTopic]:
     def make(partitions: int = 1, config: dict[str, str] | None = None, name: str = "") -> str:
         topic = f"t-{name or 'x'}-{unique}-{len(made)}"
         fut = admin.create_topics(
-            [KNewTopic(topic, num_partitions=partitions, replication_factor=1,
-                       config=config or {})]
+            [KNewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})]
         )[topic]
         fut.result(timeout=30)
         made.append(topic)

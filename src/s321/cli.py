@@ -58,12 +58,98 @@ def _print_status(settings: Settings) -> None:
         click.echo(status.line())
 
 
+@cli.command("demo")
+@click.pass_obj
+def demo(settings: Settings) -> None:
+    """Bring up the local stack and prove it end to end (the pipeline demo grows from here)."""
+    from s321.smoke import smoke
+
+    t0 = time.monotonic()
+    Stack.from_settings(settings).up()
+    click.echo(f"stack ready in {time.monotonic() - t0:.1f}s")
+    for line in smoke(settings.kafka_bootstrap, settings.redis_url):
+        click.echo(line)
+
+
 @cli.command("settings")
 @click.pass_obj
 def show_settings(settings: Settings) -> None:
     """Print every setting in force (secrets masked)."""
     for name, value in settings.describe():
         click.echo(f"{name:<28} {value}")
+
+
+@cli.command("lag")
+@click.option("--group", help="Consumer group to measure.  [default: the settings' app id]")
+@click.option(
+    "--topic", "topics", multiple=True,
+    help="Topic to measure, repeatable.  [default: the input topics, with the topic prefix]",
+)  # fmt: skip
+@click.option("--watch", type=float, metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Print each reading as one JSON object.")
+@click.option(
+    "--serve", type=int, metavar="PORT",
+    help="Instead of printing, export the figures as Prometheus metrics at :PORT/metrics.",
+)  # fmt: skip
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address --serve binds.")  # noqa: S104
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="Seconds between readings with --serve.")  # fmt: skip
+@click.pass_obj
+def lag(
+    settings: Settings,
+    group: str | None,
+    topics: tuple[str, ...],
+    watch: float | None,
+    as_json: bool,
+    serve: int | None,
+    host: str,
+    interval: float,
+) -> None:
+    """Show a consumer group's lag per partition: committed, end, lag and time lag (seconds).
+
+    Reads the broker only, so it works while every worker is down.
+    """
+    import json
+    import threading
+
+    from s321 import metrics
+    from s321.lag import LagProbe, format_table, input_topics
+
+    group = group or settings.app_id
+    names = list(topics) or input_topics(settings.topic_prefix)
+    with LagProbe(settings.kafka_bootstrap) as probe:
+        if serve is not None:
+            server = metrics.serve_metrics(serve, host)
+            click.echo(
+                f"exporting lag of group {group} at http://{host}:{server.server_port}/metrics"
+            )
+            stop = threading.Event()
+            try:
+                metrics.export_lag(probe, group, names, interval, stop, _report_lag_error)
+            except KeyboardInterrupt:
+                stop.set()
+            finally:
+                server.shutdown()
+            return
+        while True:
+            report = probe.measure(group, names)
+            if as_json:
+                click.echo(json.dumps(report.to_dict()))
+            else:
+                if watch is not None and sys.stdout.isatty():
+                    click.clear()
+                click.echo(format_table(report))
+            if watch is None:
+                return
+            try:
+                time.sleep(watch)
+            except KeyboardInterrupt:
+                return
+
+
+def _report_lag_error(_report: object, error: Exception | None) -> None:
+    if error is not None:
+        click.echo(f"s321 lag: reading failed, keeping the previous figures: {error}", err=True)
 
 
 def main() -> None:

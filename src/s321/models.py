@@ -23,8 +23,8 @@ __all__ = [
     "Action",
     "Address",
     "CompleteRecord",
-    "Decision",
     "DeadLetter",
+    "Decision",
     "Entry86",
     "Entry86Line",
     "EventHeader",
@@ -71,7 +71,7 @@ class Mode(StrEnum):
 
 
 class ReleasePath(StrEnum):
-    """What the manifest asks for: release from manifest under Section 321, Type 86, or another entry."""
+    """The release the manifest asks for: from manifest (Section 321), Type 86, other entry."""
 
     SECTION_321 = "SECTION_321"
     TYPE_86 = "TYPE_86"
@@ -127,8 +127,8 @@ def address_key(address: Address) -> str:
     """A stable, non-reversible key for an address: the same place, however it is spelled
     in case and punctuation, gets the same key. Safe for Redis keys and evidence."""
     folded = "|".join(
-        _fold(part or "") for part in (address.line1, address.city, address.postal_code,
-                                       address.country)
+        _fold(part or "")
+        for part in (address.line1, address.city, address.postal_code, address.country)
     )
     return hashlib.blake2b(folded.encode(), digest_size=10).hexdigest()
 

@@ -35,6 +35,7 @@ from s321.settings import Settings
 __all__ = ["KafkaService", "RedisService", "ServiceStatus", "Stack", "StackConfig"]
 
 _MAVEN_LOG4J = "2.24.3"
+_JAVA_HINT = "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`."
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,17 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
+# Servers this process started, so their exit status is collected (and not warned about).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
@@ -140,6 +151,7 @@ class _Process:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _CHILDREN[proc.pid] = proc
         self.pid_file.write_text(str(proc.pid))
         return proc.pid
 
@@ -252,18 +264,21 @@ class KafkaService:
             "Kafka's jars are fetched with Maven: install it with `apt-get install -y maven` "
             "(./deploy/s321 does this for you).",
         )
-        _require("java", "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`.")
+        _require("java", _JAVA_HINT)
         work = self.libs.parent
         work.mkdir(parents=True, exist_ok=True)
-        (work / "pom.xml").write_text(
-            _POM.format(v=self.cfg.kafka_version, log4j=_MAVEN_LOG4J)
-        )
+        (work / "pom.xml").write_text(_POM.format(v=self.cfg.kafka_version, log4j=_MAVEN_LOG4J))
         staging = work / "libs.partial"
         shutil.rmtree(staging, ignore_errors=True)
         result = subprocess.run(
             [
-                mvn, "-q", "-B", "-f", str(work / "pom.xml"),
-                "dependency:copy-dependencies", "-DincludeScope=runtime",
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(work / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
                 f"-DoutputDirectory={staging}",
             ],
             capture_output=True,
@@ -315,13 +330,17 @@ class KafkaService:
         return server
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
-        java = _require(
-            "java", "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`."
-        )
+        java = _require("java", _JAVA_HINT)
         return [
-            java, f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'config' / 'log4j2.properties'}",
-            "-cp", self.classpath(), main, *args,
+            "-cp",
+            self.classpath(),
+            main,
+            *args,
         ]
 
     def _format(self, server: Path) -> None:
@@ -329,9 +348,12 @@ class KafkaService:
             return
         cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(server),
-                       "--standalone"),
-            capture_output=True, text=True, check=False,
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(server), "--standalone"
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -369,14 +391,21 @@ class KafkaService:
         pid = self.proc.pid()
         running = port_open(self.cfg.kafka_port)
         return ServiceStatus(
-            self.name, self.address, running, pid, pid is not None,
+            self.name,
+            self.address,
+            running,
+            pid,
+            pid is not None,
             f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}",
         )
 
     def tool(self, main: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one of Kafka's own command-line tools (for example the consumer-group tool)."""
         return subprocess.run(
-            self._java(main, *args), capture_output=True, text=True, check=False,
+            self._java(main, *args),
+            capture_output=True,
+            text=True,
+            check=False,
             timeout=120,
         )
 
@@ -417,9 +446,21 @@ class RedisService:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
         self.proc.spawn(
             [
-                server, "--bind", "127.0.0.1", "--port", str(self.cfg.redis_port),
-                "--dir", str(self.home / "data"), "--appendonly", "yes", "--save", "",
-                "--daemonize", "no", "--protected-mode", "yes",
+                server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.cfg.redis_port),
+                "--dir",
+                str(self.home / "data"),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
             ],
             cwd=self.home,
         )
@@ -432,7 +473,11 @@ class RedisService:
     def status(self) -> ServiceStatus:
         pid = self.proc.pid()
         return ServiceStatus(
-            self.name, self.address, port_open(self.cfg.redis_port), pid, pid is not None,
+            self.name,
+            self.address,
+            port_open(self.cfg.redis_port),
+            pid,
+            pid is not None,
             f"redis-server, data {self.home / 'data'}",
         )
 

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALL", "DEAD_LETTERS", "DECISIONS", "ENTRY86", "INPUTS", "MANIFEST", "PILOT",
-           "UNMATCHED", "TopicSpec", "topic_name"]
+__all__ = [
+    "ALL",
+    "DEAD_LETTERS",
+    "DECISIONS",
+    "ENTRY86",
+    "INPUTS",
+    "MANIFEST",
+    "PILOT",
+    "UNMATCHED",
+    "TopicSpec",
+    "topic_name",
+]
 
 
 @dataclass(frozen=True)
@@ -24,18 +34,44 @@ class TopicSpec:
     doc: str = ""
 
 
-MANIFEST = TopicSpec("s321.manifest.v1", "shipment key (normalised house bill or tracking no.)",
-                     "ManifestEvent", True, doc="carrier manifest events (ADD/CHANGE/DELETE)")
-PILOT = TopicSpec("s321.pilot.v1", "shipment key", "PilotRecord", True,
-                  doc="Section 321 Data Pilot records")
-ENTRY86 = TopicSpec("s321.entry86.v1", "shipment key (the entry's bill number)", "Entry86", True,
-                    doc="Entry Type 86 entries")
-DECISIONS = TopicSpec("s321.decisions.v1", "shipment key", "Decision", True,
-                      doc="versioned release/hold decisions; consumers act on the newest version")
-DEAD_LETTERS = TopicSpec("s321.deadletter.v1", "original key", "DeadLetter", False,
-                         doc="records that could not be processed, with original bytes and why")
-UNMATCHED = TopicSpec("s321.unmatched.v1", "shipment key", "Decision", True,
-                      doc="pilot/Type 86 data whose manifest never arrived by its deadline")
+MANIFEST = TopicSpec(
+    "s321.manifest.v1",
+    "shipment key (normalised house bill or tracking no.)",
+    "ManifestEvent",
+    True,
+    doc="carrier manifest events (ADD/CHANGE/DELETE)",
+)
+PILOT = TopicSpec(
+    "s321.pilot.v1", "shipment key", "PilotRecord", True, doc="Section 321 Data Pilot records"
+)
+ENTRY86 = TopicSpec(
+    "s321.entry86.v1",
+    "shipment key (the entry's bill number)",
+    "Entry86",
+    True,
+    doc="Entry Type 86 entries",
+)
+DECISIONS = TopicSpec(
+    "s321.decisions.v1",
+    "shipment key",
+    "Decision",
+    True,
+    doc="versioned release/hold decisions; consumers act on the newest version",
+)
+DEAD_LETTERS = TopicSpec(
+    "s321.deadletter.v1",
+    "original key",
+    "DeadLetter",
+    False,
+    doc="records that could not be processed, with original bytes and why",
+)
+UNMATCHED = TopicSpec(
+    "s321.unmatched.v1",
+    "shipment key",
+    "Decision",
+    True,
+    doc="pilot/Type 86 data whose manifest never arrived by its deadline",
+)
 
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)
 ALL: tuple[TopicSpec, ...] = (*INPUTS, DECISIONS, DEAD_LETTERS, UNMATCHED)
