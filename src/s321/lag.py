@@ -49,7 +49,15 @@ from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr
 from s321.errors import ConfigError, S321Error
 from s321.topics import INPUTS, TopicSpec, topic_name
 
-__all__ = ["LagError", "LagProbe", "LagReport", "PartitionLag", "input_topics", "measure_lag"]
+__all__ = [
+    "LagError",
+    "LagProbe",
+    "LagReport",
+    "PartitionLag",
+    "format_table",
+    "input_topics",
+    "measure_lag",
+]
 
 
 class LagError(S321Error):
@@ -296,3 +304,37 @@ def measure_lag(
     """One-off :meth:`LagProbe.measure` with a probe of its own."""
     with LagProbe(bootstrap, timeout_s=timeout_s, clock=clock) as probe:
         return probe.measure(group, topics)
+
+
+def format_table(report: LagReport) -> str:
+    """The report as the fixed-width table ``s321 lag`` prints, with a totals line.
+
+    A partition with no commit shows ``-`` as committed offset (its lag counts from the
+    earliest retained record). The totals line sums the lag and gives the largest time lag.
+    """
+    head = ("topic", "partition", "committed", "end", "lag", "time_lag_s")
+    rows = [
+        (
+            p.topic,
+            str(p.partition),
+            "-" if p.committed is None else str(p.committed),
+            str(p.end),
+            str(p.lag),
+            f"{p.time_lag_s:.3f}",
+        )
+        for p in report.partitions
+    ]
+    total = ("total", "", "", str(sum(p.end for p in report.partitions)),
+             str(report.total_lag), f"{report.max_time_lag_s:.3f}")  # fmt: skip
+    widths = [max(len(r[i]) for r in (head, *rows, total)) for i in range(len(head))]
+
+    def line(cols: tuple[str, ...]) -> str:
+        left = cols[0].ljust(widths[0])
+        rest = "  ".join(c.rjust(w) for c, w in zip(cols[1:], widths[1:], strict=True))
+        return f"{left}  {rest}".rstrip()
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(report.taken_at))
+    out = [f"group {report.group} at {stamp}", line(head)]
+    out += [line(r) for r in rows]
+    out.append(line(total) + "  (max)")
+    return "\n".join(out)
