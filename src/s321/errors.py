@@ -7,6 +7,8 @@
     ├── StackError              the local Kafka / Redis stack cannot be installed or started
     │   └── MissingToolError    a required program (java, mvn, redis-server) is not installed
     └── RecordError             one input record cannot be processed (goes to the dead letters)
+        ├── DecodeError         bytes that are not a valid s321 record (s321.serialization)
+        └── EncodeError         a domain object the schema cannot hold (s321.serialization)
 
 Each error says what went wrong with which record or file, and carries ``retriable`` as data:
 ``True`` means trying the same thing again later may succeed.
