@@ -844,9 +844,10 @@ class Serializer:
 
     ``Serializer()`` needs nothing else: values carry their schema's fingerprint. With
     ``registry_url``, values use the registry wire format; ``registry_config`` adds client
-    settings (e.g. ``{"basic.auth.user.info": ...}``). A ``mock://`` URL gives an in-memory
-    registry, for tests. The registry is asked once per type and once per unseen schema id;
-    failing to reach it raises the client's own error (retriable, unlike :class:`DecodeError`).
+    settings (e.g. ``{"basic.auth.user.info": ...}``); ``registry_client`` shares a client
+    already built. A ``mock://`` URL gives an in-memory registry, for tests. The registry is
+    asked once per type and once per unseen schema id; failing to reach it raises the client's
+    own error (retriable, unlike :class:`DecodeError`).
     """
 
     __slots__ = ("_by_id", "_client", "_ids")
@@ -855,11 +856,13 @@ class Serializer:
         self,
         registry_url: str | None = None,
         registry_config: Mapping[str, str] | None = None,
+        *,
+        registry_client: Any = None,
     ) -> None:
-        self._client: Any = None
+        self._client: Any = registry_client
         self._ids: dict[str, int] = {}
         self._by_id: dict[int, tuple[_Codec, dict[str, Any] | None]] = {}
-        if registry_url:
+        if registry_url and registry_client is None:
             from confluent_kafka.schema_registry import SchemaRegistryClient
 
             conf = {"url": registry_url, **(registry_config or {})}
