@@ -73,8 +73,24 @@ UNMATCHED = TopicSpec(
     doc="pilot/Type 86 data whose manifest never arrived by its deadline",
 )
 
+REPARTITION = TopicSpec(
+    "s321.repartition.v1",
+    "shipment key (derived from the payload)",
+    "input event (any of the three)",
+    True,
+    doc="inputs whose producer key or partition disagreed with the payload",
+)
+TICKS = TopicSpec(
+    "s321.ticks.v1",
+    "none",
+    "8-byte event time in ms",
+    True,
+    doc="advances an idle partition's event time so its deadlines fire",
+)
+
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)
-ALL: tuple[TopicSpec, ...] = (*INPUTS, DECISIONS, DEAD_LETTERS, UNMATCHED)
+INTERNAL: tuple[TopicSpec, ...] = (REPARTITION, TICKS)
+ALL: tuple[TopicSpec, ...] = (*INPUTS, *INTERNAL, DECISIONS, DEAD_LETTERS, UNMATCHED)
 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:

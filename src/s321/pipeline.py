@@ -1,0 +1,518 @@
+"""The processor: everything the correlating agent does with one record, without Faust.
+
+:class:`Processor.on_record` takes one Kafka record (topic, partition, offset, key, value,
+broker timestamp) and a state store (the Faust table, or a dict in tests) and returns the
+records to send. It never raises for bad input: an undecodable or invalid record becomes a
+dead letter with its original bytes; an exception while evaluating rules makes that shipment a
+HOLD with an engine-error reason. Nothing is silently released because something failed.
+
+Records whose Kafka key or partition disagree with the payload's shipment key are forwarded to
+the repartition topic (explicit partition: murmur2 of the key, the same as Java clients'
+default), so the two halves of a shipment always meet in one partition.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import struct
+import time
+import traceback
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from s321 import serialization, topics
+from s321.correlation import (
+    Deadlines,
+    Part,
+    ShipmentState,
+    decision_id,
+    expire,
+    merge,
+    shipment_key,
+)
+from s321.models import (
+    Action,
+    CompleteRecord,
+    DeadLetter,
+    Decision,
+    Entry86,
+    InputRef,
+    ManifestEvent,
+    Outcome,
+    PilotRecord,
+    RuleHit,
+    Severity,
+)
+
+__all__ = ["Output", "Processor", "Verdict", "murmur2_partition"]
+
+
+class Verdict(Protocol):
+    """What the rules return for one complete record."""
+
+    @property
+    def outcome(self) -> Outcome: ...
+    @property
+    def hits(self) -> tuple[RuleHit, ...]: ...
+    @property
+    def required_actions(self) -> tuple[str, ...]: ...
+    @property
+    def not_applicable(self) -> tuple[str, ...]: ...
+    @property
+    def regime_version(self) -> str: ...
+    @property
+    def ruleset_version(self) -> str: ...
+    @property
+    def refdata_version(self) -> str: ...
+    @property
+    def stale_refdata(self) -> bool: ...
+
+
+Evaluator = Callable[[CompleteRecord], Verdict]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to send: to which topic (registry handle), key, value, headers, partition."""
+
+    spec: topics.TopicSpec
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The partition Java's default partitioner picks for ``key`` (murmur2, positive, modulo)."""
+    m = 0x5BD1E995
+    length = len(key)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    full = length - (length % 4)
+    for i in range(0, full, 4):
+        k = int.from_bytes(key[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    if rest == 3:
+        h ^= key[full + 2] << 16
+    if rest >= 2:
+        h ^= key[full + 1] << 8
+    if rest >= 1:
+        h ^= key[full]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+# -- state encoding: the table holds bytes; JSON keeps it inspectable with Kafka's own tools --
+
+
+def _part_out(p: Part | None) -> Any:
+    if p is None:
+        return None
+    r = p.ref
+    return [
+        base64.b64encode(p.raw).decode(),
+        r.topic,
+        r.partition,
+        r.offset,
+        r.event_id,
+        p.event_time_ms,
+        p.action.value,
+        p.broker_time_ms,
+    ]
+
+
+def _part_in(v: Any) -> Part | None:
+    if v is None:
+        return None
+    raw, topic, partition, offset, event_id, et, action, bt = v
+    return Part(
+        base64.b64decode(raw), InputRef(topic, partition, offset, event_id), et, Action(action), bt
+    )
+
+
+def encode_state(s: ShipmentState) -> bytes:
+    return json.dumps(
+        {
+            "k": s.key,
+            "p": s.partition,
+            "m": _part_out(s.manifest),
+            "pi": _part_out(s.pilot),
+            "e": _part_out(s.entry86),
+            "seen": list(s.seen),
+            "dl": s.deadline_ms,
+            "px": s.pilot_expired,
+            "um": s.unmatched,
+            "v": s.version,
+            "sig": s.signature,
+            "dm": s.decided_ms,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_state(b: bytes) -> ShipmentState:
+    d = json.loads(b)
+    return ShipmentState(
+        key=d["k"],
+        partition=d["p"],
+        manifest=_part_in(d["m"]),
+        pilot=_part_in(d["pi"]),
+        entry86=_part_in(d["e"]),
+        seen=tuple(d["seen"]),
+        deadline_ms=d["dl"],
+        pilot_expired=d["px"],
+        unmatched=d["um"],
+        version=d["v"],
+        signature=d["sig"],
+        decided_ms=d["dm"],
+    )
+
+
+_WATERMARK = "\x00watermark:"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _engine_error_hit(exc: BaseException) -> RuleHit:
+    return RuleHit(
+        "ENGINE",
+        1,
+        Severity.CRITICAL,
+        "ENGINE_ERROR",
+        "rule evaluation failed; held for manual review",
+        {"error_class": type(exc).__name__},
+    )
+
+
+@dataclass(frozen=True)
+class _EngineErrorVerdict:
+    hits: tuple[RuleHit, ...]
+    outcome: Outcome = Outcome.HOLD
+    required_actions: tuple[str, ...] = ("manual review",)
+    not_applicable: tuple[str, ...] = ()
+    regime_version: str = "unknown"
+    ruleset_version: str = "unknown"
+    refdata_version: str = "unknown"
+    stale_refdata: bool = False
+
+
+class Processor:
+    """Correlates, decides and routes records; the Faust agent calls it once per record."""
+
+    def __init__(
+        self,
+        evaluate: Evaluator,
+        partitions: int,
+        prefix: str = "",
+        deadlines: Deadlines | None = None,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.evaluate = evaluate
+        self.partitions = partitions
+        self.prefix = prefix
+        self.deadlines = deadlines or Deadlines()
+        self.clock = clock
+        self._topic_kind = {topics.topic_name(t, prefix): t for t in topics.ALL}
+        self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self.watermarks: dict[int, int] = {}
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def on_record(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int,
+        store: MutableMapping[str, bytes],
+    ) -> list[Output]:
+        """Process one record; returns what to send. Never raises for the record's content."""
+        spec = self._topic_kind.get(topic)
+        try:
+            if spec is topics.TICKS:
+                (tick_ms,) = struct.unpack(">q", value or b"\0" * 8)
+                return self._advance(partition, tick_ms, store)
+            return self._on_input(spec, topic, partition, offset, key, value, timestamp_ms, store)
+        except serialization.DecodeError as exc:
+            return [self._dead_letter(topic, partition, offset, key, value, exc, exc.reason)]
+        except Exception as exc:  # never lose a record: park it with the reason
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            return [
+                self._dead_letter(
+                    topic,
+                    partition,
+                    offset,
+                    key,
+                    value,
+                    exc,
+                    reason,
+                    trace=traceback.format_exc(limit=5),
+                )
+            ]
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _on_input(
+        self,
+        spec: topics.TopicSpec | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int,
+        store: MutableMapping[str, bytes],
+    ) -> list[Output]:
+        if value is None:
+            raise serialization.DecodeError(
+                "empty record value (tombstone) on an input topic", raw=b""
+            )
+        event = serialization.decode(value)
+        if not isinstance(event, ManifestEvent | PilotRecord | Entry86):
+            raise serialization.DecodeError(
+                f"a {type(event).__name__} record is not an input event", raw=value
+            )
+        if spec is not topics.REPARTITION:
+            expected = (
+                {
+                    topics.MANIFEST: ManifestEvent,
+                    topics.PILOT: PilotRecord,
+                    topics.ENTRY86: Entry86,
+                }.get(spec)
+                if spec
+                else None
+            )
+            if expected is not None and not isinstance(event, expected):
+                raise serialization.DecodeError(
+                    f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
+                )
+        skey = shipment_key(event)
+        if skey is None:
+            raise serialization.DecodeError(
+                "the record carries no house bill, tracking or bill number to correlate on",
+                raw=value,
+            )
+        kbytes = skey.encode()
+        home = murmur2_partition(kbytes, self.partitions)
+        if key != kbytes or partition != home:
+            return [
+                Output(
+                    topics.REPARTITION,
+                    kbytes,
+                    value,
+                    (("s321-origin", f"{topic}/{partition}/{offset}".encode()),),
+                    partition=home,
+                )
+            ]
+        ref = InputRef(topic, partition, offset, event.header.event_id)
+        part = Part(
+            value,
+            ref,
+            int(event.header.event_time.timestamp() * 1000),
+            event.header.action,
+            timestamp_ms,
+        )
+        raw_state = store.get(skey)
+        state = decode_state(raw_state) if raw_state is not None else None
+        step = merge(state, event, part, partition, self.deadlines)
+        out: list[Output] = []
+        new_state = step.state
+        if step.decide:
+            new_state, decision = self._decide(new_state)
+            if decision is not None:
+                out.append(decision)
+        if not step.duplicate:
+            store[skey] = encode_state(new_state)
+        if new_state.deadline_ms is not None:
+            heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
+        out.extend(self._advance(partition, part.event_time_ms, store))
+        return out
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def _advance(
+        self, partition: int, event_ms: int, store: MutableMapping[str, bytes]
+    ) -> list[Output]:
+        """Move the partition's event time forward and fire every deadline it passed."""
+        wm_key = f"{_WATERMARK}{partition}"
+        current = self.watermarks.get(partition)
+        if current is None:
+            stored = store.get(wm_key)
+            current = int(stored) if stored is not None else 0
+        if event_ms <= current:
+            self.watermarks[partition] = current
+            return []
+        self.watermarks[partition] = event_ms
+        store[wm_key] = str(event_ms).encode()
+        heap = self._heaps.setdefault(partition, [])
+        out: list[Output] = []
+        while heap and heap[0][0] <= event_ms:
+            deadline, skey = heapq.heappop(heap)
+            raw_state = store.get(skey)
+            if raw_state is None:
+                continue
+            state = decode_state(raw_state)
+            if state.deadline_ms != deadline:
+                continue  # superseded by a later change
+            step = expire(state, event_ms)
+            if not step.changed:
+                continue
+            new_state = step.state
+            if step.decide:
+                new_state, decision = self._decide(new_state)
+                if decision is not None:
+                    out.append(decision)
+            if step.unmatched:
+                out.append(self._unmatched(new_state))
+            store[skey] = encode_state(new_state)
+        return out
+
+    def rebuild_deadlines(self, store: MutableMapping[str, bytes], partitions: set[int]) -> int:
+        """Rebuild the in-memory deadline index from the table (after recovery or rebalance)."""
+        self._heaps = {p: [] for p in partitions}
+        self.watermarks = {p: w for p, w in self.watermarks.items() if p in partitions}
+        count = 0
+        for skey, raw in store.items():
+            if skey.startswith(_WATERMARK):
+                continue
+            state = decode_state(raw)
+            if state.deadline_ms is not None and state.partition in self._heaps:
+                self._heaps[state.partition].append((state.deadline_ms, skey))
+                count += 1
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
+        return count
+
+    @property
+    def waiting(self) -> int:
+        """Shipments with a pending deadline (waiting for a partner), as indexed."""
+        return sum(len(h) for h in self._heaps.values())
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def complete_record(self, state: ShipmentState) -> CompleteRecord:
+        def load(p: Part | None) -> Any:
+            return serialization.decode(p.raw) if p is not None else None
+
+        return CompleteRecord(
+            key=state.key,
+            manifest=load(state.manifest),
+            pilot=load(state.pilot),
+            entry86=load(state.entry86),
+            pilot_deadline_passed=state.pilot_expired and state.pilot is None,
+        )
+
+    def _decide(self, state: ShipmentState) -> tuple[ShipmentState, Output | None]:
+        record = self.complete_record(state)
+        if state.cancelled:
+            verdict: Verdict = _EngineErrorVerdict(
+                hits=(), outcome=Outcome.CANCELLED, required_actions=()
+            )
+            signature = "CANCELLED"
+        else:
+            try:
+                verdict = self.evaluate(record)
+            except Exception as exc:  # a failing rule holds the shipment, never releases it
+                verdict = _EngineErrorVerdict(hits=(_engine_error_hit(exc),))
+            signature = (
+                verdict.outcome.value
+                + "|"
+                + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
+            )
+        if signature == state.signature:
+            return state, None
+        version = state.version + 1
+        parts = [p for p in (state.manifest, state.pilot, state.entry86) if p is not None]
+        now = self.clock()
+        last_broker = max(p.broker_time_ms for p in parts)
+        last_event = max(p.event_time_ms for p in parts)
+        decision = Decision(
+            decision_id=decision_id(state.key, version),
+            shipment_key=state.key,
+            version=version,
+            outcome=verdict.outcome,
+            hits=tuple(verdict.hits),
+            required_actions=tuple(verdict.required_actions),
+            regime_version=verdict.regime_version,
+            ruleset_version=verdict.ruleset_version,
+            refdata_version=verdict.refdata_version,
+            inputs=tuple(p.ref for p in parts),
+            event_time=datetime.fromtimestamp(last_event / 1000, UTC),
+            decided_at=datetime.fromtimestamp(now / 1000, UTC),
+            latency_ms=float(max(0, now - last_broker)),
+            stale_refdata=verdict.stale_refdata,
+            not_applicable=tuple(verdict.not_applicable),
+        )
+        state = replace(state, version=version, signature=signature, decided_ms=now)
+        return state, Output(
+            topics.DECISIONS,
+            state.key.encode(),
+            serialization.encode(decision),
+            (("s321-decision-id", decision.decision_id.encode()),),
+        )
+
+    def _unmatched(self, state: ShipmentState) -> Output:
+        part = state.pilot or state.entry86
+        assert part is not None
+        letter = DeadLetter(
+            source_topic=part.ref.topic,
+            partition=part.ref.partition,
+            offset=part.ref.offset,
+            key=state.key.encode(),
+            value=part.raw,
+            headers={},
+            error_class="Unmatched",
+            reason="no manifest arrived within the matching window (event time)",
+            time=datetime.fromtimestamp(self.clock() / 1000, UTC),
+        )
+        return Output(topics.UNMATCHED, state.key.encode(), serialization.encode(letter))
+
+    def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        exc: BaseException,
+        reason: str,
+        trace: str = "",
+    ) -> Output:
+        headers = {
+            "s321-error-class": type(exc).__name__.encode(),
+            "s321-reason": reason.encode()[:1000],
+        }
+        if trace:
+            headers["s321-trace"] = trace.encode()[-2000:]
+        letter = DeadLetter(
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            headers=headers,
+            error_class=type(exc).__name__,
+            reason=reason,
+            time=datetime.fromtimestamp(self.clock() / 1000, UTC),
+        )
+        return Output(
+            topics.DEAD_LETTERS,
+            key,
+            serialization.encode(letter),
+            (("s321-source", f"{topic}/{partition}/{offset}".encode()), *headers.items()),
+        )

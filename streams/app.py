@@ -1,0 +1,174 @@
+"""The Faust application: topics, the shipment table, the correlating agent, the tick timer.
+
+Thin on purpose: the agent reads a record, hands it to :class:`s321.pipeline.Processor` with
+the table as its store, and sends what comes back. All topic names come from the registry.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from s321 import topics
+from s321.pipeline import Evaluator, Processor
+
+__all__ = ["WorkerConfig", "build_app"]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Plain values the app is built from (the CLI reads them from the settings)."""
+
+    app_id: str
+    bootstrap: str
+    partitions: int
+    data_dir: Path
+    prefix: str = ""
+    store: str = "rocksdb://"
+    processing_guarantee: str = "exactly_once"
+    tick_interval_s: float = 1.0
+    idle_after_s: float = 2.0
+    idle_speedup: float = 1.0
+    web_port: int | None = None
+
+
+class _TableStore(MutableMapping[str, bytes]):
+    """The Faust table seen as a str -> bytes mapping (keys are stored as UTF-8 bytes)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table[key.encode()]
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]  # raw serializer: bytes in, bytes out
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.get(key.encode(), default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self.table.keys():
+            yield key.decode() if isinstance(key, bytes) else str(key)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]  # a generator suffices
+        for key, value in self.table.items():
+            yield (key.decode() if isinstance(key, bytes) else str(key)), value
+
+
+def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Processor]:
+    """Build the Faust app and the processor it drives."""
+    app = faust.App(
+        cfg.app_id,
+        broker=f"kafka://{cfg.bootstrap}",
+        store=cfg.store,
+        topic_partitions=cfg.partitions,
+        topic_replication_factor=1,
+        processing_guarantee=cfg.processing_guarantee,
+        datadir=str(cfg.data_dir),
+        web_enabled=cfg.web_port is not None,
+        web_port=cfg.web_port or 6066,
+        broker_commit_every=500,
+        broker_commit_interval=0.5,
+        stream_wait_empty=False,
+        producer_linger_ms=5,
+        table_cleanup_interval=3600.0,
+    )
+
+    def handle(spec: topics.TopicSpec, **kw: Any) -> Any:
+        return app.topic(
+            topics.topic_name(spec, cfg.prefix),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=cfg.partitions if spec.copartitioned else None,
+            **kw,
+        )
+
+    out = {
+        spec: handle(spec)
+        for spec in (
+            topics.DECISIONS,
+            topics.DEAD_LETTERS,
+            topics.UNMATCHED,
+            topics.REPARTITION,
+            topics.TICKS,
+        )
+    }
+    inputs = app.topic(
+        *(topics.topic_name(s, cfg.prefix) for s in (*topics.INPUTS, *topics.INTERNAL)),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=cfg.partitions,
+    )
+    table = app.Table(
+        "shipments",
+        partitions=cfg.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    store = _TableStore(table)
+    processor = Processor(evaluate, cfg.partitions, cfg.prefix)
+    last_input = [time.monotonic()]
+    assigned: list[frozenset[int]] = [frozenset()]
+    input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}
+
+    @app.agent(inputs)
+    async def correlate(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
+            if now_assigned != assigned[0]:
+                assigned[0] = now_assigned
+                processor.rebuild_deadlines(store, set(now_assigned))
+            if msg.topic in input_names:
+                last_input[0] = time.monotonic()
+            outputs = processor.on_record(
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                msg.key,
+                msg.value,
+                int(msg.timestamp * 1000),
+                store,
+            )
+            for o in outputs:
+                await out[o.spec].send(
+                    key=o.key, value=o.value, headers=list(o.headers), partition=o.partition
+                )
+
+    @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
+    async def tick() -> None:
+        """Advance idle partitions: every partition learns the newest event time seen here;
+        when no input arrived for a while, time moves on by ``idle_speedup`` × wall time."""
+        if not processor.watermarks:
+            return
+        newest = max(processor.watermarks.values())
+        idle = time.monotonic() - last_input[0]
+        if idle > cfg.idle_after_s:
+            newest += int(idle * cfg.idle_speedup * 1000)
+        value = struct.pack(">q", newest)
+        for partition in range(cfg.partitions):
+            await out[topics.TICKS].send(key=None, value=value, partition=partition)
+
+    return app, processor

@@ -1,0 +1,242 @@
+"""The processor and the pure join: ordering, duplicates, amendments, deadlines, bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s321 import serialization, topics
+from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome
+from s321.pipeline import Output, Processor, murmur2_partition
+from tests.factories import T0, entry86, manifest, pilot, value_rule
+
+P = 4
+
+
+class Feed:
+    """Feeds encoded events to a processor as if they came from correctly keyed topics."""
+
+    def __init__(self, evaluate=value_rule) -> None:  # type: ignore[no-untyped-def]
+        self.store: dict[str, bytes] = {}
+        self.proc = Processor(evaluate, P)
+        self.offset = 0
+        self.out: list[Output] = []
+
+    def send(
+        self, event: object, key: bytes | None = None, partition: int | None = None
+    ) -> list[Output]:
+        spec = {
+            "ManifestEvent": topics.MANIFEST,
+            "PilotRecord": topics.PILOT,
+            "Entry86": topics.ENTRY86,
+        }[type(event).__name__]
+        raw = serialization.encode(event)
+        bill = getattr(event, "house_bill", None) or getattr(event, "bill_number", None)
+        k = bill.encode() if key is None else key
+        part = murmur2_partition(k, P) if partition is None else partition
+        self.offset += 1
+        outs = self.proc.on_record(spec.base, part, self.offset, k, raw, 1_000, self.store)
+        # forward re-keyed records the way Kafka would deliver them
+        for o in list(outs):
+            if o.spec is topics.REPARTITION:
+                outs.remove(o)
+                self.offset += 1
+                outs += self.proc.on_record(
+                    topics.REPARTITION.base,
+                    o.partition or 0,
+                    self.offset,
+                    o.key,
+                    o.value,
+                    1_000,
+                    self.store,
+                )
+        self.out += outs
+        return outs
+
+    def tick(self, at_ms: int) -> None:
+        import struct
+
+        for p in range(P):
+            self.out += self.proc.on_record(
+                topics.TICKS.base, p, 0, None, struct.pack(">q", at_ms), 0, self.store
+            )
+
+    def decisions(self) -> list[Decision]:
+        return [
+            serialization.decode(o.value, Decision) for o in self.out if o.spec is topics.DECISIONS
+        ]
+
+    def of(self, spec: topics.TopicSpec) -> list[Output]:
+        return [o for o in self.out if o.spec is spec]
+
+
+def test_manifest_then_pilot_decides_once() -> None:
+    """A manifest and its pilot record produce exactly one decision, version 1, naming both inputs."""
+    f = Feed()
+    assert f.send(manifest("HB1")) == []
+    f.send(pilot("HB1", at=T0 + timedelta(minutes=1)))
+    [d] = f.decisions()
+    assert (d.shipment_key, d.version, d.outcome) == ("HB1", 1, Outcome.RELEASE)
+    assert {i.topic for i in d.inputs} == {topics.MANIFEST.base, topics.PILOT.base}
+
+
+def test_duplicates_and_later_type86_without_change_publish_nothing_new() -> None:
+    """Resending the same events, or a Type 86 entry that changes no reason, publishes no new version."""
+    f = Feed()
+    m, p = manifest("HB2"), pilot("HB2")
+    f.send(m)
+    f.send(p)
+    f.send(m)
+    f.send(p)
+    f.send(entry86("HB2"))
+    assert [d.version for d in f.decisions()] == [1]
+
+
+def test_manifest_change_over_threshold_publishes_version_two() -> None:
+    """A manifest CHANGE that raises the value over $800 publishes version 2 as a HOLD with R02."""
+    f = Feed()
+    f.send(manifest("HB3"))
+    f.send(pilot("HB3"))
+    f.send(manifest("HB3", "900.00", at=T0 + timedelta(minutes=5), action=Action.CHANGE))
+    d1, d2 = f.decisions()
+    assert (d1.version, d1.outcome) == (1, Outcome.RELEASE)
+    assert (d2.version, d2.outcome) == (2, Outcome.HOLD)
+    assert [h.rule_id for h in d2.hits] == ["R02"]
+    assert d2.decision_id != d1.decision_id
+
+
+def test_older_amendment_arriving_late_changes_nothing() -> None:
+    """A manifest event older than the stored one (out of order) does not replace it."""
+    f = Feed()
+    f.send(manifest("HB4", "900.00", at=T0 + timedelta(minutes=5), action=Action.CHANGE))
+    f.send(manifest("HB4", "40.00", at=T0))
+    f.send(pilot("HB4"))
+    [d] = f.decisions()
+    assert d.outcome is Outcome.HOLD
+
+
+def test_delete_publishes_cancellation_version() -> None:
+    """A manifest DELETE after a decision publishes a CANCELLED version."""
+    f = Feed()
+    f.send(manifest("HB5"))
+    f.send(pilot("HB5"))
+    f.send(manifest("HB5", at=T0 + timedelta(minutes=3), action=Action.DELETE))
+    assert [(d.version, d.outcome) for d in f.decisions()] == [
+        (1, Outcome.RELEASE),
+        (2, Outcome.CANCELLED),
+    ]
+
+
+def test_missing_pilot_decides_at_deadline_with_r16() -> None:
+    """With no pilot record, the shipment is decided when its partition's event time passes 30 minutes."""
+    f = Feed()
+    f.send(manifest("HB6"))
+    f.tick(int((T0 + timedelta(minutes=29)).timestamp() * 1000))
+    assert f.decisions() == []
+    f.tick(int((T0 + timedelta(minutes=31)).timestamp() * 1000))
+    [d] = f.decisions()
+    assert [h.rule_id for h in d.hits] == ["R16"]
+
+
+def test_deadline_is_estimated_arrival_when_sooner() -> None:
+    """A manifest arriving within 10 minutes is decided at its estimated arrival, not 30 minutes."""
+    f = Feed()
+    f.send(manifest("HB7", arrival=timedelta(minutes=10)))
+    f.tick(int((T0 + timedelta(minutes=11)).timestamp() * 1000))
+    assert len(f.decisions()) == 1
+
+
+def test_pilot_without_manifest_is_reported_unmatched() -> None:
+    """Pilot data whose manifest never comes is reported on the unmatched topic after 24 hours, not decided."""
+    f = Feed()
+    f.send(pilot("HB8"))
+    f.tick(int((T0 + timedelta(hours=23)).timestamp() * 1000))
+    assert f.of(topics.UNMATCHED) == []
+    f.tick(int((T0 + timedelta(hours=25)).timestamp() * 1000))
+    [u] = f.of(topics.UNMATCHED)
+    letter = serialization.decode(u.value, DeadLetter)
+    assert letter.error_class == "Unmatched"
+    assert f.decisions() == []
+
+
+def test_wrong_key_and_partition_are_rekeyed_so_halves_meet() -> None:
+    """Records keyed or partitioned unlike the payload go through the repartition topic and still meet."""
+    f = Feed()
+    outs = f.send(manifest("HB9"), key=b"something-else", partition=0)
+    assert outs == []
+    f.send(pilot("hb-9".replace("-", "")), key=None, partition=3)
+    [d] = f.decisions()
+    assert d.shipment_key == "HB9"
+
+
+def test_bad_bytes_go_to_dead_letters_with_reason() -> None:
+    """Undecodable bytes become a dead letter carrying the original bytes and the reason."""
+    f = Feed()
+    outs = f.proc.on_record(topics.MANIFEST.base, 0, 7, b"k", b"\xc3\x01garbage", 0, f.store)
+    [o] = outs
+    assert o.spec is topics.DEAD_LETTERS
+    letter = serialization.decode(o.value, DeadLetter)
+    assert letter.value == b"\xc3\x01garbage"
+    assert (letter.source_topic, letter.offset) == (topics.MANIFEST.base, 7)
+    assert letter.reason
+    assert dict(o.headers)["s321-error-class"] == letter.error_class.encode()
+
+
+def test_pilot_record_on_manifest_topic_is_a_dead_letter() -> None:
+    """A valid record of the wrong type for its topic is refused, not joined."""
+    f = Feed()
+    raw = serialization.encode(pilot("HB10"))
+    [o] = f.proc.on_record(topics.MANIFEST.base, 0, 1, b"HB10", raw, 0, f.store)
+    assert o.spec is topics.DEAD_LETTERS
+
+
+def test_rule_exception_holds_instead_of_releasing() -> None:
+    """When evaluation raises, the shipment is held with an engine-error reason."""
+
+    def broken(record: CompleteRecord) -> object:
+        raise ZeroDivisionError("boom")
+
+    f = Feed(broken)
+    f.send(manifest("HB11"))
+    f.send(pilot("HB11"))
+    [d] = f.decisions()
+    assert d.outcome is Outcome.HOLD
+    assert d.hits[0].reason_code == "ENGINE_ERROR"
+
+
+def test_deadline_index_is_rebuilt_from_the_store() -> None:
+    """After a restart (new processor, same store), a waiting shipment's deadline still fires."""
+    f = Feed()
+    f.send(manifest("HB12"))
+    restarted = Processor(value_rule, P)
+    assert restarted.rebuild_deadlines(f.store, set(range(P))) == 1
+    f.proc = restarted
+    f.tick(int((T0 + timedelta(minutes=31)).timestamp() * 1000))
+    assert len(f.decisions()) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(range(6)), st.lists(st.integers(0, 5), max_size=4))
+def test_any_order_with_duplicates_gives_the_same_final_decision(
+    order: list[int], dups: list[int]
+) -> None:
+    """Whatever the arrival order and duplication of a shipment's events, the newest decision is the same."""
+    events = [
+        manifest("HBX"),
+        pilot("HBX", at=T0 + timedelta(minutes=1)),
+        entry86("HBX", at=T0 + timedelta(minutes=2)),
+        manifest("HBX", "900.00", at=T0 + timedelta(minutes=3), action=Action.CHANGE),
+        pilot("HBX", at=T0 + timedelta(minutes=4)),
+        entry86("HBX", at=T0 + timedelta(minutes=5)),
+    ]
+    f = Feed()
+    for i in [*order, *dups]:
+        f.send(events[i])
+    decisions = f.decisions()
+    assert decisions, "manifest and pilot were both sent"
+    assert [d.version for d in decisions] == list(range(1, len(decisions) + 1))
+    final = decisions[-1]
+    assert final.outcome is Outcome.HOLD
+    assert [h.rule_id for h in final.hits] == ["R02"]
