@@ -1,0 +1,1404 @@
+"""The rule catalogue R01-R26 (SECTION321.md section 4): ids, metadata and the pure checks.
+
+Each check is ``check(ctx, params) -> None | NA | evidence | (severity, evidence)``:
+
+* ``None``: the rule applied and did not fire;
+* :data:`NA`: the data it needs is absent (reported as not-applicable, never a silent pass);
+* a ``dict[str, str]``: it fired, with evidence (field values, hashed keys; never names);
+* ``(Severity, dict)``: it fired with a severity decided by the data (R19: the list entry's).
+
+Thresholds, lists and severities are parameters whose defaults live here and whose values in
+force come from the rule-set file (:mod:`s321.rules.ruleset`). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from s321.crossshipment import Aggregates
+from s321.models import ReleasePath, Severity, address_key, party_key
+from s321.refdata.snapshot import ReferenceSnapshot
+from s321.regime import Regime
+from s321.rules.facts import Facts, terms
+
+__all__ = [
+    "CATALOGUE",
+    "NA",
+    "Ctx",
+    "Result",
+    "RuleSpec",
+    "entry_check_digit",
+]
+
+
+class _NotApplicable:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NA"
+
+
+#: Returned by a check whose data is absent.
+NA: Final = _NotApplicable()
+
+Evidence = dict[str, str]
+Result = None | _NotApplicable | Evidence | tuple[Severity, Evidence]
+
+
+class Ctx:
+    """Everything a check may read: the facts, the reference snapshot, aggregates, regime."""
+
+    __slots__ = ("agg", "cache", "facts", "now", "params", "regime", "snap")
+
+    def __init__(
+        self,
+        facts: Facts,
+        snap: ReferenceSnapshot,
+        agg: Aggregates,
+        regime: Regime,
+        now: datetime,
+        params: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.facts = facts
+        self.params = params
+        self.snap = snap
+        self.agg = agg
+        self.regime = regime
+        self.now = now
+        self.cache: dict[str, Any] = {}
+
+
+Check = Callable[[Ctx, Mapping[str, Any]], Result]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """One catalogue rule: metadata, default parameters and its check (None: condition-only)."""
+
+    id: str
+    version: int
+    severity: Severity
+    reason_code: str
+    description: str
+    source: str
+    check: Check | None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    action: str = ""
+    default_enabled: bool = True
+    default_condition: str = ""
+
+
+_ENTRY = "file a formal or informal entry"
+_D0 = Decimal(0)
+
+
+def _money(v: Decimal | None) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
+def _other_entry(c: Ctx) -> bool:
+    return c.facts.release_path is ReleasePath.OTHER_ENTRY
+
+
+# -- R01-R04: eligibility and aggregation -------------------------------------------------------
+
+
+def _r01(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if _other_entry(c) or c.facts.release_path is None:
+        return NA
+    why = c.regime.ineligibility(c.facts.origins)
+    if why is None:
+        return None
+    return {
+        "regime": c.regime.version,
+        "reason": why,
+        "origin": ";".join(sorted(o or "unknown" for o in c.facts.origins)),
+    }
+
+
+def _threshold(c: Ctx, p: Mapping[str, Any]) -> Decimal:
+    override = p.get("threshold_usd", 0)
+    return Decimal(str(override)) if override else c.regime.threshold_usd
+
+
+def _r02(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if _other_entry(c) or f.declared_value is None:
+        return NA
+    limit = c.regime.gift_threshold_usd if f.gift else _threshold(c, p)
+    if f.declared_value > limit:
+        return {
+            "declared_value": _money(f.declared_value),
+            "threshold": _money(limit),
+            "gift": str(f.gift).lower(),
+        }
+    return None
+
+
+def _r03(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if _other_entry(c):
+        return NA
+    if not c.agg.available:
+        return {"state": "unavailable"}
+    total = c.agg.person_day_total
+    if total is None:
+        return NA
+    limit = _threshold(c, p)
+    if total > limit and c.agg.person_day_count > 1:
+        return {
+            "person_day_total": _money(total),
+            "shipments": str(c.agg.person_day_count),
+            "threshold": _money(limit),
+        }
+    return None
+
+
+def _r04(c: Ctx, p: Mapping[str, Any]) -> Result:
+    a = c.agg
+    if not a.available:
+        return {"state": "unavailable"}
+    if a.pair_total is None and a.order_total is None and a.bill_entries is None:
+        return NA
+    limit = _threshold(c, p)
+    own = c.facts.declared_value or _D0
+    ev: Evidence = {}
+    if not _other_entry(c) and own <= limit:
+        if a.pair_total is not None and a.pair_count > 1 and a.pair_total > limit:
+            ev["pair_total"] = _money(a.pair_total)
+            ev["pair_shipments"] = str(a.pair_count)
+            ev["window_hours"] = str(p["window_hours"])
+        if a.order_total is not None and a.order_count > 1 and a.order_total > limit:
+            ev["order_total"] = _money(a.order_total)
+            ev["order_shipments"] = str(a.order_count)
+    if a.bill_entries is not None and a.bill_entries > 1:
+        ev["type86_entries_for_bill"] = str(a.bill_entries)
+    if ev:
+        ev["threshold"] = _money(limit)
+        return ev
+    return None
+
+
+# -- R05-R09: goods on lists --------------------------------------------------------------------
+
+
+def _list_rule(c: Ctx, name: str) -> Result:
+    f = c.facts
+    if not f.hts_origins or not c.snap.has_list(name):
+        return NA
+    for hts, origin in f.hts_origins:
+        hit = c.snap.on_list(name, hts, origin)
+        if hit is not None:
+            return {"list": name, "hts": hts, "origin": origin or "unknown", "prefix": hit.prefix}
+    return None
+
+
+def _r05(c: Ctx, p: Mapping[str, Any]) -> Result:
+    return _list_rule(c, "ADCVD")
+
+
+def _r06(c: Ctx, p: Mapping[str, Any]) -> Result:
+    return _list_rule(c, "TRADE_ACTION")
+
+
+def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.hts_origins and not f.descriptions:
+        return NA
+    alcohol: tuple[str, ...] = tuple(p["alcohol_prefixes"])
+    tobacco: tuple[str, ...] = tuple(p["tobacco_prefixes"])
+    perfume: tuple[str, ...] = tuple(p["perfume_prefixes"])
+    perfume_limit = Decimal(str(p["perfume_limit_usd"]))
+    for li in f.lines:
+        h = li.hts
+        if not h:
+            continue
+        if h.startswith(alcohol):
+            return {"hts": h, "category": "alcohol"}
+        if h.startswith(tobacco):
+            return {"hts": h, "category": "tobacco"}
+        if h.startswith(perfume) and li.value > perfume_limit:
+            return {
+                "hts": h,
+                "category": "alcoholic_perfume",
+                "value": _money(li.value),
+                "limit": _money(perfume_limit),
+            }
+    if c.snap.has_list("EXCISE"):
+        for hts, origin in f.hts_origins:
+            hit = c.snap.on_list("EXCISE", hts, origin)
+            if hit is not None:
+                return {"hts": hts, "category": "excise_list", "prefix": hit.prefix}
+    words: frozenset[str] = p["keywords"]
+    for d in f.descriptions:
+        for t in terms(d):
+            if t in words:
+                return {"category": "description_keyword", "keyword": t}
+    return None
+
+
+def _r08(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.hts_origins or not c.snap.has_list("PGA"):
+        return NA
+    for li in f.lines:
+        if not li.hts:
+            continue
+        hit = c.snap.on_list("PGA", li.hts, li.origin)
+        if hit is None:
+            continue
+        if li.source == "manifest" and f.release_path is ReleasePath.SECTION_321:
+            return {"hts": li.hts, "prefix": hit.prefix, "reason": "pga_goods_on_manifest_release"}
+        if li.source == "entry86" and li.pga is None:
+            return {"hts": li.hts, "prefix": hit.prefix, "reason": "type86_without_pga_data"}
+    return None
+
+
+def _r09(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.hts_origins or not c.snap.has_list("CPSC"):
+        return NA
+    if not c.regime.cpsc_efiling:
+        return None
+    certified = any(
+        li.pga is not None and li.pga.agency.upper() == "CPSC" and li.pga.certificate_id
+        for li in f.lines
+    )
+    if certified:
+        return None
+    for hts, origin in f.hts_origins:
+        hit = c.snap.on_list("CPSC", hts, origin)
+        if hit is not None:
+            return {"hts": hts, "prefix": hit.prefix, "regime": c.regime.version}
+    return None
+
+
+# -- R10-R15: data quality and value ------------------------------------------------------------
+
+_STOP = frozenset(
+    {
+        "AND",
+        "OF",
+        "THE",
+        "FOR",
+        "WITH",
+        "IN",
+        "ON",
+        "A",
+        "AN",
+        "TO",
+        "OR",
+        "X",
+        "PCS",
+        "PC",
+        "SET",
+        "NEW",
+        "ETC",
+    }
+)
+_NUMERIC = re.compile(r"^[\s0-9.,#/\-]*$")
+
+
+def _vague(c: Ctx, p: Mapping[str, Any]) -> Evidence | None:
+    """First vague goods description among the manifest / Type 86 lines (cached per ctx)."""
+    if "vague" in c.cache:
+        cached: Evidence | None = c.cache["vague"]
+        return cached
+    deny: frozenset[str] = p["denylist"]
+    min_words = int(p["min_meaningful_words"])
+    out: Evidence | None = None
+    for i, li in enumerate(c.facts.lines):
+        d = li.description or ""
+        words = re.findall(r"[A-Z0-9]+", d.upper())
+        norm = " ".join(words)
+        if _NUMERIC.match(d):
+            out = {"line": str(i + 1), "reason": "numeric_only"}
+        elif norm in deny:
+            out = {"line": str(i + 1), "reason": "denylist", "term": norm}
+        else:
+            meaningful = [
+                w
+                for w in words
+                if len(w) > 1 and not w.isdigit() and w not in _STOP and w not in deny
+            ]
+            if len(meaningful) < min_words:
+                out = {
+                    "line": str(i + 1),
+                    "reason": "too_few_words",
+                    "meaningful_words": str(len(meaningful)),
+                    "minimum": str(min_words),
+                }
+        if out is not None:
+            break
+    c.cache["vague"] = out
+    return out
+
+
+def _r10(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if not any(li.description is not None for li in c.facts.lines):
+        return NA
+    return _vague(c, p)
+
+
+def _r11(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if not c.snap.has_keywords:
+        return NA
+    applicable = False
+    for li in c.facts.lines:
+        if not li.hts or not li.description:
+            continue
+        applicable = True
+        found = c.snap.keyword_chapters(terms(li.description))
+        if found and li.hts[:2] not in found.values():
+            return {
+                "hts": li.hts,
+                "declared_chapter": li.hts[:2],
+                "description_chapters": ";".join(sorted(set(found.values()))),
+                "keywords": ";".join(sorted(found)),
+            }
+    return None if applicable else NA
+
+
+def _weight_anomaly(c: Ctx) -> Evidence | _NotApplicable | None:
+    if "weight" in c.cache:
+        cached: Evidence | _NotApplicable | None = c.cache["weight"]
+        return cached
+    f = c.facts
+    out: Evidence | _NotApplicable | None = NA
+    if c.snap.has_bands:
+        single = len(f.lines) == 1
+        for li in f.lines:
+            band = c.snap.band(li.hts[:6]) if li.hts else None
+            if band is None:
+                continue
+            out = None
+            weight = li.weight_kg if li.weight_kg else (f.weight_kg if single else None)
+            if weight and weight > 0:
+                per_kg = li.value / weight
+                if (band.min_usd_per_kg is not None and per_kg < band.min_usd_per_kg) or (
+                    band.max_usd_per_kg is not None and per_kg > band.max_usd_per_kg
+                ):
+                    out = {
+                        "hts6": li.hts[:6] if li.hts else "",
+                        "usd_per_kg": _money(per_kg),
+                        "band": f"{_money(band.min_usd_per_kg)}-{_money(band.max_usd_per_kg)}",
+                    }
+                    break
+            if li.quantity > 0:
+                per_unit = li.value / li.quantity
+                if (band.min_usd_per_unit is not None and per_unit < band.min_usd_per_unit) or (
+                    band.max_usd_per_unit is not None and per_unit > band.max_usd_per_unit
+                ):
+                    out = {
+                        "hts6": li.hts[:6] if li.hts else "",
+                        "usd_per_unit": _money(per_unit),
+                        "band": f"{_money(band.min_usd_per_unit)}-{_money(band.max_usd_per_unit)}",
+                    }
+                    break
+    c.cache["weight"] = out
+    return out
+
+
+def _r12(c: Ctx, p: Mapping[str, Any]) -> Result:
+    return _weight_anomaly(c)
+
+
+def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if f.listed_price is None or f.declared_value is None:
+        return NA
+    qty = f.pilot_quantity or f.quantity or 1
+    listed = f.listed_price * qty
+    ratio = Decimal(str(p["min_ratio"]))
+    if f.declared_value < listed * ratio:
+        return {
+            "declared_value": _money(f.declared_value),
+            "listed_total": _money(listed),
+            "min_ratio": str(ratio),
+        }
+    return None
+
+
+def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
+    r = c.facts.record
+    m, pi, e = r.manifest, r.pilot, r.entry86
+    if sum(x is not None for x in (m, pi, e)) < 2:
+        return NA
+    tol = Decimal(str(p["value_tolerance"]))
+    ev: Evidence = {}
+    qtys = {
+        k: v
+        for k, v in (
+            ("manifest", m.quantity if m else None),
+            ("pilot", pi.quantity if pi else None),
+            ("entry86", e.quantity if e else None),
+        )
+        if v is not None
+    }
+    if len(set(qtys.values())) > 1:
+        ev["quantity"] = ";".join(f"{k}={v}" for k, v in qtys.items())
+    if m is not None and e is not None:
+        a, b = m.declared_value, e.declared_value
+        hi = max(a, b)
+        if hi > 0 and abs(a - b) / hi > tol:
+            ev["value"] = f"manifest={_money(a)};entry86={_money(b)}"
+    origins = {
+        k: v
+        for k, v in (
+            ("manifest", m.origin_country if m else None),
+            ("pilot", pi.origin_country if pi else None),
+            ("entry86", e.origin_country if e else None),
+        )
+        if v
+    }
+    if len(set(origins.values())) > 1:
+        ev["origin"] = ";".join(f"{k}={v}" for k, v in origins.items())
+    if m is not None and pi is not None:
+        if (
+            pi.deliver_to is not None
+            and pi.deliver_to.address is not None
+            and m.consignee.address is not None
+            and address_key(pi.deliver_to.address) != address_key(m.consignee.address)
+        ):
+            ev["deliver_to"] = "differs"
+        if pi.carrier_code and pi.carrier_code.upper() != m.carrier_code.upper():
+            ev["carrier"] = f"manifest={m.carrier_code};pilot={pi.carrier_code}"
+    if (
+        e is not None
+        and m is not None
+        and m.consignee.address is not None
+        and e.consignee.address is not None
+        and address_key(m.consignee.address) != address_key(e.consignee.address)
+    ):
+        ev["consignee_address"] = "differs"
+    return ev or None
+
+
+def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if not c.regime.pilot:
+        return NA
+    r = c.facts.record
+    if r.pilot is None:
+        return {"reason": "no_pilot_data_by_deadline"} if r.pilot_deadline_passed else NA
+    missing = [
+        n for n, v in (("seller", r.pilot.seller), ("deliver_to", r.pilot.deliver_to)) if v is None
+    ]
+    if missing:
+        return {"reason": "incomplete_pilot_data", "missing": ";".join(missing)}
+    return None
+
+
+# -- R17-R23: parties and profiles --------------------------------------------------------------
+
+_US_ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
+
+
+def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
+    party = c.facts.consignee
+    if party is None:
+        return NA
+    reasons: list[str] = []
+    name = " ".join(re.findall(r"[A-Z0-9]+", party.name.upper()))
+    if name in p["placeholder_names"]:
+        reasons.append("placeholder_name")
+    letters = sum(ch.isalpha() for ch in name)
+    if letters < int(p["min_name_letters"]):
+        reasons.append("name_too_short")
+    addr = party.address
+    if addr is None:
+        reasons.append("no_address")
+    else:
+        if not addr.line1.strip() or not addr.city.strip():
+            reasons.append("address_incomplete")
+        if addr.country == "US" and not _US_ZIP.match((addr.postal_code or "").strip()):
+            reasons.append("invalid_us_postal_code")
+    if reasons:
+        return {"reasons": ";".join(reasons), "consignee_key": party_key(party)}
+    return None
+
+
+def _r18(c: Ctx, p: Mapping[str, Any]) -> Result:
+    party = c.facts.consignee
+    if party is None or party.address is None:
+        return NA
+    ak = address_key(party.address)
+    if c.snap.has_reshippers and c.snap.is_reshipper(ak):
+        return {"reason": "reshipper_list", "address_key": ak}
+    a = c.agg
+    if not a.available:
+        return {"state": "unavailable", "address_key": ak}
+    if a.address_day_names is None or a.address_day_parcels is None:
+        return None if c.snap.has_reshippers else NA
+    names, parcels = int(p["max_names_per_day"]), int(p["max_parcels_per_day"])
+    if a.address_day_names > names or a.address_day_parcels > parcels:
+        return {
+            "reason": "address_concentration",
+            "address_key": ak,
+            "distinct_names": str(a.address_day_names),
+            "parcels": str(a.address_day_parcels),
+            "limits": f"names>{names};parcels>{parcels}",
+        }
+    return None
+
+
+def _r19(c: Ctx, p: Mapping[str, Any]) -> Result:
+    if not c.snap.has_watchlist:
+        return NA
+    cutoff = float(p["min_score"])
+    best: tuple[float, str, Any, str] | None = None
+    count = 0
+    for role, party in c.facts.parties:
+        country = party.address.country if party.address else None
+        for m in c.snap.watch_matches(party.name, country, cutoff):
+            count += 1
+            rank = (1 if m.entry.severity == "CRITICAL" else 0) * 1000 + m.score
+            if best is None or rank > best[0]:
+                best = (rank, role, m, party_key(party))
+    if best is None:
+        return None
+    _, role, match, pk = best
+    sev = Severity.CRITICAL if match.entry.severity == "CRITICAL" else Severity.HIGH
+    return sev, {
+        "list": match.entry.list,
+        "entry": match.entry.entry_id,
+        "score": f"{match.score:.1f}",
+        "role": role,
+        "party_key": pk,
+        "matches": str(count),
+    }
+
+
+def _location_terms(c: Ctx, words: frozenset[str]) -> bool:
+    for _, party in c.facts.parties:
+        a = party.address
+        if a is None:
+            continue
+        for part in (a.region, a.city, a.line1):
+            if part and any(t in words for t in terms(part)):
+                return True
+    return False
+
+
+def _r20(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.hts_origins or not c.snap.has_list("FORCED_LABOUR"):
+        return NA
+    for hts, origin in f.hts_origins:
+        hit = c.snap.on_list("FORCED_LABOUR", hts, origin)
+        if hit is None:
+            continue
+        located = _location_terms(c, p["region_terms"])
+        no_maker = not any(role == "manufacturer" for role, _ in f.parties)
+        if located or no_maker:
+            return {
+                "hts": hts,
+                "origin": origin or "unknown",
+                "prefix": hit.prefix,
+                "region_location": str(located).lower(),
+                "manufacturer_unknown": str(no_maker).lower(),
+            }
+    return None
+
+
+def _r21(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.hts_origins and not f.descriptions:
+        return NA
+    dea = any(
+        li.pga is not None and li.pga.agency.upper() == "DEA" and li.pga.certificate_id
+        for li in f.lines
+    )
+    if dea:
+        return None
+    if c.snap.has_list("PILL_PRESS"):
+        for hts, origin in f.hts_origins:
+            hit = c.snap.on_list("PILL_PRESS", hts, origin)
+            if hit is not None:
+                return {"hts": hts, "prefix": hit.prefix, "dea_transaction_id": "missing"}
+    words: frozenset[str] = p["keywords"]
+    for d in f.descriptions:
+        for t in terms(d):
+            if t in words:
+                return {"keyword": t, "dea_transaction_id": "missing"}
+    return None
+
+
+def _r22(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not f.lines:
+        return NA
+    signals: list[str] = []
+    if _vague(c, c.params["R10"]) is not None:
+        signals.append("generic_description")
+    w = _weight_anomaly(c)
+    if isinstance(w, dict):
+        signals.append("weight_anomaly")
+    if c.agg.available and c.agg.consignee_history == 1:
+        signals.append("first_time_consignee")
+    if c.snap.has_seizures:
+        if f.consignee is not None and c.snap.seized("CONSIGNEE", party_key(f.consignee)):
+            signals.append("consignee_prior_seizure")
+        if f.seller is not None and c.snap.seized("SELLER", party_key(f.seller)):
+            signals.append("seller_prior_seizure")
+    if f.origin in p["risk_origins"]:
+        signals.append("risk_origin")
+    if len(signals) >= int(p["min_signals"]):
+        return {"signals": ";".join(signals), "count": str(len(signals))}
+    return None
+
+
+def _r23(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if not c.snap.has_brands or not f.descriptions:
+        return NA
+    fraction = Decimal(str(p["max_price_fraction"]))
+    seller_id = f.seller.party_id if f.seller is not None else None
+    for li in f.lines:
+        if not li.description:
+            continue
+        for brand in c.snap.brands_in(terms(li.description)):
+            if seller_id is not None and seller_id in brand.authorised_sellers:
+                continue
+            unit = (
+                f.listed_price
+                if f.listed_price is not None
+                else (li.value / li.quantity if li.quantity > 0 else li.value)
+            )
+            if unit < brand.reference_price_usd * fraction:
+                return {
+                    "brand": brand.brand,
+                    "unit_price": _money(unit),
+                    "reference_price": _money(brand.reference_price_usd),
+                    "max_fraction": str(fraction),
+                    "seller_authorised": "false",
+                }
+    return None
+
+
+# -- R24-R26: origin, entry integrity, filer ----------------------------------------------------
+
+_ISO2: Final = frozenset(
+    [
+        "AD",
+        "AE",
+        "AF",
+        "AG",
+        "AI",
+        "AL",
+        "AM",
+        "AO",
+        "AQ",
+        "AR",
+        "AS",
+        "AT",
+        "AU",
+        "AW",
+        "AX",
+        "AZ",
+        "BA",
+        "BB",
+        "BD",
+        "BE",
+        "BF",
+        "BG",
+        "BH",
+        "BI",
+        "BJ",
+        "BL",
+        "BM",
+        "BN",
+        "BO",
+        "BQ",
+        "BR",
+        "BS",
+        "BT",
+        "BV",
+        "BW",
+        "BY",
+        "BZ",
+        "CA",
+        "CC",
+        "CD",
+        "CF",
+        "CG",
+        "CH",
+        "CI",
+        "CK",
+        "CL",
+        "CM",
+        "CN",
+        "CO",
+        "CR",
+        "CU",
+        "CV",
+        "CW",
+        "CX",
+        "CY",
+        "CZ",
+        "DE",
+        "DJ",
+        "DK",
+        "DM",
+        "DO",
+        "DZ",
+        "EC",
+        "EE",
+        "EG",
+        "EH",
+        "ER",
+        "ES",
+        "ET",
+        "FI",
+        "FJ",
+        "FK",
+        "FM",
+        "FO",
+        "FR",
+        "GA",
+        "GB",
+        "GD",
+        "GE",
+        "GF",
+        "GG",
+        "GH",
+        "GI",
+        "GL",
+        "GM",
+        "GN",
+        "GP",
+        "GQ",
+        "GR",
+        "GS",
+        "GT",
+        "GU",
+        "GW",
+        "GY",
+        "HK",
+        "HM",
+        "HN",
+        "HR",
+        "HT",
+        "HU",
+        "ID",
+        "IE",
+        "IL",
+        "IM",
+        "IN",
+        "IO",
+        "IQ",
+        "IR",
+        "IS",
+        "IT",
+        "JE",
+        "JM",
+        "JO",
+        "JP",
+        "KE",
+        "KG",
+        "KH",
+        "KI",
+        "KM",
+        "KN",
+        "KP",
+        "KR",
+        "KW",
+        "KY",
+        "KZ",
+        "LA",
+        "LB",
+        "LC",
+        "LI",
+        "LK",
+        "LR",
+        "LS",
+        "LT",
+        "LU",
+        "LV",
+        "LY",
+        "MA",
+        "MC",
+        "MD",
+        "ME",
+        "MF",
+        "MG",
+        "MH",
+        "MK",
+        "ML",
+        "MM",
+        "MN",
+        "MO",
+        "MP",
+        "MQ",
+        "MR",
+        "MS",
+        "MT",
+        "MU",
+        "MV",
+        "MW",
+        "MX",
+        "MY",
+        "MZ",
+        "NA",
+        "NC",
+        "NE",
+        "NF",
+        "NG",
+        "NI",
+        "NL",
+        "NO",
+        "NP",
+        "NR",
+        "NU",
+        "NZ",
+        "OM",
+        "PA",
+        "PE",
+        "PF",
+        "PG",
+        "PH",
+        "PK",
+        "PL",
+        "PM",
+        "PN",
+        "PR",
+        "PS",
+        "PT",
+        "PW",
+        "PY",
+        "QA",
+        "RE",
+        "RO",
+        "RS",
+        "RU",
+        "RW",
+        "SA",
+        "SB",
+        "SC",
+        "SD",
+        "SE",
+        "SG",
+        "SH",
+        "SI",
+        "SJ",
+        "SK",
+        "SL",
+        "SM",
+        "SN",
+        "SO",
+        "SR",
+        "SS",
+        "ST",
+        "SV",
+        "SX",
+        "SY",
+        "SZ",
+        "TC",
+        "TD",
+        "TF",
+        "TG",
+        "TH",
+        "TJ",
+        "TK",
+        "TL",
+        "TM",
+        "TN",
+        "TO",
+        "TR",
+        "TT",
+        "TV",
+        "TW",
+        "TZ",
+        "UA",
+        "UG",
+        "UM",
+        "US",
+        "UY",
+        "UZ",
+        "VA",
+        "VC",
+        "VE",
+        "VG",
+        "VI",
+        "VN",
+        "VU",
+        "WF",
+        "WS",
+        "XK",
+        "YE",
+        "YT",
+        "ZA",
+        "ZM",
+        "ZW",
+    ]
+)
+
+
+def _r24(c: Ctx, p: Mapping[str, Any]) -> Result:
+    f = c.facts
+    if f.record.manifest is None and f.record.entry86 is None:
+        return NA
+    if f.origin is None:
+        return {"reason": "origin_missing"}
+    bad = sorted(o for o in f.origins if o is not None and o not in _ISO2)
+    if bad:
+        return {"reason": "origin_invalid", "origin": ";".join(bad)}
+    hubs: frozenset[str] = p["transshipment_hubs"]
+    watched: frozenset[str] = p["watched_origins"]
+    if f.shipper_country in hubs and f.origin == f.shipper_country:
+        others = {o for o in f.origins if o in watched}
+        makers = {
+            party.address.country
+            for role, party in f.parties
+            if role == "manufacturer" and party.address is not None
+        }
+        linked = sorted(others | (makers & watched))
+        if linked:
+            return {
+                "reason": "transshipment_pattern",
+                "origin": f.origin,
+                "shipper_country": f.shipper_country,
+                "linked_origins": ";".join(linked),
+            }
+    return None
+
+
+def _char_value(ch: str) -> int:
+    if ch.isdigit():
+        return int(ch)
+    # letters map A-I=1-9, J-R=1-9, S-Z=2-9 (the usual modulus-10 letter convention)
+    n = ord(ch) - ord("A")
+    return n % 9 + 1 if n < 18 else n - 16
+
+
+def entry_check_digit(first_ten: str) -> int:
+    """The modulus-10 check digit of an entry number's filer code and transaction number.
+
+    Letters of the filer code become digits (A-I = 1-9, J-R = 1-9, S-Z = 2-9); then, from the
+    right, every other digit is doubled (digits of products summed) and the check digit brings
+    the sum to a multiple of ten. (Unverified against CBP CATAIR Appendix E's worked examples:
+    the R25 parameter ``check_digit`` switches this test off.)
+    """
+    total = 0
+    for i, ch in enumerate(reversed(first_ten.upper())):
+        d = _char_value(ch)
+        if i % 2 == 0:
+            d *= 2
+            d = d - 9 if d > 9 else d
+        total += d
+    return (10 - total % 10) % 10
+
+
+_ENTRY_NO = re.compile(r"^[A-Z0-9]{3}[0-9]{8}$")
+_MULTI_BILL = re.compile(r"[,;/\s]")
+
+
+def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
+    r = c.facts.record
+    e = r.entry86
+    if e is None:
+        return NA
+    reasons: list[str] = []
+    number = re.sub(r"[\s\-]", "", e.entry_number.upper())
+    if not _ENTRY_NO.match(number):
+        reasons.append("entry_number_format")
+    elif p["check_digit"] and entry_check_digit(number[:10]) != int(number[10]):
+        reasons.append("bad_check_digit")
+    if _MULTI_BILL.search(e.bill_number.strip()):
+        reasons.append("more_than_one_bill")
+    if (
+        c.regime.type86_before_arrival
+        and r.manifest is not None
+        and e.filed_at > r.manifest.arrival
+    ):
+        reasons.append("filed_after_arrival")
+    if c.agg.available and c.agg.bill_entries is not None and c.agg.bill_entries > 1:
+        reasons.append("duplicate_entry_for_bill")
+    if reasons:
+        return {"reasons": ";".join(reasons), "filer_code": e.filer_code}
+    return None
+
+
+def _r26(c: Ctx, p: Mapping[str, Any]) -> Result:
+    code = c.facts.filer_code
+    if code is None or not c.snap.has_filers:
+        return NA
+    risk = c.snap.filer_risk(code)
+    if risk is None:
+        return None
+    return {"filer_code": code, "risk": risk}
+
+
+# -- the catalogue ------------------------------------------------------------------------------
+
+_S = Severity
+
+CATALOGUE: Final[tuple[RuleSpec, ...]] = (
+    RuleSpec(
+        "R01",
+        1,
+        _S.CRITICAL,
+        "REGIME_INELIGIBLE",
+        "the regime in force at arrival excludes this shipment from Section 321",
+        "EO 14256; EO 14324; CSMS 66065494",
+        _r01,
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R02",
+        1,
+        _S.CRITICAL,
+        "VALUE_OVER_THRESHOLD",
+        "declared value over the de minimis threshold (gifts: over the gift limit)",
+        "19 USC 1321; 19 CFR 10.151-152",
+        _r02,
+        {"threshold_usd": 0},
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R03",
+        1,
+        _S.HIGH,
+        "PERSON_DAY_AGGREGATE",
+        "one person's shipments on one day sum over the threshold",
+        "19 CFR 10.151; ACE code 4M",
+        _r03,
+        {"threshold_usd": 0},
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R04",
+        1,
+        _S.HIGH,
+        "SPLIT_LOTS",
+        "an order or seller-consignee pair split into parcels summing over the threshold "
+        "within the window, or one bill on two Type 86 entries",
+        "19 USC 1321(a)(2); CBP broker suspensions 2024",
+        _r04,
+        {"threshold_usd": 0, "window_hours": 72},
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R05",
+        1,
+        _S.CRITICAL,
+        "ADCVD_GOODS",
+        "HTS and origin within an AD/CVD scope list",
+        "CBP e-commerce FAQ",
+        _r05,
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R06",
+        1,
+        _S.MEDIUM,
+        "TRADE_ACTION_GOODS",
+        "goods subject to Section 201/232/301 duties (proposed, never finalised)",
+        "90 FR 6852",
+        _r06,
+        default_enabled=False,
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R07",
+        1,
+        _S.CRITICAL,
+        "EXCISE_GOODS",
+        "alcohol, tobacco, or alcoholic perfume over $5",
+        "19 CFR 10.153",
+        _r07,
+        {
+            "alcohol_prefixes": ["2203", "2204", "2205", "2206", "2207", "2208"],
+            "tobacco_prefixes": ["24"],
+            "perfume_prefixes": ["3303"],
+            "perfume_limit_usd": 5,
+            "keywords": [
+                "WINE",
+                "VODKA",
+                "WHISKY",
+                "WHISKEY",
+                "BEER",
+                "LIQUOR",
+                "RUM",
+                "CIGARETTE",
+                "CIGARETTES",
+                "CIGAR",
+                "CIGARS",
+                "TOBACCO",
+            ],
+        },
+        action=_ENTRY,
+    ),
+    RuleSpec(
+        "R08",
+        1,
+        _S.HIGH,
+        "PGA_ON_MANIFEST_RELEASE",
+        "PGA-regulated goods asking for release from manifest, or Type 86 without PGA data",
+        "19 CFR 143; CBP Type 86 FAQ",
+        _r08,
+        action="provide PGA data",
+    ),
+    RuleSpec(
+        "R09",
+        1,
+        _S.HIGH,
+        "CPSC_CERTIFICATE_MISSING",
+        "CPSC-regulated goods without certificate data once eFiling is mandatory",
+        "90 FR 1800",
+        _r09,
+        action="provide a CPSC certificate",
+    ),
+    RuleSpec(
+        "R10",
+        1,
+        _S.MEDIUM,
+        "VAGUE_DESCRIPTION",
+        "goods description on the denylist, numeric only or too short",
+        "CSMS 62081967",
+        _r10,
+        {
+            "denylist": [
+                "gift",
+                "gifts",
+                "daily necessities",
+                "accessories",
+                "parts",
+                "freight of all kinds",
+                "FAK",
+                "goods",
+                "sample",
+                "samples",
+                "general merchandise",
+                "consolidated",
+                "said to contain",
+                "STC",
+                "misc",
+                "miscellaneous",
+                "various",
+                "items",
+                "products",
+                "merchandise",
+                "stuff",
+                "personal effects",
+                "household goods",
+            ],
+            "min_meaningful_words": 3,
+        },
+        action="correct the description",
+    ),
+    RuleSpec(
+        "R11",
+        1,
+        _S.MEDIUM,
+        "DESCRIPTION_HTS_MISMATCH",
+        "the description's HTS chapter disagrees with the declared HTS chapter",
+        "CBP guidance to brokers, 2024",
+        _r11,
+        action="correct the description",
+    ),
+    RuleSpec(
+        "R12",
+        1,
+        _S.MEDIUM,
+        "VALUE_WEIGHT_ANOMALY",
+        "value per kg or per unit outside the HTS-6 reference band",
+        "CBP statements on 'junk data', 2024",
+        _r12,
+    ),
+    RuleSpec(
+        "R13",
+        1,
+        _S.MEDIUM,
+        "FREIGHT_EXCEEDS_VALUE",
+        "freight charge exceeds declared value",
+        "CBP case reports",
+        None,
+        default_condition="freight_charge > declared_value",
+    ),
+    RuleSpec(
+        "R14",
+        1,
+        _S.HIGH,
+        "UNDERVALUED_VS_LISTED",
+        "declared value under a fraction of the listed price times quantity",
+        "pilot listed-price element",
+        _r14,
+        {"min_ratio": 0.5},
+    ),
+    RuleSpec(
+        "R15",
+        1,
+        _S.HIGH,
+        "CROSS_PARTY_INCONSISTENCY",
+        "manifest, pilot and Type 86 disagree on quantity, value, origin or deliver-to",
+        "pilot purpose (multi-party data)",
+        _r15,
+        {"value_tolerance": 0.2},
+    ),
+    RuleSpec(
+        "R16",
+        1,
+        _S.LOW,
+        "MISSING_ADVANCE_DATA",
+        "no pilot data by the deadline, or pilot data without seller or deliver-to",
+        "CBP informational note on the Section 321 Data Pilot, 2023",
+        _r16,
+        action="provide Section 321 Data Pilot data",
+    ),
+    RuleSpec(
+        "R17",
+        1,
+        _S.MEDIUM,
+        "FICTITIOUS_CONSIGNEE",
+        "placeholder or fictional consignee name, or invalid address",
+        "CBP guidance to brokers, 2024",
+        _r17,
+        {
+            "placeholder_names": [
+                "test",
+                "n/a",
+                "na",
+                "none",
+                "unknown",
+                "consignee",
+                "customer",
+                "receiver",
+                "recipient",
+                "john doe",
+                "jane doe",
+                "mickey mouse",
+                "donald duck",
+                "xxx",
+                "asdf",
+                "abc",
+                "name",
+                "to whom it may concern",
+            ],
+            "min_name_letters": 3,
+        },
+    ),
+    RuleSpec(
+        "R18",
+        1,
+        _S.MEDIUM,
+        "ADDRESS_CONCENTRATION",
+        "address on a reshipper list, or many names or parcels per day at one address",
+        "CBP ruling on warehouses as 'person', 2020",
+        _r18,
+        {"max_names_per_day": 5, "max_parcels_per_day": 20},
+    ),
+    RuleSpec(
+        "R19",
+        1,
+        _S.HIGH,
+        "WATCHLISTED_PARTY",
+        "a party fuzzily matches a watch-list entry (severity from the entry)",
+        "UFLPA; OFAC",
+        _r19,
+        {"min_score": 90},
+    ),
+    RuleSpec(
+        "R20",
+        1,
+        _S.HIGH,
+        "FORCED_LABOUR_SECTOR",
+        "high-priority sector with a Xinjiang location or an unknown manufacturer",
+        "UFLPA strategy",
+        _r20,
+        {
+            "region_terms": [
+                "XINJIANG",
+                "URUMQI",
+                "KASHGAR",
+                "HOTAN",
+                "AKSU",
+                "TURPAN",
+                "KORLA",
+                "SHIHEZI",
+                "KARAMAY",
+                "YINING",
+                "CHANGJI",
+            ]
+        },
+    ),
+    RuleSpec(
+        "R21",
+        1,
+        _S.CRITICAL,
+        "PILL_PRESS_NO_DEA",
+        "tableting machine, punches or dies without a DEA transaction id",
+        "21 USC 843(a)(6)-(7); DEA Form 452",
+        _r21,
+        {
+            "keywords": [
+                "PILL PRESS",
+                "TABLET PRESS",
+                "TABLETING",
+                "TDP",
+                "PUNCH DIE",
+                "PUNCHES",
+                "ENCAPSULATOR",
+                "ENCAPSULATION MACHINE",
+            ]
+        },
+    ),
+    RuleSpec(
+        "R22",
+        1,
+        _S.HIGH,
+        "NARCOTICS_PROFILE",
+        "generic description, weight anomaly, first-time consignee, prior seizure link "
+        "or risk origin in combination",
+        "CBP seizure reports",
+        _r22,
+        {"min_signals": 3, "risk_origins": ["CN", "HK", "IN", "MX"]},
+    ),
+    RuleSpec(
+        "R23",
+        1,
+        _S.HIGH,
+        "COUNTERFEIT_IPR",
+        "protected brand at a fraction of its reference price by an unauthorised seller",
+        "CBP IPR seizure statistics",
+        _r23,
+        {"max_price_fraction": 0.3},
+    ),
+    RuleSpec(
+        "R24",
+        1,
+        _S.MEDIUM,
+        "ORIGIN_INCONSISTENCY",
+        "origin missing or invalid, or a transshipment pattern",
+        "CSMS 64825584",
+        _r24,
+        {
+            "transshipment_hubs": ["VN", "MY", "TH", "KH", "ID", "MX"],
+            "watched_origins": ["CN", "HK"],
+        },
+    ),
+    RuleSpec(
+        "R25",
+        1,
+        _S.MEDIUM,
+        "TYPE86_INTEGRITY",
+        "bad entry number or check digit, more than one bill, filed after arrival, or a "
+        "duplicate entry for one bill",
+        "89 FR 2630",
+        _r25,
+        {"check_digit": True},
+        action="correct the Type 86 entry",
+    ),
+    RuleSpec(
+        "R26",
+        1,
+        _S.MEDIUM,
+        "FILER_RISK",
+        "filer on a suspension or high-violation list",
+        "CBP broker suspensions, 2024",
+        _r26,
+    ),
+)

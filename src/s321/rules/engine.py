@@ -1,0 +1,150 @@
+"""``evaluate``: the whole catalogue on one complete record, and the release/hold outcome.
+
+The outcome is HOLD when any hit has a severity at or above the rule set's hold threshold,
+when the regime makes the shipment ineligible for Section 321 (with the required action to
+file an entry), or when a rule raised (an engine error is a hold, never a release and never
+an exception out of :func:`evaluate`). Otherwise RELEASE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from s321.crossshipment import Aggregates
+from s321.models import CompleteRecord, Outcome, RuleHit, Severity
+from s321.refdata.snapshot import ReferenceSnapshot
+from s321.regime import RegimeTable, default_regimes
+from s321.rules.catalogue import NA, Ctx
+from s321.rules.facts import Facts
+from s321.rules.ruleset import Ruleset
+
+__all__ = ["ENGINE_ERROR", "ENTRY_ACTION", "REVIEW_ACTION", "Evaluation", "evaluate"]
+
+#: Reason code of a hit recorded for a rule (or the engine) that raised.
+ENGINE_ERROR = "ENGINE_ERROR"
+#: Required action when the regime makes a shipment ineligible for Section 321.
+ENTRY_ACTION = "file a formal or informal entry"
+#: Required action when a rule raised: a person must look at the shipment.
+REVIEW_ACTION = "manual review (rule engine error)"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What the rules concluded about one record, with every version needed to explain it."""
+
+    outcome: Outcome
+    hits: tuple[RuleHit, ...]
+    not_applicable: tuple[str, ...]
+    required_actions: tuple[str, ...]
+    regime_version: str
+    ruleset_version: str
+    refdata_version: str
+    eligible: bool
+    stale_refdata: bool = False
+    errors: tuple[str, ...] = ()
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        return tuple(h.reason_code for h in self.hits)
+
+
+def _error_hit(rule_id: str, version: int, exc: BaseException) -> RuleHit:
+    return RuleHit(
+        rule_id,
+        version,
+        Severity.HIGH,
+        ENGINE_ERROR,
+        f"rule {rule_id} raised while evaluating; held for review",
+        {"error": type(exc).__name__},
+    )
+
+
+def evaluate(
+    record: CompleteRecord,
+    ruleset: Ruleset,
+    snapshot: ReferenceSnapshot,
+    aggregates: Aggregates,
+    now: datetime | None = None,
+    *,
+    regimes: RegimeTable | None = None,
+    stale_refdata: bool = False,
+) -> Evaluation:
+    """Apply every enabled rule to ``record`` and decide RELEASE or HOLD.
+
+    Pure: reads only its arguments (the regime table is data loaded once per process).
+    ``now`` stands in for the arrival time when a record has neither manifest nor entry.
+    ``stale_refdata`` is passed through from the :class:`~s321.refdata.RefdataWatcher`.
+    """
+    table = regimes or default_regimes()
+    try:
+        facts = Facts(record, now)
+        regime = table.at(facts.arrival)
+    except Exception as exc:  # a malformed record must still end as a hold, not a crash
+        return Evaluation(
+            Outcome.HOLD,
+            (_error_hit("ENGINE", 1, exc),),
+            (),
+            (REVIEW_ACTION,),
+            "unknown",
+            ruleset.version,
+            snapshot.version,
+            False,
+            stale_refdata,
+            ("ENGINE",),
+        )
+    ctx = Ctx(facts, snapshot, aggregates, regime, now or datetime.now(UTC), ruleset.params)
+    hits: list[RuleHit] = []
+    na: list[str] = []
+    errors: list[str] = []
+    actions: list[str] = []
+    threshold = ruleset.hold_threshold.rank
+    hold = False
+    forced = regime.rules_enabled
+    for rule in ruleset.rules:
+        if not rule.enabled and rule.id not in forced:
+            continue
+        try:
+            result = rule.run(ctx)
+        except Exception as exc:  # a rule that raises holds the shipment (fail safe)
+            hits.append(_error_hit(rule.id, rule.version, exc))
+            errors.append(rule.id)
+            hold = True
+            if REVIEW_ACTION not in actions:
+                actions.append(REVIEW_ACTION)
+            continue
+        if result is None:
+            continue
+        if result is NA:
+            na.append(rule.id)
+            continue
+        if isinstance(result, tuple):
+            severity, evidence = result
+        else:
+            severity, evidence = rule.severity, result  # type: ignore[assignment]  # NA excluded above
+        hits.append(
+            RuleHit(rule.id, rule.version, severity, rule.reason_code, rule.description, evidence)
+        )
+        if severity.rank >= threshold:
+            hold = True
+            if rule.action and rule.action not in actions:
+                actions.append(rule.action)
+    eligible = True
+    if facts.release_path is not None and facts.release_path.value != "OTHER_ENTRY":
+        eligible = regime.ineligibility(facts.origins) is None
+    if not eligible:
+        hold = True
+        if ENTRY_ACTION not in actions:
+            actions.insert(0, ENTRY_ACTION)
+    return Evaluation(
+        outcome=Outcome.HOLD if hold else Outcome.RELEASE,
+        hits=tuple(hits),
+        not_applicable=tuple(na),
+        required_actions=tuple(actions),
+        regime_version=regime.version,
+        ruleset_version=ruleset.version,
+        refdata_version=snapshot.version,
+        eligible=eligible,
+        stale_refdata=stale_refdata,
+        errors=tuple(errors),
+    )

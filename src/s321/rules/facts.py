@@ -1,0 +1,258 @@
+"""One pass over a :class:`~s321.models.CompleteRecord` into the flat facts every rule reads.
+
+Computed once per evaluation so that 26 rules do not each walk the record. Holds references
+to parties (rules hash them for evidence), never copies their text into evidence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from s321.models import CompleteRecord, Party, PgaData, ReleasePath
+
+__all__ = ["FIELD_TYPES", "Facts", "Line", "terms"]
+
+_WORD = re.compile(r"[A-Z0-9]+")
+
+
+def terms(text: str) -> tuple[str, ...]:
+    """Upper-case words of ``text`` plus adjacent word pairs (for multi-word keywords)."""
+    words = _WORD.findall(text.upper())
+    return (*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)))
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One goods line from the manifest or the Type 86 entry."""
+
+    source: str  # "manifest" | "entry86"
+    description: str | None
+    quantity: int
+    value: Decimal
+    weight_kg: Decimal | None
+    hts: str | None
+    origin: str | None
+    pga: PgaData | None
+
+
+class Facts:
+    """The flat view of one record. Attributes are None where no source supplied them."""
+
+    __slots__ = (
+        "arrival",
+        "carrier_code",
+        "consignee",
+        "declared_value",
+        "descriptions",
+        "entry_value",
+        "fields_cache",
+        "filer_code",
+        "freight_charge",
+        "gift",
+        "hts_origins",
+        "lines",
+        "listed_price",
+        "manifest_value",
+        "mode",
+        "origin",
+        "origins",
+        "parties",
+        "pilot_quantity",
+        "quantity",
+        "record",
+        "release_path",
+        "seller",
+        "shipper_country",
+        "weight_kg",
+    )
+
+    def __init__(self, record: CompleteRecord, now: datetime | None = None) -> None:
+        self.record = record
+        m, p, e = record.manifest, record.pilot, record.entry86
+        lines: list[Line] = []
+        if m is not None:
+            self.arrival = m.arrival
+            self.release_path: ReleasePath | None = m.release_path
+            self.manifest_value: Decimal | None = m.declared_value
+            self.gift = m.gift
+            self.quantity: int | None = m.quantity
+            self.weight_kg: Decimal | None = m.shipping_weight_kg
+            self.freight_charge: Decimal | None = m.freight_charge
+            self.consignee: Party | None = m.consignee
+            self.shipper_country: str | None = (
+                m.shipper.address.country if m.shipper.address else None
+            )
+            self.mode: str | None = m.mode.value
+            self.carrier_code: str | None = m.carrier_code
+            for li in m.lines:
+                lines.append(
+                    Line(
+                        "manifest",
+                        li.description,
+                        li.quantity,
+                        li.value,
+                        li.weight_kg,
+                        li.hts,
+                        li.origin_country or m.origin_country,
+                        li.pga,
+                    )
+                )
+        else:
+            self.arrival = (e.filed_at if e is not None else None) or now or datetime.now(UTC)
+            self.release_path = ReleasePath.TYPE_86 if e is not None else None
+            self.manifest_value = None
+            self.gift = False
+            self.quantity = e.quantity if e is not None else None
+            self.weight_kg = None
+            self.freight_charge = None
+            self.consignee = e.consignee if e is not None else (p.deliver_to if p else None)
+            self.shipper_country = (
+                e.shipper.address.country if e is not None and e.shipper.address else None
+            )
+            self.mode = p.mode.value if p is not None else None
+            self.carrier_code = p.carrier_code if p is not None else None
+        if e is not None:
+            self.entry_value: Decimal | None = e.declared_value
+            self.filer_code: str | None = e.filer_code
+            for el in e.lines:
+                lines.append(
+                    Line(
+                        "entry86",
+                        el.description,
+                        el.quantity,
+                        el.value,
+                        None,
+                        el.hts,
+                        e.origin_country,
+                        el.pga,
+                    )
+                )
+        else:
+            self.entry_value = None
+            self.filer_code = None
+        self.lines = tuple(lines)
+        values = [v for v in (self.manifest_value, self.entry_value) if v is not None]
+        self.declared_value: Decimal | None = max(values) if values else None
+        self.origin: str | None = (
+            (m.origin_country if m else None)
+            or (e.origin_country if e else None)
+            or (p.origin_country if p else None)
+        )
+        origins = {li.origin for li in lines}
+        if self.origin is not None:
+            origins.add(self.origin)
+        if p is not None and p.origin_country:
+            origins.add(p.origin_country)
+        if len(origins) > 1:
+            origins.discard(None)
+        self.origins: tuple[str | None, ...] = tuple(origins) if origins else (None,)
+        pairs = {(li.hts, li.origin) for li in lines if li.hts}
+        if p is not None and p.hts:
+            pairs.add((p.hts, p.origin_country or self.origin))
+        self.hts_origins: tuple[tuple[str, str | None], ...] = tuple(pairs)
+        descs = [li.description for li in lines if li.description is not None]
+        if p is not None and p.enhanced_description:
+            descs.append(p.enhanced_description)
+        self.descriptions: tuple[str, ...] = tuple(descs)
+        self.seller: Party | None = (p.seller if p is not None else None) or (
+            e.shipper if e is not None else None
+        )
+        self.listed_price: Decimal | None = p.listed_price if p is not None else None
+        self.pilot_quantity: int | None = p.quantity if p is not None else None
+        parties: list[tuple[str, Party]] = []
+        if m is not None:
+            parties.append(("shipper", m.shipper))
+            parties.append(("consignee", m.consignee))
+        if e is not None:
+            parties.append(("seller", e.shipper))
+            parties.append(("consignee", e.consignee))
+        if p is not None:
+            for role, party in (
+                ("seller", p.seller),
+                ("shipper", p.shipment_initiator),
+                ("consignee", p.deliver_to),
+                ("manufacturer", p.manufacturer),
+                ("buyer", p.buyer),
+            ):
+                if party is not None:
+                    parties.append((role, party))
+        for li in m.lines if m is not None else ():
+            if li.manufacturer is not None:
+                parties.append(("manufacturer", li.manufacturer))
+        seen: set[tuple[str, str]] = set()
+        unique: list[tuple[str, Party]] = []
+        for role, party in parties:
+            k = (role, party.name)
+            if k not in seen:
+                seen.add(k)
+                unique.append((role, party))
+        self.parties: tuple[tuple[str, Party], ...] = tuple(unique)
+        self.fields_cache: dict[str, Any] | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The typed fields rule-set conditions may name (see :data:`FIELD_TYPES`)."""
+        if self.fields_cache is None:
+            r = self.record
+            self.fields_cache = {
+                "declared_value": self.declared_value,
+                "manifest_value": self.manifest_value,
+                "entry_value": self.entry_value,
+                "freight_charge": self.freight_charge,
+                "weight_kg": self.weight_kg,
+                "quantity": None if self.quantity is None else Decimal(self.quantity),
+                "listed_price": self.listed_price,
+                "origin": self.origin,
+                "shipper_country": self.shipper_country,
+                "consignee_country": (
+                    self.consignee.address.country
+                    if self.consignee is not None and self.consignee.address
+                    else None
+                ),
+                "mode": self.mode,
+                "carrier_code": self.carrier_code,
+                "release_path": None if self.release_path is None else self.release_path.value,
+                "port_of_entry": r.manifest.port_of_entry if r.manifest else None,
+                "filer_code": self.filer_code,
+                "marketplace": r.pilot.marketplace if r.pilot else None,
+                "gift": self.gift,
+                "has_manifest": r.manifest is not None,
+                "has_pilot": r.pilot is not None,
+                "has_entry86": r.entry86 is not None,
+                "line_count": Decimal(len(self.lines)),
+                "hts_codes": tuple(h for h, _ in self.hts_origins),
+                "descriptions": self.descriptions,
+            }
+        return self.fields_cache
+
+
+#: name -> rule-engine type name of every field a condition may use (checked at load).
+FIELD_TYPES: dict[str, str] = {
+    "declared_value": "FLOAT",
+    "manifest_value": "FLOAT",
+    "entry_value": "FLOAT",
+    "freight_charge": "FLOAT",
+    "weight_kg": "FLOAT",
+    "quantity": "FLOAT",
+    "listed_price": "FLOAT",
+    "origin": "STRING",
+    "shipper_country": "STRING",
+    "consignee_country": "STRING",
+    "mode": "STRING",
+    "carrier_code": "STRING",
+    "release_path": "STRING",
+    "port_of_entry": "STRING",
+    "filer_code": "STRING",
+    "marketplace": "STRING",
+    "gift": "BOOLEAN",
+    "has_manifest": "BOOLEAN",
+    "has_pilot": "BOOLEAN",
+    "has_entry86": "BOOLEAN",
+    "line_count": "FLOAT",
+    "hts_codes": "ARRAY",
+    "descriptions": "ARRAY",
+}

@@ -1,0 +1,514 @@
+"""The rule catalogue and ``evaluate``: each rule fires on its evidence, and the outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from s321.crossshipment import Aggregates
+from s321.models import (
+    Action,
+    Address,
+    CompleteRecord,
+    Entry86,
+    Entry86Line,
+    EventHeader,
+    FilerType,
+    LineItem,
+    ManifestEvent,
+    Mode,
+    Outcome,
+    Party,
+    PgaData,
+    PilotRecord,
+    ReleasePath,
+    Severity,
+)
+from s321.refdata import ReferenceSnapshot
+from s321.rules import (
+    CATALOGUE,
+    ENGINE_ERROR,
+    ENTRY_ACTION,
+    default_ruleset,
+    entry_check_digit,
+    evaluate,
+)
+from s321.rules.catalogue import Ctx
+
+FIXTURE = Path(__file__).parent / "test_rules_fixture"
+T = datetime(2024, 9, 2, 16, 0, tzinfo=UTC)  # pilot era, Type 86 arrival rule in force
+
+CONSIGNEE_ADDR = Address("12 Elm Street", "Newark", "US", "NJ", "07102")
+SELLER = Party("Shenzhen Good Shirts Ltd", Address("8 Bao An Road", "Shenzhen", "CN"), "S-1")
+
+
+def snapshot() -> ReferenceSnapshot:
+    return SNAP
+
+
+SNAP = ReferenceSnapshot.from_directory(FIXTURE)
+
+
+def manifest(**kw: Any) -> ManifestEvent:
+    """A clean manifest: one cotton T-shirt line from CN to a U.S. consignee."""
+    base: dict[str, Any] = dict(
+        header=EventHeader("m-1", T - timedelta(hours=6), "CARR1"),
+        house_bill="HB1",
+        tracking_number=None,
+        master_bill="MB1",
+        carrier_code="CARR",
+        mode=Mode.AIR,
+        port_of_entry="4701",
+        estimated_arrival=T,
+        shipper=SELLER,
+        consignee=Party("Maria Lopez", CONSIGNEE_ADDR),
+        origin_country="CN",
+        lines=(
+            LineItem(
+                "Mens cotton crew neck T-shirt",
+                2,
+                Decimal("20.00"),
+                Decimal("0.5"),
+                "6109100012",
+                "CN",
+            ),
+        ),
+        shipping_weight_kg=Decimal("0.5"),
+    )
+    base.update(kw)
+    return ManifestEvent(**base)
+
+
+def pilot(**kw: Any) -> PilotRecord:
+    """Complete pilot data agreeing with :func:`manifest`."""
+    base: dict[str, Any] = dict(
+        header=EventHeader("p-1", T - timedelta(hours=8), "MKT1"),
+        originator_code="MKT1",
+        filer_type=FilerType.ONLINE_MARKETPLACE,
+        mode=Mode.AIR,
+        house_bill="HB1",
+        carrier_code="CARR",
+        seller=SELLER,
+        deliver_to=Party("Maria Lopez", CONSIGNEE_ADDR),
+        listed_price=Decimal("10.00"),
+        quantity=2,
+        origin_country="CN",
+    )
+    base.update(kw)
+    return PilotRecord(**base)
+
+
+def _entry_number(filer: str = "ABC", serial: str = "1234567") -> str:
+    return filer + serial + str(entry_check_digit(filer + serial))
+
+
+def entry86(**kw: Any) -> Entry86:
+    """A Type 86 entry filed before arrival, agreeing with :func:`manifest`."""
+    base: dict[str, Any] = dict(
+        header=EventHeader("e-1", T - timedelta(hours=4), "BRK1"),
+        bill_number="HB1",
+        entry_number=_entry_number(),
+        port_of_entry="4701",
+        shipper=SELLER,
+        consignee=Party("Maria Lopez", CONSIGNEE_ADDR),
+        origin_country="CN",
+        lines=(Entry86Line("6109100012", 2, Decimal("20.00"), "Mens cotton crew neck T-shirt"),),
+        filed_at=T - timedelta(hours=4),
+    )
+    base.update(kw)
+    return Entry86(**base)
+
+
+def record(
+    m: ManifestEvent | None = None,
+    p: PilotRecord | None = None,
+    e: Entry86 | None = None,
+    *,
+    with_pilot: bool = True,
+    deadline: bool = False,
+) -> CompleteRecord:
+    return CompleteRecord(
+        "HB1",
+        m if m is not None else manifest(),
+        p if p is not None else (pilot() if with_pilot else None),
+        e,
+        pilot_deadline_passed=deadline,
+    )
+
+
+AGG = Aggregates(
+    person_day_total=Decimal(20),
+    person_day_count=1,
+    pair_total=Decimal(20),
+    pair_count=1,
+    address_day_parcels=1,
+    address_day_names=1,
+    consignee_history=3,
+)
+
+
+def run(rec: CompleteRecord, agg: Aggregates = AGG, ruleset: Any = None) -> Any:
+    return evaluate(rec, ruleset or default_ruleset(), SNAP, agg)
+
+
+def hit_ids(rec: CompleteRecord, agg: Aggregates = AGG) -> set[str]:
+    return {h.rule_id for h in run(rec, agg).hits}
+
+
+def test_catalogue_has_every_rule_r01_to_r26_with_metadata() -> None:
+    """The catalogue lists R01-R26 once each, each with version, reason code and source."""
+    assert [s.id for s in CATALOGUE] == [f"R{i:02d}" for i in range(1, 27)]
+    for s in CATALOGUE:
+        assert s.version >= 1
+        assert s.reason_code
+        assert s.description
+        assert s.source
+
+
+def test_clean_record_is_released_with_versions_recorded() -> None:
+    """A complete, consistent, low-value record is released and names its versions."""
+    ev = run(record())
+    assert ev.outcome is Outcome.RELEASE, ev.hits
+    assert ev.hits == ()
+    assert ev.regime_version == "2024-type86-arrival"
+    assert ev.ruleset_version == default_ruleset().version
+    assert ev.refdata_version == "fx-1"
+    assert ev.eligible
+
+
+def test_rules_without_their_data_report_not_applicable() -> None:
+    """With an empty snapshot, list-based rules are reported not-applicable, not passed."""
+    ev = evaluate(record(), default_ruleset(), ReferenceSnapshot.empty(), AGG)
+    assert {"R05", "R08", "R09", "R11", "R12", "R19", "R20", "R23", "R26"} <= set(ev.not_applicable)
+
+
+def test_value_over_threshold_holds_with_entry_action() -> None:
+    """R02 fires above $800 and the hold asks for an entry."""
+    m = manifest(
+        lines=(
+            LineItem(
+                "Mens cotton crew neck T-shirt",
+                2,
+                Decimal("800.01"),
+                Decimal("0.5"),
+                "6109100012",
+                "CN",
+            ),
+        )
+    )
+    ev = run(record(m, with_pilot=False))
+    hit = next(h for h in ev.hits if h.rule_id == "R02")
+    assert hit.evidence["declared_value"] == "800.01"
+    assert hit.evidence["threshold"] == "800.00"
+    assert ev.outcome is Outcome.HOLD
+    assert ENTRY_ACTION in ev.required_actions
+
+
+def test_gift_threshold_is_100() -> None:
+    """A gift at $150 is over the $100 gift limit (19 CFR 10.152)."""
+    m = manifest(
+        gift=True,
+        lines=(
+            LineItem("Mens cotton crew neck T-shirt", 2, Decimal("150"), None, "6109100012", "CN"),
+        ),
+    )
+    assert "R02" in hit_ids(record(m))
+
+
+@pytest.mark.parametrize(
+    ("total", "count", "fires"), [("801", 2, True), ("800", 2, False), ("900", 1, False)]
+)
+def test_person_day_aggregate(total: str, count: int, fires: bool) -> None:
+    """R03 fires when one person's shipments on a day sum over $800 (two or more)."""
+    agg = dataclasses.replace(AGG, person_day_total=Decimal(total), person_day_count=count)
+    assert ("R03" in hit_ids(record(), agg)) is fires
+
+
+def test_cross_shipment_rules_hold_when_state_unavailable() -> None:
+    """With the state store down, R03, R04 and R18 fire and the shipment holds."""
+    ev = run(record(), Aggregates.unavailable())
+    assert {"R03", "R04", "R18"} <= {h.rule_id for h in ev.hits}
+    assert ev.outcome is Outcome.HOLD
+
+
+def test_split_lots_and_duplicate_type86() -> None:
+    """R04 fires on a pair total over $800 within the window and on two entries for a bill."""
+    agg = dataclasses.replace(AGG, pair_total=Decimal(900), pair_count=3)
+    assert "R04" in hit_ids(record(), agg)
+    agg = dataclasses.replace(AGG, bill_entries=2)
+    assert "R04" in hit_ids(record(), agg)
+    assert "R04" not in hit_ids(record(), AGG)
+
+
+def _line(
+    hts: str,
+    desc: str = "Mens cotton crew neck T-shirt",
+    value: str = "20",
+    pga: PgaData | None = None,
+    origin: str = "CN",
+) -> LineItem:
+    return LineItem(desc, 2, Decimal(value), Decimal("0.5"), hts, origin, pga=pga)
+
+
+@pytest.mark.parametrize(
+    ("hts", "origin", "rule"),
+    [
+        ("7318150000", "CN", "R05"),
+        ("2402100000", "DE", "R07"),
+        ("2204210000", "FR", "R07"),
+        ("3004900000", "IN", "R08"),
+        ("8479300000", "CN", "R21"),
+    ],
+)
+def test_list_rules_fire_on_listed_goods(hts: str, origin: str, rule: str) -> None:
+    """Goods on an AD/CVD, excise, PGA or pill-press list fire their rule."""
+    m = manifest(
+        origin_country=origin, lines=(_line(hts, "Steel parts for machines use", origin=origin),)
+    )
+    assert rule in hit_ids(record(m, pilot(origin_country=origin)))
+
+
+def test_adcvd_respects_origin() -> None:
+    """A fastener from Germany is outside a CN-only AD/CVD scope."""
+    m = manifest(origin_country="DE", lines=(_line("7318150000", origin="DE"),))
+    assert "R05" not in hit_ids(record(m, pilot(origin_country="DE")))
+
+
+def test_trade_action_rule_is_off_by_default() -> None:
+    """R06 is disabled in the default rule set (never finalised)."""
+    m = manifest(lines=(_line("8541400000", "Solar cells for panels mono"),))
+    assert "R06" not in hit_ids(record(m))
+
+
+def test_perfume_over_five_dollars_is_excise() -> None:
+    """Alcoholic perfume (3303) fires R07 over $5 and not at $5."""
+    m = manifest(lines=(_line("3303003000", "Eau de parfum spray bottle", "6"),))
+    assert "R07" in hit_ids(record(m))
+    m = manifest(lines=(_line("3303003000", "Eau de parfum spray bottle", "5"),))
+    assert "R07" not in hit_ids(record(m))
+
+
+def test_pga_type86_without_pga_data_and_with_it() -> None:
+    """R08 fires on a Type 86 line of PGA goods without PGA data and not when it has it."""
+    m = manifest(
+        release_path=ReleasePath.TYPE_86,
+        lines=(_line("3004900000", "Vitamin C tablets bottle pack"),),
+    )
+    e = entry86(lines=(Entry86Line("3004900000", 2, Decimal("20"), "Vitamin tablets"),))
+    assert "R08" in hit_ids(record(m, e=e))
+    e = entry86(
+        lines=(
+            Entry86Line("3004900000", 2, Decimal("20"), "Vitamin tablets", PgaData("FDA", "DRU")),
+        )
+    )
+    assert "R08" not in hit_ids(record(m, e=e))
+
+
+def test_cpsc_certificate_required_only_from_2026_07_08() -> None:
+    """R09 fires for toys without a certificate after eFiling starts, not before."""
+    lines = (_line("9503000073", "Plastic building blocks toy set", origin="VN"),)
+    before = manifest(
+        origin_country="VN", lines=lines, estimated_arrival=datetime(2026, 7, 8, 3, 59, tzinfo=UTC)
+    )
+    after = manifest(
+        origin_country="VN", lines=lines, estimated_arrival=datetime(2026, 7, 8, 4, 0, tzinfo=UTC)
+    )
+    p = pilot(origin_country="VN")
+    assert "R09" not in hit_ids(record(before, p))
+    ev = run(record(after, p))
+    assert "R09" in {h.rule_id for h in ev.hits}
+    assert "provide a CPSC certificate" in ev.required_actions
+
+
+@pytest.mark.parametrize("desc", ["gift", "Daily necessities", "12345", "parts", "shirt"])
+def test_vague_descriptions_fire(desc: str) -> None:
+    """R10 fires on denylisted, numeric-only or too-short descriptions."""
+    m = manifest(lines=(_line("6109100012", desc),))
+    ev = run(record(m))
+    assert "R10" in {h.rule_id for h in ev.hits}
+    assert "correct the description" in ev.required_actions
+
+
+def test_description_chapter_mismatch() -> None:
+    """R11 fires when the description's keywords point to another HTS chapter."""
+    m = manifest(lines=(_line("9503000073", "Leather running shoes for men"),))
+    hit = next(h for h in run(record(m)).hits if h.rule_id == "R11")
+    assert hit.evidence["declared_chapter"] == "95"
+    assert hit.evidence["description_chapters"] == "64"
+
+
+def test_value_per_kg_outside_band() -> None:
+    """R12 fires when value per kg falls outside the HTS-6 band."""
+    m = manifest(
+        lines=(
+            LineItem(
+                "Mens cotton crew neck T-shirt", 2, Decimal("2"), Decimal("1"), "6109100012", "CN"
+            ),
+        )
+    )
+    assert "R12" in hit_ids(record(m))
+
+
+def test_freight_exceeds_value_by_condition() -> None:
+    """R13 (a rule-set condition) fires when freight exceeds value, n/a without freight."""
+    assert "R13" in hit_ids(record(manifest(freight_charge=Decimal("25"))))
+    ev = run(record())
+    assert "R13" in ev.not_applicable
+
+
+def test_undervaluation_against_listed_price() -> None:
+    """R14 fires when declared value is under half the listed price times quantity."""
+    assert "R14" in hit_ids(record(p=pilot(listed_price=Decimal("25"))))
+    assert "R14" not in hit_ids(record(p=pilot(listed_price=Decimal("15"))))
+
+
+def test_cross_party_inconsistency() -> None:
+    """R15 fires when pilot quantity, origin or carrier disagree with the manifest."""
+    hit = next(
+        h for h in run(record(p=pilot(quantity=5, carrier_code="OTHR"))).hits if h.rule_id == "R15"
+    )
+    assert "quantity" in hit.evidence
+    assert "carrier" in hit.evidence
+
+
+def test_missing_pilot_data_by_deadline() -> None:
+    """R16 fires when the pilot deadline passed without pilot data; n/a before that."""
+    assert "R16" in hit_ids(record(with_pilot=False, deadline=True))
+    assert "R16" in run(record(with_pilot=False)).not_applicable
+    assert "R16" in hit_ids(record(p=pilot(seller=None)))
+
+
+def test_fictitious_consignee_without_name_in_evidence() -> None:
+    """R17 fires on a placeholder consignee, and its evidence holds no name."""
+    m = manifest(consignee=Party("Mickey Mouse", CONSIGNEE_ADDR))
+    hit = next(h for h in run(record(m, with_pilot=False)).hits if h.rule_id == "R17")
+    assert "placeholder_name" in hit.evidence["reasons"]
+    assert all("Mickey" not in v for v in hit.evidence.values())
+
+
+def test_reshipper_address_and_concentration() -> None:
+    """R18 fires on a listed reshipper address or too many names at one address per day."""
+    addr = Address("100 Forwarding Way", "Wilmington", "US", "DE", "19801")
+    m = manifest(consignee=Party("Maria Lopez", addr))
+    assert "R18" in hit_ids(record(m, with_pilot=False))
+    agg = dataclasses.replace(AGG, address_day_names=6)
+    assert "R18" in hit_ids(record(), agg)
+
+
+def test_watchlisted_party_fuzzy_match_takes_entry_severity() -> None:
+    """R19 matches a misspelt listed name with its score and the entry's severity."""
+    m = manifest(shipper=Party("Xinjiang Example Cotton Co.", Address("1 Road", "Urumqi", "CN")))
+    hit = next(h for h in run(record(m, with_pilot=False)).hits if h.rule_id == "R19")
+    assert hit.severity is Severity.CRITICAL
+    assert hit.evidence["list"] == "UFLPA"
+    assert float(hit.evidence["score"]) >= 90
+    assert all("Xinjiang" not in v for v in hit.evidence.values())
+
+
+def test_forced_labour_sector_with_unknown_manufacturer() -> None:
+    """R20 fires for CN cotton fabric without a known manufacturer."""
+    m = manifest(lines=(_line("5208120000", "Woven cotton fabric bolt white"),))
+    assert "R20" in hit_ids(record(m))
+
+
+def test_narcotics_profile_combines_signals() -> None:
+    """R22 fires when generic description, first-time consignee and risk origin combine."""
+    m = manifest(lines=(_line("6109100012", "goods"),))
+    agg = dataclasses.replace(AGG, consignee_history=1)
+    assert "R22" in hit_ids(record(m), agg)
+    assert "R22" not in hit_ids(record(), agg)
+
+
+def test_counterfeit_brand_from_unauthorised_seller() -> None:
+    """R23 fires for a brand at a fraction of its price from an unauthorised seller."""
+    m = manifest(lines=(_line("9102110000", "ACMEWATCH mens steel wrist watch", "30"),))
+    assert "R23" in hit_ids(record(m, pilot(listed_price=None)))
+    ok = pilot(listed_price=None, seller=dataclasses.replace(SELLER, party_id="S-OK-1"))
+    assert "R23" not in hit_ids(record(m, ok))
+
+
+def test_origin_missing_or_invalid() -> None:
+    """R24 fires on a missing or non-ISO origin."""
+    m = manifest(origin_country=None, lines=(_line("6109100012", origin=None),))  # type: ignore[arg-type]
+    assert "R24" in hit_ids(record(m, pilot(origin_country=None)))
+    m = manifest(origin_country="QQ", lines=(_line("6109100012", origin="QQ"),))
+    assert "R24" in hit_ids(record(m, pilot(origin_country="QQ")))
+
+
+def test_type86_integrity_checks() -> None:
+    """R25 fires on a bad check digit and on filing after arrival (from 2024-04-13)."""
+    assert "R25" not in hit_ids(record(e=entry86()))
+    bad = entry86(
+        entry_number=_entry_number()[:-1] + str((entry_check_digit("ABC1234567") + 1) % 10)
+    )
+    assert "R25" in hit_ids(record(e=bad))
+    late = entry86(filed_at=T + timedelta(minutes=1))
+    assert "R25" in hit_ids(record(e=late))
+
+
+def test_filer_on_suspension_list() -> None:
+    """R26 fires when the Type 86 filer code is on the filer list."""
+    assert "R26" in hit_ids(record(e=entry86(entry_number=_entry_number("BAD"))))
+
+
+def test_rule_that_raises_holds_with_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule that raises makes the shipment a HOLD with an engine-error hit, no exception."""
+    rs = default_ruleset()
+    rule = rs.rule("R14")
+
+    def boom(ctx: Ctx) -> None:
+        raise ZeroDivisionError
+
+    broken = dataclasses.replace(rule, check=lambda c, p: boom(c))
+    rs2 = dataclasses.replace(rs, rules=tuple(broken if r.id == "R14" else r for r in rs.rules))
+    ev = run(record(), ruleset=rs2)
+    assert ev.outcome is Outcome.HOLD
+    assert ev.errors == ("R14",)
+    assert any(h.reason_code == ENGINE_ERROR for h in ev.hits)
+
+
+def test_hold_threshold_is_configurable() -> None:
+    """A LOW hit holds only when the rule set's hold threshold is LOW or below."""
+    rec = record(with_pilot=False, deadline=True)
+    assert run(rec).outcome is Outcome.RELEASE
+    low = dataclasses.replace(default_ruleset(), hold_threshold=Severity.LOW)
+    assert run(rec, ruleset=low).outcome is Outcome.HOLD
+
+
+def test_suspension_holds_but_risk_rules_still_report() -> None:
+    """After 2025-08-29 a shipment holds for an entry and other rules still report."""
+    m = manifest(
+        origin_country="VN",
+        estimated_arrival=datetime(2025, 9, 1, tzinfo=UTC),
+        freight_charge=Decimal("99"),
+        lines=(_line("6109100012", origin="VN"),),
+    )
+    ev = run(record(m, pilot(origin_country="VN")))
+    ids = {h.rule_id for h in ev.hits}
+    assert "R01" in ids
+    assert "R13" in ids
+    assert ev.outcome is Outcome.HOLD
+    assert not ev.eligible
+    assert ev.required_actions[0] == ENTRY_ACTION
+    assert ev.regime_version == "2025-suspended"
+
+
+def test_other_entry_path_is_not_judged_for_eligibility() -> None:
+    """A shipment asking for another entry type is not held for Section 321 eligibility."""
+    m = manifest(
+        release_path=ReleasePath.OTHER_ENTRY, estimated_arrival=datetime(2025, 9, 1, tzinfo=UTC)
+    )
+    ev = run(record(m))
+    assert ev.eligible
+    assert "R01" in ev.not_applicable
+
+
+def test_delete_action_record_still_evaluates() -> None:
+    """A record whose manifest is a DELETE still evaluates without raising."""
+    m = manifest(header=EventHeader("m-2", T, "CARR1", Action.DELETE))
+    assert run(record(m)).outcome in (Outcome.RELEASE, Outcome.HOLD)
