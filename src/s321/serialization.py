@@ -20,8 +20,11 @@ Contracts
 
 Hostile input
     Every failure to read a value raises :class:`DecodeError` carrying the original bytes:
-    wrong magic, unknown fingerprint, truncation, trailing bytes, invalid union or enum index,
-    bad UTF-8, out-of-range amounts or times, another type than the one expected. A value
+    wrong magic, unknown fingerprint, truncation, trailing bytes, out-of-range union or enum
+    index, bad UTF-8, out-of-range amounts or times, another type than the one expected.
+    (Enums are read as indexes, so a negative one is refused too; a negative *union* branch
+    index, which no Avro writer produces, is read by the Avro library counting from the end
+    and still yields a well-typed value.) A value
     larger than :data:`MAX_RECORD_BYTES` is refused before it is read; a length prefix larger
     than what is left of the value fails at once without allocating (the body is read from an
     in-memory buffer that never returns more than it holds), and arrays and maps over
@@ -183,15 +186,27 @@ def _inline(node: Any, defs: Mapping[str, dict[str, Any]], seen: set[str]) -> An
     return node
 
 
-def _strip_logical(node: Any) -> Any:
-    """``node`` with the decimal and timestamp logical types removed: this module converts
-    those itself (see the module docstring)."""
+def _plan(node: Any, enums_as_index: bool) -> Any:
+    """The schema fastavro is given: decimal and timestamp logical types removed, and with
+    ``enums_as_index`` every enum read and written as its index (a long). This module converts
+    those itself (see the module docstring); reading enum indexes here is what lets a negative
+    index be refused, where a list lookup would count it from the end."""
     if isinstance(node, list):
-        return [_strip_logical(n) for n in node]
+        return [_plan(n, enums_as_index) for n in node]
+    if isinstance(node, str):
+        return "long" if enums_as_index and node in _ENUM_NAMES else node
     if isinstance(node, dict):
         if node.get("logicalType") in ("decimal", "timestamp-millis"):
             return node["type"]
-        return {k: _strip_logical(v) for k, v in node.items()}
+        if enums_as_index and node.get("type") == "enum":
+            return "long"
+        out = {k: _plan(v, enums_as_index) for k, v in node.items()}
+        if enums_as_index and "fields" not in node and isinstance(node.get("default"), str):
+            t = node.get("type")
+            symbols = t.get("symbols") if isinstance(t, dict) else _ENUM_SYMBOLS.get(t or "")
+            if symbols is not None:  # an enum field's default, now an index
+                out["default"] = symbols.index(node["default"])
+        return out
     return node
 
 
@@ -201,6 +216,13 @@ def _fingerprint_of(full: dict[str, Any]) -> bytes:
 
 _DEFS = _load("s321.schemas", TYPE_NAMES)
 _FULL = {n: _inline(_DEFS[n], _DEFS, set()) for n in TYPE_NAMES}
+_ENUM_SYMBOLS: dict[str, list[str]] = {
+    name: d["symbols"]
+    for n, d in _DEFS.items()
+    if d["type"] == "enum"
+    for name in (n, f"{NAMESPACE}.{n}")
+}
+_ENUM_NAMES = frozenset(_ENUM_SYMBOLS)
 
 
 def _released() -> dict[str, dict[str, dict[str, Any]]]:
@@ -350,20 +372,25 @@ def _items(seq: list[Any]) -> list[Any]:
     return seq
 
 
-def _enum_map(cls: Any) -> dict[str, Any]:
-    return {m.value: m for m in cls}
+def _enum_maps(cls: Any) -> tuple[dict[int | str, Any], dict[str, int]]:
+    """(index or symbol -> member, member -> index). Symbols are keys too because records
+    read through schema resolution carry symbols (resolved by name), not indexes."""
+    members = list(cls)
+    read: dict[int | str, Any] = {i: m for i, m in enumerate(members)}
+    read.update({m.value: m for m in members})
+    return read, {m: i for i, m in enumerate(members)}
 
 
-_ACTION = _enum_map(Action)
-_FILER = _enum_map(FilerType)
-_MODE = _enum_map(Mode)
-_RELEASE = _enum_map(ReleasePath)
-_SEVERITY = _enum_map(Severity)
-_OUTCOME = _enum_map(Outcome)
+_ACTION, _ACTION_IX = _enum_maps(Action)
+_FILER, _FILER_IX = _enum_maps(FilerType)
+_MODE, _MODE_IX = _enum_maps(Mode)
+_RELEASE, _RELEASE_IX = _enum_maps(ReleasePath)
+_SEVERITY, _SEVERITY_IX = _enum_maps(Severity)
+_OUTCOME, _OUTCOME_IX = _enum_maps(Outcome)
 
 
 # --- domain <-> record, one pair per type ----------------------------------------------------
-# Enum members are StrEnums, equal to their symbols, so they are written as they are.
+# Enums travel as their index (see _plan); an unknown member is a KeyError -> EncodeError.
 
 
 def _address_out(a: Address) -> dict[str, Any]:
@@ -447,7 +474,7 @@ def _header_out(h: EventHeader) -> dict[str, Any]:
         "event_id": h.event_id,
         "event_time": _ts_out(h.event_time),
         "source": h.source,
-        "action": h.action,
+        "action": _ACTION_IX[h.action],
     }
 
 
@@ -462,7 +489,7 @@ def _manifest_out(m: ManifestEvent) -> dict[str, Any]:
         "tracking_number": m.tracking_number,
         "master_bill": m.master_bill,
         "carrier_code": m.carrier_code,
-        "mode": m.mode,
+        "mode": _MODE_IX[m.mode],
         "port_of_entry": m.port_of_entry,
         "estimated_arrival": _ts_out(m.estimated_arrival),
         "shipper": _party_out(m.shipper),
@@ -470,7 +497,7 @@ def _manifest_out(m: ManifestEvent) -> dict[str, Any]:
         "origin_country": m.origin_country,
         "lines": [_line_out(x) for x in _items(list(m.lines))],
         "shipping_weight_kg": _weight_out(m.shipping_weight_kg),
-        "release_path": m.release_path,
+        "release_path": _RELEASE_IX[m.release_path],
         "actual_arrival": _opt_ts_out(m.actual_arrival),
         "conveyance": m.conveyance,
         "port_of_lading": m.port_of_lading,
@@ -513,8 +540,8 @@ def _pilot_out(p: PilotRecord) -> dict[str, Any]:
     return {
         "header": _header_out(p.header),
         "originator_code": p.originator_code,
-        "filer_type": p.filer_type,
-        "mode": p.mode,
+        "filer_type": _FILER_IX[p.filer_type],
+        "mode": _MODE_IX[p.mode],
         "tracking_number": p.tracking_number,
         "house_bill": p.house_bill,
         "master_bill": p.master_bill,
@@ -627,7 +654,7 @@ def _hit_out(h: RuleHit) -> dict[str, Any]:
     return {
         "rule_id": h.rule_id,
         "rule_version": _int32(h.rule_version),
-        "severity": h.severity,
+        "severity": _SEVERITY_IX[h.severity],
         "reason_code": h.reason_code,
         "description": h.description,
         "evidence": _checked_map(h.evidence),
@@ -669,7 +696,7 @@ def _decision_out(x: Decision) -> dict[str, Any]:
         "decision_id": x.decision_id,
         "shipment_key": x.shipment_key,
         "version": x.version,
-        "outcome": x.outcome,
+        "outcome": _OUTCOME_IX[x.outcome],
         "hits": [_hit_out(h) for h in _items(list(x.hits))],
         "required_actions": _items(list(x.required_actions)),
         "regime_version": x.regime_version,
@@ -741,15 +768,16 @@ class _Codec:
 
     name: str
     cls: type[Any]
-    wire: dict[str, Any]  # parsed, logical types stripped
+    wire: dict[str, Any]  # parsed plan: logical types stripped, enums as indexes
+    resolving: dict[str, Any]  # parsed plan with enums kept, the reader for older writers
     fingerprint: bytes
     header: bytes
     to_record: Callable[[Any], dict[str, Any]]
     from_record: Callable[[dict[str, Any]], Any]
 
 
-def _wire(full: dict[str, Any]) -> dict[str, Any]:
-    return cast(dict[str, Any], parse_schema(_strip_logical(full)))
+def _wire(full: dict[str, Any], enums_as_index: bool = True) -> dict[str, Any]:
+    return cast(dict[str, Any], parse_schema(_plan(full, enums_as_index)))
 
 
 def _codec(
@@ -759,7 +787,10 @@ def _codec(
 ) -> _Codec:
     name = cls.__name__
     fp = _fingerprint_of(_FULL[name])
-    return _Codec(name, cls, _wire(_FULL[name]), fp, MAGIC + fp, to_record, from_record)
+    full = _FULL[name]
+    return _Codec(
+        name, cls, _wire(full), _wire(full, False), fp, MAGIC + fp, to_record, from_record
+    )
 
 
 _CODECS: tuple[_Codec, ...] = (
@@ -786,7 +817,7 @@ def _writers() -> Iterator[tuple[bytes, tuple[_Codec, dict[str, Any] | None]]]:
         for c in _CODECS:
             old = version.get(c.name)
             if old is not None and (fp := _fingerprint_of(old)) != c.fingerprint:
-                yield fp, (c, _wire(old))
+                yield fp, (c, _wire(old, False))
 
 
 _BY_FINGERPRINT: dict[bytes, tuple[_Codec, dict[str, Any] | None]] = dict(_writers())
@@ -813,7 +844,7 @@ def _read_body(
         if writer is None:
             record = schemaless_reader(buf, codec.wire, None)
         else:
-            record = schemaless_reader(buf, writer, codec.wire)
+            record = schemaless_reader(buf, writer, codec.resolving)
         if buf.tell() != len(data):
             raise DecodeError(
                 f"{codec.name}: {len(data) - buf.tell()} trailing bytes after the record", data
@@ -961,7 +992,8 @@ class Serializer:
         codec = _BY_FULLNAME.get(full)
         if codec is None:
             raise DecodeError(f"schema id {schema_id} is not an s321 record type", data)
-        found = (codec, None if _fingerprint_of(writer) == codec.fingerprint else _wire(writer))
+        same = _fingerprint_of(writer) == codec.fingerprint
+        found = (codec, None if same else _wire(writer, False))
         self._by_id[schema_id] = found
         return found
 
