@@ -21,10 +21,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from s321.crossshipment import Aggregates
-from s321.models import ReleasePath, Severity, address_key, party_key
+from s321.models import ReleasePath, Severity
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import Regime
-from s321.rules.facts import Facts, terms
+from s321.rules.facts import Facts
 
 __all__ = [
     "CATALOGUE",
@@ -235,7 +235,7 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
                 return {"hts": hts, "category": "excise_list", "prefix": hit.prefix}
     words: frozenset[str] = p["keywords"]
     for d in f.descriptions:
-        for t in terms(d):
+        for t in c.facts.terms(d):
             if t in words:
                 return {"category": "description_keyword", "keyword": t}
     return None
@@ -352,7 +352,7 @@ def _r11(c: Ctx, p: Mapping[str, Any]) -> Result:
         if not li.hts or not li.description:
             continue
         applicable = True
-        found = c.snap.keyword_chapters(terms(li.description))
+        found = c.snap.keyword_chapters(c.facts.terms(li.description))
         if found and li.hts[:2] not in found.values():
             return {
                 "hts": li.hts,
@@ -462,7 +462,7 @@ def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
             pi.deliver_to is not None
             and pi.deliver_to.address is not None
             and m.consignee.address is not None
-            and address_key(pi.deliver_to.address) != address_key(m.consignee.address)
+            and c.facts.akey(pi.deliver_to.address) != c.facts.akey(m.consignee.address)
         ):
             ev["deliver_to"] = "differs"
         if pi.carrier_code and pi.carrier_code.upper() != m.carrier_code.upper():
@@ -472,7 +472,7 @@ def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
         and m is not None
         and m.consignee.address is not None
         and e.consignee.address is not None
-        and address_key(m.consignee.address) != address_key(e.consignee.address)
+        and c.facts.akey(m.consignee.address) != c.facts.akey(e.consignee.address)
     ):
         ev["consignee_address"] = "differs"
     return ev or None
@@ -517,7 +517,7 @@ def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
         if addr.country == "US" and not _US_ZIP.match((addr.postal_code or "").strip()):
             reasons.append("invalid_us_postal_code")
     if reasons:
-        return {"reasons": ";".join(reasons), "consignee_key": party_key(party)}
+        return {"reasons": ";".join(reasons), "consignee_key": c.facts.pkey(party)}
     return None
 
 
@@ -525,7 +525,7 @@ def _r18(c: Ctx, p: Mapping[str, Any]) -> Result:
     party = c.facts.consignee
     if party is None or party.address is None:
         return NA
-    ak = address_key(party.address)
+    ak = c.facts.akey(party.address)
     if c.snap.has_reshippers and c.snap.is_reshipper(ak):
         return {"reason": "reshipper_list", "address_key": ak}
     a = c.agg
@@ -557,7 +557,7 @@ def _r19(c: Ctx, p: Mapping[str, Any]) -> Result:
             count += 1
             rank = (1 if m.entry.severity == "CRITICAL" else 0) * 1000 + m.score
             if best is None or rank > best[0]:
-                best = (rank, role, m, party_key(party))
+                best = (rank, role, m, c.facts.pkey(party))
     if best is None:
         return None
     _, role, match, pk = best
@@ -578,7 +578,7 @@ def _location_terms(c: Ctx, words: frozenset[str]) -> bool:
         if a is None:
             continue
         for part in (a.region, a.city, a.line1):
-            if part and any(t in words for t in terms(part)):
+            if part and any(t in words for t in c.facts.terms(part)):
                 return True
     return False
 
@@ -621,7 +621,7 @@ def _r21(c: Ctx, p: Mapping[str, Any]) -> Result:
                 return {"hts": hts, "prefix": hit.prefix, "dea_transaction_id": "missing"}
     words: frozenset[str] = p["keywords"]
     for d in f.descriptions:
-        for t in terms(d):
+        for t in c.facts.terms(d):
             if t in words:
                 return {"keyword": t, "dea_transaction_id": "missing"}
     return None
@@ -640,9 +640,9 @@ def _r22(c: Ctx, p: Mapping[str, Any]) -> Result:
     if c.agg.available and c.agg.consignee_history == 1:
         signals.append("first_time_consignee")
     if c.snap.has_seizures:
-        if f.consignee is not None and c.snap.seized("CONSIGNEE", party_key(f.consignee)):
+        if f.consignee is not None and c.snap.seized("CONSIGNEE", c.facts.pkey(f.consignee)):
             signals.append("consignee_prior_seizure")
-        if f.seller is not None and c.snap.seized("SELLER", party_key(f.seller)):
+        if f.seller is not None and c.snap.seized("SELLER", c.facts.pkey(f.seller)):
             signals.append("seller_prior_seizure")
     if f.origin in p["risk_origins"]:
         signals.append("risk_origin")
@@ -660,7 +660,7 @@ def _r23(c: Ctx, p: Mapping[str, Any]) -> Result:
     for li in f.lines:
         if not li.description:
             continue
-        for brand in c.snap.brands_in(terms(li.description)):
+        for brand in c.snap.brands_in(c.facts.terms(li.description)):
             if seller_id is not None and seller_id in brand.authorised_sellers:
                 continue
             unit = (

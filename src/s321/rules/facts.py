@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from s321.models import CompleteRecord, Party, PgaData, ReleasePath
+from s321.models import (
+    Address,
+    CompleteRecord,
+    Party,
+    PgaData,
+    ReleasePath,
+    address_key,
+    party_key,
+)
 
 __all__ = ["FIELD_TYPES", "Facts", "Line", "terms"]
 
@@ -44,6 +52,7 @@ class Facts:
     """The flat view of one record. Attributes are None where no source supplied them."""
 
     __slots__ = (
+        "_memo",
         "arrival",
         "carrier_code",
         "consignee",
@@ -193,6 +202,28 @@ class Facts:
                 unique.append((role, party))
         self.parties: tuple[tuple[str, Party], ...] = tuple(unique)
         self.fields_cache: dict[str, Any] | None = None
+        self._memo: dict[Any, Any] = {}
+
+    def akey(self, address: Address) -> str:
+        """:func:`address_key`, computed once per distinct address in this record."""
+        k: str | None = self._memo.get(address)
+        if k is None:
+            k = self._memo[address] = address_key(address)
+        return k
+
+    def pkey(self, party: Party) -> str:
+        """:func:`party_key`, computed once per distinct party in this record."""
+        k: str | None = self._memo.get(party)
+        if k is None:
+            k = self._memo[party] = party_key(party)
+        return k
+
+    def terms(self, text: str) -> tuple[str, ...]:
+        """:func:`terms`, computed once per distinct text in this record."""
+        k: tuple[str, ...] | None = self._memo.get(text)
+        if k is None:
+            k = self._memo[text] = terms(text)
+        return k
 
     def fields(self) -> dict[str, Any]:
         """The typed fields rule-set conditions may name (see :data:`FIELD_TYPES`)."""
