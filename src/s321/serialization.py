@@ -297,20 +297,49 @@ def _dec_out(value: Decimal, places: int, limit: int) -> bytes:
     return unscaled.to_bytes((unscaled.bit_length() + 8) >> 3, "big", signed=True)
 
 
+# Amounts repeat (prices, weights), and both conversions cost microseconds: memoise them in
+# small dicts, cleared when full. Only exact Decimals are cached: a float equal to a cached
+# Decimal must still be refused.
+_CACHE_SIZE = 4096
+_MONEY_OUT: dict[Decimal, bytes] = {}
+_WEIGHT_OUT: dict[Decimal, bytes] = {}
+_MONEY_IN: dict[bytes, Decimal] = {}
+_WEIGHT_IN: dict[bytes, Decimal] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _dec_out_cached(value: Decimal, cache: dict[Decimal, bytes], places: int, limit: int) -> bytes:
+    if type(value) is not Decimal:
+        raise _Bad("amount is not a Decimal")
+    try:
+        hit = cache.get(value)
+    except TypeError as exc:  # a signalling NaN cannot be hashed
+        raise _Bad("amount is not a finite decimal") from exc
+    if hit is None:
+        hit = _remember(cache, value, _dec_out(value, places, limit))
+    return hit
+
+
 def _money_out(value: Decimal) -> bytes:
-    return _dec_out(value, 2, _MONEY_LIMIT)
+    return _dec_out_cached(value, _MONEY_OUT, 2, _MONEY_LIMIT)
 
 
 def _weight_out(value: Decimal) -> bytes:
-    return _dec_out(value, 3, _WEIGHT_LIMIT)
+    return _dec_out_cached(value, _WEIGHT_OUT, 3, _WEIGHT_LIMIT)
 
 
 def _opt_money_out(value: Decimal | None) -> bytes | None:
-    return None if value is None else _dec_out(value, 2, _MONEY_LIMIT)
+    return None if value is None else _dec_out_cached(value, _MONEY_OUT, 2, _MONEY_LIMIT)
 
 
 def _opt_weight_out(value: Decimal | None) -> bytes | None:
-    return None if value is None else _dec_out(value, 3, _WEIGHT_LIMIT)
+    return None if value is None else _dec_out_cached(value, _WEIGHT_OUT, 3, _WEIGHT_LIMIT)
 
 
 def _dec_in(raw: bytes, places: int, limit: int) -> Decimal:
@@ -323,19 +352,21 @@ def _dec_in(raw: bytes, places: int, limit: int) -> Decimal:
 
 
 def _money_in(raw: bytes) -> Decimal:
-    return _dec_in(raw, 2, _MONEY_LIMIT)
+    hit = _MONEY_IN.get(raw)
+    return hit if hit is not None else _remember(_MONEY_IN, raw, _dec_in(raw, 2, _MONEY_LIMIT))
 
 
 def _opt_money_in(raw: bytes | None) -> Decimal | None:
-    return None if raw is None else _dec_in(raw, 2, _MONEY_LIMIT)
+    return None if raw is None else _money_in(raw)
 
 
 def _weight_in(raw: bytes) -> Decimal:
-    return _dec_in(raw, 3, _WEIGHT_LIMIT)
+    hit = _WEIGHT_IN.get(raw)
+    return hit if hit is not None else _remember(_WEIGHT_IN, raw, _dec_in(raw, 3, _WEIGHT_LIMIT))
 
 
 def _opt_weight_in(raw: bytes | None) -> Decimal | None:
-    return None if raw is None else _dec_in(raw, 3, _WEIGHT_LIMIT)
+    return None if raw is None else _weight_in(raw)
 
 
 def _ts_out(value: datetime) -> int:
