@@ -1,0 +1,1 @@
+"""Contract tests: the Avro schemas, the serialization module, and hostile input."""

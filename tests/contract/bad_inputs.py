@@ -33,7 +33,8 @@ def zigzag(n: int) -> bytes:
 
 
 def _record(name: str, data: bytes) -> dict[str, Any]:
-    return dict(schemaless_reader(io.BytesIO(data[10:]), parse_schema(schema(name))))  # type: ignore[arg-type]
+    record: Any = schemaless_reader(io.BytesIO(data[10:]), parse_schema(schema(name)))
+    return dict(record)
 
 
 def _forge(name: str, data: bytes, field: str, new_type: Any, value: Any) -> bytes:

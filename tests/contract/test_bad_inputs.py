@@ -16,6 +16,8 @@ from s321.serialization import MAGIC, DecodeError, decode, encode, fingerprint
 from tests.contract import samples
 from tests.contract.bad_inputs import BAD_INPUTS
 
+__all__: list[str] = []
+
 #: Far below what any hostile length prefix in the corpus claims (gigabytes).
 _PEAK_LIMIT = 8 * 1024 * 1024
 

@@ -21,6 +21,8 @@ from s321.models import Decision
 from s321.serialization import encode, released_schema, released_versions, schema
 from tests.contract import samples
 
+__all__: list[str] = []
+
 INBOUND = ("ManifestEvent", "PilotRecord", "Entry86")
 
 

@@ -30,6 +30,8 @@ from s321.serialization import (
 )
 from tests.contract import samples, strategies
 
+__all__: list[str] = []
+
 SAMPLES = {
     "ManifestEvent": samples.manifest(),
     "PilotRecord": samples.pilot(),
