@@ -88,6 +88,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         stream_wait_empty=False,
         producer_linger_ms=5,
         table_cleanup_interval=3600.0,
+        key_serializer="raw",
+        value_serializer="raw",
     )
 
     def handle(spec: topics.TopicSpec, **kw: Any) -> Any:
@@ -119,14 +121,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         value_serializer="raw",
         partitions=cfg.partitions,
     )
-    table = app.Table(
-        "shipments",
-        partitions=cfg.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    table = app.Table("shipments", partitions=cfg.partitions, key_type=bytes, value_type=bytes)
     store = _TableStore(table)
     processor = Processor(evaluate, cfg.partitions, cfg.prefix)
     last_input = [time.monotonic()]

@@ -8,6 +8,7 @@ import time
 import click
 
 from s321.errors import S321Error
+from s321.rules.commands import refdata_group, rules_group
 from s321.settings import Settings
 from s321.stack import Stack
 
@@ -69,6 +70,21 @@ def demo(settings: Settings) -> None:
     click.echo(f"stack ready in {time.monotonic() - t0:.1f}s")
     for line in smoke(settings.kafka_bootstrap, settings.redis_url):
         click.echo(line)
+
+
+@cli.command("worker")
+@click.option("--store", default="rocksdb://", show_default=True,
+              help="Table store: rocksdb:// (durable, bounded memory) or memory://.")
+@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]),
+              default="exactly_once", show_default=True, help="Faust processing guarantee.")
+@click.option("--idle-speedup", type=float, default=1.0, show_default=True,
+              help="Event-time seconds an idle partition advances per wall-clock second.")
+@click.pass_obj
+def worker(settings: Settings, store: str, guarantee: str, idle_speedup: float) -> None:
+    """Run the correlating processor against the Kafka and Redis in the settings."""
+    from s321.worker import run_worker
+
+    run_worker(settings, store=store, processing_guarantee=guarantee, idle_speedup=idle_speedup)
 
 
 @cli.command("settings")
@@ -150,6 +166,47 @@ def lag(
 def _report_lag_error(_report: object, error: Exception | None) -> None:
     if error is not None:
         click.echo(f"s321 lag: reading failed, keeping the previous figures: {error}", err=True)
+
+
+@cli.command("dashboard")
+@click.option("--port", type=int, default=8321, show_default=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--group", help="Consumer group to show.  [default: the settings' app id]")
+@click.option("--topic", "topics", multiple=True,
+              help="Topic to show, repeatable.  [default: the input topics]")  # fmt: skip
+@click.option("--metrics-url", "metrics_urls", multiple=True,
+              help="A worker's /metrics URL to scrape, repeatable.")  # fmt: skip
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between readings.")  # fmt: skip
+@click.pass_obj
+def dashboard(
+    settings: Settings,
+    port: int,
+    host: str,
+    group: str | None,
+    topics: tuple[str, ...],
+    metrics_urls: tuple[str, ...],
+    interval: float,
+) -> None:
+    """Serve a live page charting lag, time lag, throughput, decisions and dead letters."""
+    from s321.dashboard import Dashboard
+    from s321.lag import input_topics
+
+    names = list(topics) or input_topics(settings.topic_prefix)
+    board = Dashboard(settings.kafka_bootstrap, group or settings.app_id, names, metrics_urls,
+                      host=host, port=port, interval_s=interval).start()  # fmt: skip
+    click.echo(f"dashboard at http://{host}:{board.port}/ (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close()
+
+
+cli.add_command(rules_group)
+cli.add_command(refdata_group)
 
 
 def main() -> None:
