@@ -267,7 +267,8 @@ class LagProbe:
         """Broker timestamp (ms) of the first record at or after each start offset."""
         if not starts:
             return {}
-        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+        assigned = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
+        self._consumer.assign(assigned)
         found: dict[tuple[str, int], int] = {}
         pending = set(starts)
         deadline = time.monotonic() + self.timeout_s
@@ -286,6 +287,8 @@ class LagProbe:
                         pending.discard(key)
                         self._consumer.pause([TopicPartition(key[0], key[1])])
         finally:
+            # A pause outlives unassign(): lift it, or the next reading would never fetch.
+            self._consumer.resume(assigned)
             self._consumer.unassign()
         if pending:
             names = ", ".join(f"{t}[{p}]" for t, p in sorted(pending))

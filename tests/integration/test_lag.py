@@ -199,3 +199,16 @@ def test_missing_topic_is_a_config_error(kafka_bootstrap: str, unique: str) -> N
     """Asking about a topic the broker does not have fails with a message naming it."""
     with pytest.raises(ConfigError, match=f"no-such-{unique}"):
         measure_lag(kafka_bootstrap, "g", [f"no-such-{unique}"])
+
+
+def test_one_probe_gives_the_same_answer_on_every_reading(
+    kafka_bootstrap: str, new_topic: Callable[..., str], group_id: str
+) -> None:
+    """Repeated readings with one probe (as --watch and --serve take them) keep finding records."""
+    topic = new_topic(partitions=2)
+    _produce(kafka_bootstrap, topic, {0: 3, 1: 2})
+    now = time.time()
+    with LagProbe(kafka_bootstrap, clock=lambda: now, timeout_s=20) as probe:
+        readings = [_by_partition(probe.measure(group_id, [topic])) for _ in range(3)]
+    assert readings[0] == readings[1] == readings[2]
+    assert readings[0][0] == (None, 3, 3, pytest.approx(now - _stamp(0, 0) / 1000, abs=1e-6))
