@@ -113,7 +113,10 @@ def run_worker(
     """Check topics, build the app and run it until SIGTERM/SIGINT."""
     import faust
 
-    from s321.streams.app import WorkerConfig, build_app
+    from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
+        WorkerConfig,
+        build_app,
+    )
 
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
     cfg = WorkerConfig(
