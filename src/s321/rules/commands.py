@@ -1,0 +1,95 @@
+"""The ``s321 rules`` and ``s321 refdata`` command groups (registered on the main CLI)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import redis
+
+from s321.errors import ConfigError
+from s321.settings import Settings
+
+__all__ = ["refdata_group", "rules_group"]
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """List, check and publish rule sets."""
+
+
+@rules_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of rule objects.")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="List this rule-set file instead of the packaged default.",
+)
+def rules_list(as_json: bool, path: Path | None) -> None:
+    """List the rules in force: id, version, severity, reason code, description."""
+    from s321.rules import default_ruleset, load_ruleset
+
+    rs = load_ruleset(path) if path else default_ruleset()
+    rows = [r.describe() for r in rs.rules]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"rule set {rs.version} (hold at {rs.hold_threshold.value} and above)")
+    for r in rows:
+        flag = "" if r["enabled"] else "  [disabled]"
+        click.echo(
+            f"{r['id']:<5} v{r['version']} {r['severity']:<8} {r['reason_code']:<26} "
+            f"{r['description']}{flag}"
+        )
+
+
+@rules_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rules_check(path: Path) -> None:
+    """Validate a rule-set file; on error name the rule and field and exit non-zero."""
+    from s321.rules import load_ruleset
+
+    try:
+        rs = load_ruleset(path)
+    except ConfigError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: rule set {rs.version}, {sum(r.enabled for r in rs.rules)} rules enabled")
+
+
+@rules_group.command("publish")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def rules_publish(settings: Settings, path: Path) -> None:
+    """Validate a rule-set file, store it in Redis as a new version and notify workers."""
+    from s321.rules.store import RulesetStore
+
+    try:
+        rs = RulesetStore(redis.Redis.from_url(settings.redis_url)).publish_file(path)
+    except ConfigError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"published rule set {rs.version}")
+
+
+@click.group("refdata")
+def refdata_group() -> None:
+    """Load reference data into Redis."""
+
+
+@refdata_group.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_obj
+def refdata_load(settings: Settings, directory: Path) -> None:
+    """Validate a reference-data directory and make it the current version, atomically."""
+    from s321.refdata import RefdataStore
+
+    try:
+        version = RefdataStore(redis.Redis.from_url(settings.redis_url)).load_directory(directory)
+    except ConfigError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"reference data version {version} is current")

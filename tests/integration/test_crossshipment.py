@@ -1,0 +1,57 @@
+"""Cross-shipment aggregates in the real Redis: idempotent, replay-safe, crossing signals."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import redis
+
+from s321.crossshipment import CrossShipmentStore
+from s321.models import Action, EventHeader, LineItem
+from tests.unit.test_rules import manifest, record
+
+
+def _rec(key: str, value: str, action: Action = Action.ADD):  # type: ignore[no-untyped-def]
+    m = manifest(
+        lines=(
+            LineItem(
+                "Mens cotton crew neck T-shirt",
+                1,
+                Decimal(value),
+                Decimal("0.5"),
+                "6109100012",
+                "CN",
+            ),
+        ),
+        header=EventHeader(f"m-{key}", manifest().header.event_time, "C", action),
+    )
+    return dataclasses.replace(record(m, with_pilot=False), key=key)
+
+
+def test_person_day_counts_each_shipment_once_and_signals_crossing(
+    redis_url: str, unique: str
+) -> None:
+    """Replays do not double count, and crossing $800 names the other shipments."""
+    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    a = store.record_and_read(_rec("A", "500"))
+    assert a.person_day_total == Decimal("500.00")
+    again = store.record_and_read(_rec("A", "500"))
+    assert again.person_day_total == Decimal("500.00")
+    assert again.person_day_count == 1
+    b = store.record_and_read(_rec("B", "400"))
+    assert b.person_day_total == Decimal("900.00")
+    assert b.affected == ("A",)
+    changed = store.record_and_read(_rec("B", "100"))
+    assert changed.person_day_total == Decimal("600.00")
+    assert changed.affected == ("A",)
+    gone = store.record_and_read(_rec("B", "100", Action.DELETE))
+    assert gone.affected == ("A",)
+    assert store.record_and_read(_rec("A", "500")).person_day_total == Decimal("500.00")
+
+
+def test_unreachable_redis_gives_unavailable_aggregates(unique: str) -> None:
+    """A store whose Redis cannot be reached returns aggregates marked unavailable."""
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    agg = CrossShipmentStore(client, prefix=f"{unique}:").record_and_read(_rec("A", "5"))
+    assert not agg.available
