@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -226,6 +228,53 @@ def dashboard(
 
 cli.add_command(rules_group)
 cli.add_command(refdata_group)
+
+
+@cli.command("generate")
+@click.option("--shipments", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=321, show_default=True)
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default="2024-06-01",
+              show_default=True, help="First arrival date.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default="2024-12-31",
+              show_default=True, help="Last arrival date.")
+@click.option("--mix", default="demo", show_default=True,
+              help="Preset (demo, clean, positives) and/or scenario=weight, comma-separated.")
+@click.option("--enable", multiple=True, help="Rule disabled by default to expect (e.g. R06).")
+@click.option("--ground-truth", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write expected outcomes per shipment key here (JSON lines).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an Avro container file for --replay instead of producing.")
+@click.option("--replay", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Produce the records of a file written with --out.")
+@click.option("--rate", type=float, default=0.0, show_default=True,
+              help="Events per second; 0 is as fast as possible.")
+@click.option("--partitioner", type=click.Choice(["murmur2", "crc32"]), default="murmur2",
+              show_default=True, help="Emulate the Java client (murmur2) or librdkafka (crc32).")
+@click.option("--bad-keys", type=float, default=0.0, show_default=True,
+              help="Fraction of Kafka keys that disagree with the payload.")
+@click.option("--topic-prefix", help="Topic name prefix.  [default: the settings' prefix]")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def generate(settings: Settings, shipments: int, seed: int, start: datetime, end: datetime,
+             mix: str, enable: tuple[str, ...], ground_truth: Path | None, out: Path | None,
+             replay: Path | None, rate: float, partitioner: str, bad_keys: float,
+             topic_prefix: str | None, no_progress: bool) -> None:
+    """Produce synthetic Section 321 traffic with ground truth (or write/replay a file)."""
+    from s321.generator.command import GenerateOptions, run_generate
+
+    what, figures, counts = run_generate(GenerateOptions(
+        bootstrap=settings.kafka_bootstrap, seed=seed, shipments=shipments, start=start.date(),
+        end=end.date(), mix=mix, enable=enable, ground_truth=ground_truth, out=out,
+        replay=replay, rate=rate, partitioner=partitioner, bad_keys=bad_keys,
+        topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
+        partitions=settings.partitions, progress=not no_progress))
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    if isinstance(figures, int):
+        click.echo(f"{what} {figures} records to {out}" + (f" ({outcomes})" if outcomes else ""))
+    else:
+        click.echo(f"{what} {figures.records} events, {figures.bytes} bytes in "
+                   f"{figures.seconds:.2f}s ({figures.rate:,.0f} events/s, "
+                   f"{figures.failed} failed)" + (f"; shipments: {outcomes}" if outcomes else ""))
 
 
 def main() -> None:
