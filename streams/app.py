@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from s321 import topics
+from s321 import metrics, topics
 from s321.pipeline import Evaluator, Processor
 
 __all__ = ["WorkerConfig", "build_app"]
@@ -69,6 +69,23 @@ class _TableStore(MutableMapping[str, bytes]):
     def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]  # a generator suffices
         for key, value in self.table.items():
             yield (key.decode() if isinstance(key, bytes) else str(key)), value
+
+
+def _observe(o: Any) -> None:
+    """Count what an output says (labels are outcomes, reason codes, rule ids, error classes)."""
+    if o.decision is not None:
+        d = o.decision
+        metrics.DECISIONS.labels(outcome=d.outcome.value).inc()
+        for hit in d.hits:
+            metrics.DECISION_REASONS.labels(reason=hit.reason_code).inc()
+            metrics.RULE_HITS.labels(rule=hit.rule_id).inc()
+        metrics.LATENCY_FROM_BROKER.observe(d.latency_ms / 1000)
+        metrics.LATENCY_FROM_EVENT.observe(
+            max(0.0, (d.decided_at - d.event_time).total_seconds()))
+    elif o.spec is topics.UNMATCHED:
+        metrics.UNMATCHED.inc()
+    elif o.error_class is not None:
+        metrics.DEAD_LETTERS.labels(error_class=o.error_class).inc()
 
 
 def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Processor]:
@@ -138,6 +155,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 processor.rebuild_deadlines(store, set(now_assigned))
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
+                metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix):]).inc()
             outputs = processor.on_record(
                 msg.topic,
                 msg.partition,

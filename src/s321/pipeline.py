@@ -84,6 +84,8 @@ class Output:
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
     partition: int | None = None
+    decision: Decision | None = None  # for metrics: what a decision output says
+    error_class: str | None = None  # for metrics: why a record became a dead letter
 
 
 def murmur2_partition(key: bytes, partitions: int) -> int:
