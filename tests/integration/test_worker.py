@@ -1,0 +1,274 @@
+"""The worker process on the real broker: one decision per version, equal to ground truth.
+
+Each test starts ``s321 worker`` as a process of its own (topics, consumer group, data
+directory and Redis keys unique to the test), produces generated traffic, reads decisions,
+unmatched reports and dead letters back, and compares them with the generator's ground truth.
+``--idle-speedup`` makes idle partitions' event time run fast once traffic stops, so the
+deadlines of the last shipments fire within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from s321 import serialization, topics
+from s321.demo import DemoReport, collect, compare, start_worker, stop_worker
+from s321.generator.scenarios import Event, GeneratorConfig, Traffic, generate
+from s321.pipeline import murmur2_partition
+from s321.worker import ensure_topics
+
+PARTITIONS = 4
+WORKER_ARGS = ("--idle-speedup", "7200")
+
+
+@dataclass
+class WorkerRun:
+    """One test's worker processes and the names they share."""
+
+    bootstrap: str
+    redis_url: str
+    unique: str
+    tmp_path: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.unique}."
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        return {
+            "S321_TOPIC_PREFIX": self.prefix,
+            "S321_APP_ID": self.unique,
+            "S321_PARTITIONS": str(PARTITIONS),
+            "S321_DATA_DIR": str(data_dir),
+            "S321_KAFKA_BOOTSTRAP": self.bootstrap,
+            "S321_REDIS_URL": self.redis_url,
+        }
+
+    def start(self, data_dir: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start one more worker (by default on the test's own data directory)."""
+        data_dir = data_dir or self.tmp_path / "data"
+        log = data_dir / f"worker-{len(self.procs) + 1}.log"
+        proc = start_worker(self.env(data_dir), log, *WORKER_ARGS)
+        self.procs.append(proc)
+        self.logs.append(log)
+        return proc
+
+    def log_tails(self, lines: int = 15) -> str:
+        out = []
+        for log in self.logs:
+            text = log.read_text(errors="replace").splitlines() if log.exists() else []
+            out.append(f"--- {log} (last {lines} lines)\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+
+@pytest.fixture
+def run(kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path) -> Iterator[WorkerRun]:
+    """A worker run with the input topics created; stops its workers and removes its topics and
+    Redis keys afterwards."""
+    ensure_topics(kafka_bootstrap, f"{unique}.", PARTITIONS)
+    r = WorkerRun(kafka_bootstrap, redis_url, unique, tmp_path)
+    yield r
+    for proc in r.procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    _cleanup(kafka_bootstrap, redis_url, unique)
+
+
+def _cleanup(bootstrap: str, redis_url: str, unique: str) -> None:
+    import redis
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    mine = [t for t in admin.list_topics(timeout=15).topics if t.startswith(unique)]
+    if mine:
+        for fut in admin.delete_topics(mine).values():
+            fut.result(timeout=30)
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{unique}.*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def _traffic(shipments: int, seed: int) -> Traffic:
+    return generate(GeneratorConfig(seed=seed, shipments=shipments))
+
+
+def _perturb(events: Sequence[Event], seed: int, window: int, resend: float) -> list[Event]:
+    """Shuffle the events within consecutive windows and send a fraction of them twice (the
+    second copy a few positions later), as an at-least-once producer with retries would."""
+    rng = random.Random(seed)
+    out: list[Event] = []
+    for i in range(0, len(events), window):
+        chunk = list(events[i : i + window])
+        rng.shuffle(chunk)
+        out.extend(chunk)
+    for i in reversed(range(len(out))):
+        if rng.random() < resend:
+            out.insert(min(len(out), i + rng.randint(1, window)), out[i])
+    return out
+
+
+def _produce(
+    bootstrap: str,
+    prefix: str,
+    events: Sequence[Event],
+    partitioner: dict[topics.TopicSpec, str] | None = None,
+) -> None:
+    """Produce ``events`` in order, keyed as the generator gives; ``partitioner`` chooses
+    librdkafka's partitioner per input topic (its default, CRC32, elsewhere)."""
+    from confluent_kafka import Producer
+
+    def producer(name: str) -> Producer:
+        return Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "linger.ms": 10,
+                "enable.idempotence": True,
+                "partitioner": name,
+            }
+        )
+
+    by_name: dict[str, Producer] = {}
+    chosen = partitioner or {}
+    for ev in events:
+        name = chosen.get(ev.spec, "consistent_random")
+        p = by_name.get(name) or by_name.setdefault(name, producer(name))
+        p.produce(
+            topics.topic_name(ev.spec, prefix),
+            key=ev.key.encode(),
+            value=serialization.encode(ev.value),
+        )
+        p.poll(0)
+    for p in by_name.values():
+        assert p.flush(60) == 0, "some records were not delivered"
+
+
+def _wait_for_decisions(bootstrap: str, prefix: str, at_least: int, timeout_s: float) -> int:
+    """Block until ``at_least`` committed decisions are on the decisions topic; their count."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{prefix}probe-{time.time()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topics.topic_name(topics.DECISIONS, prefix)])
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < at_least and time.monotonic() < deadline:
+            seen += sum(1 for m in consumer.consume(500, 0.5) if not m.error())
+    finally:
+        consumer.close()
+    return seen
+
+
+def _check(run: WorkerRun, traffic: Traffic, timeout_s: float = 120) -> DemoReport:
+    """Collect the worker's answers for ``traffic`` and assert none is lost, duplicated or
+    different from ground truth."""
+    truth = traffic.truth_by_key()
+    decisions, unmatched, dead = collect(
+        run.bootstrap, run.prefix, truth, quiet_s=30, timeout_s=timeout_s
+    )
+    report = DemoReport(shipments=len(truth), events=len(traffic.events))
+    compare(truth, decisions, unmatched, dead, report)
+    summary = "\n".join(report.lines())
+    detail = f"{summary}\nmismatches: {report.mismatch_examples}\n{run.log_tails()}"
+    assert report.decided > 0, f"no decisions at all\n{detail}"
+    assert report.lost == 0, f"lost answers\n{detail}"
+    assert report.duplicates == 0, f"duplicated decision versions\n{detail}"
+    assert report.mismatches == 0, f"decisions differ from ground truth\n{detail}"
+    assert report.dead_letters == 0, f"generated traffic went to the dead letters\n{detail}"
+    return report
+
+
+def _straddling(events: Sequence[Event], cut: int) -> set[str]:
+    """Shipments with events on both sides of position ``cut``."""
+    before = {e.key for e in events[:cut]}
+    return before & {e.key for e in events[cut:]}
+
+
+@pytest.mark.slow
+def test_reordered_and_resent_traffic_gets_one_decision_per_version(run: WorkerRun) -> None:
+    """Demo-mix traffic shuffled within windows, with some events sent twice, gets exactly one
+    decision per shipment version, each shipment's newest equal to ground truth."""
+    traffic = _traffic(1500, seed=11)
+    run.start()
+    _produce(run.bootstrap, run.prefix, _perturb(traffic.events, seed=11, window=8, resend=0.03))
+    _check(run, traffic)
+
+
+@pytest.mark.slow
+def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) -> None:
+    """A worker killed with SIGKILL mid-run and replaced on the same data directory loses and
+    duplicates nothing, and shipments straddling the kill correlate from the recovered table."""
+    traffic = _traffic(700, seed=12)
+    cut = len(traffic.events) * 3 // 5
+    first = run.start()
+    _produce(run.bootstrap, run.prefix, traffic.events[:cut])
+    seen = _wait_for_decisions(run.bootstrap, run.prefix, 50, timeout_s=90)
+    assert seen >= 50, f"the first worker made only {seen} decisions\n{run.log_tails()}"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    run.start()
+    _produce(run.bootstrap, run.prefix, traffic.events[cut:])
+    assert len(_straddling(traffic.events, cut)) > 5
+    _check(run, traffic, timeout_s=180)
+
+
+@pytest.mark.slow
+def test_worker_joining_and_leaving_mid_run_changes_nothing(run: WorkerRun) -> None:
+    """A second worker that joins while traffic flows and then leaves with SIGTERM changes no
+    decision: nothing lost, nothing duplicated, all equal to ground truth."""
+    traffic = _traffic(700, seed=13)
+    thirds = [len(traffic.events) * i // 3 for i in range(4)]
+    run.start()
+    _produce(run.bootstrap, run.prefix, traffic.events[: thirds[1]])
+    second = run.start(run.tmp_path / "second")
+    _produce(run.bootstrap, run.prefix, traffic.events[thirds[1] : thirds[2]])
+    _wait_for_decisions(run.bootstrap, run.prefix, len(traffic.truth) // 3, timeout_s=90)
+    stop_worker(second)
+    assert second.returncode is not None
+    _produce(run.bootstrap, run.prefix, traffic.events[thirds[2] :])
+    _check(run, traffic, timeout_s=180)
+
+
+def test_java_and_librdkafka_partitioners_still_correlate(run: WorkerRun) -> None:
+    """Manifests partitioned like Java clients (murmur2) and pilot records like librdkafka
+    (CRC32), keyed as generated, still meet their partners: every answer equals ground truth."""
+    traffic = _traffic(400, seed=14)
+    pilots = [e for e in traffic.events if e.spec is topics.PILOT]
+    assert any(
+        murmur2_partition(e.key.encode(), PARTITIONS) != _crc32_partition(e.key)
+        for e in pilots
+    ), "no pilot record lands off its home partition: the test would prove nothing"
+    run.start()
+    _produce(
+        run.bootstrap,
+        run.prefix,
+        traffic.events,
+        {topics.MANIFEST: "murmur2_random", topics.PILOT: "consistent_random"},
+    )
+    _check(run, traffic)
+
+
+def _crc32_partition(key: str) -> int:
+    import zlib
+
+    return zlib.crc32(key.encode()) % PARTITIONS
