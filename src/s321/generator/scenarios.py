@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import itertools
 import math
 import random
 import uuid
@@ -534,7 +535,7 @@ class _Ctx:
         """A shipment that triggers no rule: every part present, consistent and on time."""
         rng = self.rng
         if carrier is None:
-            carrier = rng.choices(world.CARRIERS, world.CARRIER_WEIGHTS)[0]
+            carrier = rng.choices(world.CARRIERS, cum_weights=_CARRIER_CUM)[0]
         product = product or rng.choice(world.CATALOGUE)
         if origin is None:
             origin = rng.choice(product.origins)
@@ -542,7 +543,7 @@ class _Ctx:
         n_lines = lines if lines is not None else (1 if rng.random() < 0.85 else 2)
         items = [self.line(product, maker=maker)]
         for _ in range(n_lines - 1):
-            other = rng.choice([p for p in world.CATALOGUE if origin in p.origins])
+            other = rng.choice(_BY_ORIGIN[origin])
             items.append(self.line(other, maker=maker))
         while sum((li.value for li in items), Decimal(0)) > Decimal(780):
             big = max(items, key=lambda li: li.value)
@@ -799,6 +800,13 @@ def _render(ctx: _Ctx, d: _Draft) -> list[Event]:
         if d.duplicate:
             events.append(Event(spec, key, payload, emit + ctx.minutes(0.1, 20)))
     return events
+
+
+_CARRIER_CUM = tuple(itertools.accumulate(world.CARRIER_WEIGHTS))
+_BY_ORIGIN = {
+    o: tuple(p for p in world.CATALOGUE if o in p.origins) or world.CATALOGUE
+    for o in world.SELLER_PLACES
+}
 
 
 def _product(code: str) -> Product:
