@@ -80,8 +80,7 @@ def _observe(o: Any) -> None:
             metrics.DECISION_REASONS.labels(reason=hit.reason_code).inc()
             metrics.RULE_HITS.labels(rule=hit.rule_id).inc()
         metrics.LATENCY_FROM_BROKER.observe(d.latency_ms / 1000)
-        metrics.LATENCY_FROM_EVENT.observe(
-            max(0.0, (d.decided_at - d.event_time).total_seconds()))
+        metrics.LATENCY_FROM_EVENT.observe(max(0.0, (d.decided_at - d.event_time).total_seconds()))
     elif o.spec is topics.UNMATCHED:
         metrics.UNMATCHED.inc()
     elif o.error_class is not None:
@@ -101,7 +100,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         web_enabled=cfg.web_port is not None,
         web_port=cfg.web_port or 6066,
         broker_commit_every=500,
-        broker_commit_interval=0.5,
+        broker_commit_interval=1.0,
         stream_wait_empty=False,
         producer_linger_ms=5,
         table_cleanup_interval=3600.0,
@@ -155,7 +154,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 processor.rebuild_deadlines(store, set(now_assigned))
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
-                metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix):]).inc()
+                metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
             outputs = processor.on_record(
                 msg.topic,
                 msg.partition,
@@ -164,6 +163,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 msg.value,
                 int(msg.timestamp * 1000),
                 store,
+                list(msg.headers or ()),
             )
             for o in outputs:
                 await out[o.spec].send(

@@ -19,7 +19,7 @@ import json
 import struct
 import time
 import traceback
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -182,6 +182,7 @@ def decode_state(b: bytes) -> ShipmentState:
 
 
 _WATERMARK = "\x00watermark:"
+_REEVALUATE = "s321-reevaluate"
 
 
 def _now_ms() -> int:
@@ -242,6 +243,7 @@ class Processor:
         value: bytes | None,
         timestamp_ms: int,
         store: MutableMapping[str, bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
     ) -> list[Output]:
         """Process one record; returns what to send. Never raises for the record's content."""
         spec = self._topic_kind.get(topic)
@@ -249,6 +251,8 @@ class Processor:
             if spec is topics.TICKS:
                 (tick_ms,) = struct.unpack(">q", value or b"\0" * 8)
                 return self._advance(partition, tick_ms, store)
+            if spec is topics.REPARTITION and (_REEVALUATE, b"1") in headers:
+                return self._reevaluate((key or b"").decode(), store)
             return self._on_input(spec, topic, partition, offset, key, value, timestamp_ms, store)
         except serialization.DecodeError as exc:
             return [self._dead_letter(topic, partition, offset, key, value, exc, exc.reason)]
@@ -335,9 +339,8 @@ class Processor:
         out: list[Output] = []
         new_state = step.state
         if step.decide:
-            new_state, decision = self._decide(new_state)
-            if decision is not None:
-                out.append(decision)
+            new_state, decided = self._decide(new_state)
+            out.extend(decided)
         if not step.duplicate:
             store[skey] = encode_state(new_state)
         if new_state.deadline_ms is not None:
@@ -376,9 +379,8 @@ class Processor:
                 continue
             new_state = step.state
             if step.decide:
-                new_state, decision = self._decide(new_state)
-                if decision is not None:
-                    out.append(decision)
+                new_state, decided = self._decide(new_state)
+                out.extend(decided)
             if step.unmatched:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
@@ -419,7 +421,19 @@ class Processor:
             pilot_deadline_passed=state.pilot_expired and state.pilot is None,
         )
 
-    def _decide(self, state: ShipmentState) -> tuple[ShipmentState, Output | None]:
+    def _reevaluate(self, skey: str, store: MutableMapping[str, bytes]) -> list[Output]:
+        """Another shipment changed an aggregate this one is part of: decide it again."""
+        raw_state = store.get(skey)
+        if raw_state is None:
+            return []
+        state = decode_state(raw_state)
+        if state.version == 0 or not state.ready:
+            return []  # it will see the aggregate when it is decided
+        state, out = self._decide(state)
+        store[skey] = encode_state(state)
+        return out
+
+    def _decide(self, state: ShipmentState) -> tuple[ShipmentState, list[Output]]:
         record = self.complete_record(state)
         if state.cancelled:
             verdict: Verdict = _EngineErrorVerdict(
@@ -436,8 +450,19 @@ class Processor:
                 + "|"
                 + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
             )
+        affected: list[Output] = [
+            Output(
+                topics.REPARTITION,
+                other.encode(),
+                b"",
+                ((_REEVALUATE, b"1"),),
+                partition=murmur2_partition(other.encode(), self.partitions),
+            )
+            for other in getattr(verdict, "affected", ())
+            if other != state.key
+        ]
         if signature == state.signature:
-            return state, None
+            return state, affected
         version = state.version + 1
         parts = [p for p in (state.manifest, state.pilot, state.entry86) if p is not None]
         now = self.clock()
@@ -461,12 +486,14 @@ class Processor:
             not_applicable=tuple(verdict.not_applicable),
         )
         state = replace(state, version=version, signature=signature, decided_ms=now)
-        return state, Output(
+        decided = Output(
             topics.DECISIONS,
             state.key.encode(),
             serialization.encode(decision),
             (("s321-decision-id", decision.decision_id.encode()),),
+            decision=decision,
         )
+        return state, [decided, *affected]
 
     def _unmatched(self, state: ShipmentState) -> Output:
         part = state.pilot or state.entry86
@@ -517,4 +544,5 @@ class Processor:
             key,
             serialization.encode(letter),
             (("s321-source", f"{topic}/{partition}/{offset}".encode()), *headers.items()),
+            error_class=letter.error_class,
         )

@@ -51,6 +51,7 @@ class Feed:
                     o.value,
                     1_000,
                     self.store,
+                    o.headers,
                 )
         self.out += outs
         return outs
@@ -240,3 +241,43 @@ def test_any_order_with_duplicates_gives_the_same_final_decision(
     final = decisions[-1]
     assert final.outcome is Outcome.HOLD
     assert [h.rule_id for h in final.hits] == ["R02"]
+
+
+def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
+    """When a later shipment pushes a shared aggregate over its limit, the earlier shipment is re-evaluated and gets a new version."""
+    from dataclasses import dataclass
+
+    crossed = {"yes": False}
+
+    @dataclass(frozen=True)
+    class WithAffected:
+        base: object
+        affected: tuple[str, ...]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.base, name)
+
+    def person_day(record: CompleteRecord) -> object:
+        verdict = value_rule(record)
+        if record.key == "HBB":
+            crossed["yes"] = True
+            return WithAffected(verdict, ("HBA",))
+        if crossed["yes"]:
+            from s321.models import RuleHit, Severity
+            from tests.factories import StubVerdict
+
+            return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
+        return verdict
+
+    f = Feed(person_day)
+    f.send(manifest("HBA"))
+    f.send(pilot("HBA"))
+    f.send(manifest("HBB"))
+    f.send(pilot("HBB"))
+    by_key = {(d.shipment_key, d.version): d.outcome for d in f.decisions()}
+    assert by_key == {
+        ("HBA", 1): Outcome.RELEASE,
+        ("HBB", 1): Outcome.RELEASE,
+        ("HBA", 2): Outcome.HOLD,
+    }
+    assert all(o.decision is not None for o in f.of(topics.DECISIONS))
