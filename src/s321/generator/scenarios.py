@@ -322,6 +322,8 @@ class _Draft:
     entry_serial: int
     order_id: str
     gift: bool = False
+    #: freight charge as a fraction of the declared value, applied when the manifest is
+    #: rendered, so scenarios that change the value afterwards keep the freight in proportion
     freight: Decimal | None = None
     weight_override: Decimal | None = None
     manifest: bool = True
@@ -561,12 +563,7 @@ class _Ctx:
         mp = rng.choice(world.MARKETPLACES)
         filer = rng.choice(world.BROKER_FILERS)
         self._serial[filer] = (self._serial[filer] + 1) % 10**7
-        value = sum((li.value for li in items), Decimal(0))
-        freight = (
-            None
-            if rng.random() < 0.5
-            else (value * Decimal(str(round(rng.uniform(0.05, 0.5), 2)))).quantize(_CENT)
-        )
+        freight = None if rng.random() < 0.5 else Decimal(str(round(rng.uniform(0.05, 0.5), 2)))
         path = path or (ReleasePath.TYPE_86 if rng.random() < 0.5 else ReleasePath.SECTION_321)
         return _Draft(
             house_bill=house,
@@ -691,7 +688,7 @@ def _manifest(ctx: _Ctx, d: _Draft, action: Action, at: datetime) -> ManifestEve
         release_path=d.release_path,
         conveyance=d.conveyance,
         port_of_lading=d.lading,
-        freight_charge=d.freight,
+        freight_charge=None if d.freight is None else (d.value * d.freight).quantize(_CENT),
         gift=d.gift,
         postal_item_id=d.tracking if d.carrier.postal else None,
     )
@@ -1108,7 +1105,7 @@ def _value_weight(ctx: _Ctx) -> None:
 def _freight(ctx: _Ctx) -> None:
     """R13: a freight charge larger than the declared value."""
     d = ctx.draft()
-    d.freight = (d.value * Decimal(str(round(ctx.rng.uniform(1.3, 4.0), 2)))).quantize(_CENT)
+    d.freight = Decimal(str(round(ctx.rng.uniform(1.3, 4.0), 2)))
     ctx.finish(d, ("R13",))
 
 
