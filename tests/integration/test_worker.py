@@ -201,7 +201,15 @@ def _check(
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
     compare(truth, decisions, unmatched, dead, report)
     summary = "\n".join(report.lines())
-    detail = f"{summary}\nmismatches: {report.mismatch_examples}\n{run.log_tails()}"
+    repeated = {
+        key: [(d.version, d.outcome.value, sorted(h.rule_id for h in d.hits)) for d in ds]
+        for key, ds in decisions.items()
+        if len({d.version for d in ds}) < len(ds)
+    }
+    detail = (
+        f"{summary}\nmismatches: {report.mismatch_examples}\n"
+        f"repeated versions: {dict(list(repeated.items())[:5])}\n{run.log_tails()}"
+    )
     assert report.decided > 0, f"no decisions at all\n{detail}"
     assert report.lost == 0, f"lost answers\n{detail}"
     assert report.duplicates == 0, f"duplicated decision versions\n{detail}"
