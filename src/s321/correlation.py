@@ -40,6 +40,7 @@ __all__ = [
     "Step",
     "decision_id",
     "expire",
+    "link_key",
     "merge",
     "shipment_key",
 ]
@@ -63,6 +64,16 @@ def shipment_key(event: InputEvent) -> str | None:
     if isinstance(event, Entry86):
         return normalise_bill(event.bill_number)
     return normalise_bill(event.house_bill) or normalise_bill(event.tracking_number)
+
+
+def link_key(event: InputEvent) -> str | None:
+    """The second identifier a manifest carries (its tracking number when it also has a house
+    bill): records keyed by it belong to the shipment keyed by :func:`shipment_key`."""
+    if not isinstance(event, ManifestEvent):
+        return None
+    primary = shipment_key(event)
+    other = normalise_bill(event.tracking_number)
+    return other if other and other != primary else None
 
 
 def kind_of(event: InputEvent) -> PartKind:
@@ -108,6 +119,7 @@ class ShipmentState:
     version: int = 0
     signature: str = ""
     decided_ms: int | None = None
+    alias_of: str | None = None  # this key is another identifier of shipment ``alias_of``
 
     def part(self, kind: PartKind) -> Part | None:
         return getattr(self, kind)  # type: ignore[no-any-return]  # kind is one of three fields
@@ -156,9 +168,10 @@ def merge(
     part: Part,
     partition: int,
     deadlines: Deadlines,
+    key: str | None = None,
 ) -> Step:
     """Fold one decoded input event into its shipment's state."""
-    key = shipment_key(event)
+    key = key or shipment_key(event)
     assert key is not None, "callers route keyless events to the dead letters"
     if state is None:
         state = ShipmentState(key=key, partition=partition)

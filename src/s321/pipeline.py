@@ -31,6 +31,7 @@ from s321.correlation import (
     ShipmentState,
     decision_id,
     expire,
+    link_key,
     merge,
     shipment_key,
 )
@@ -158,6 +159,7 @@ def encode_state(s: ShipmentState) -> bytes:
             "v": s.version,
             "sig": s.signature,
             "dm": s.decided_ms,
+            "al": s.alias_of,
         },
         separators=(",", ":"),
     ).encode()
@@ -178,11 +180,15 @@ def decode_state(b: bytes) -> ShipmentState:
         version=d["v"],
         signature=d["sig"],
         decided_ms=d["dm"],
+        alias_of=d.get("al"),
     )
 
 
 _WATERMARK = "\x00watermark:"
 _REEVALUATE = "s321-reevaluate"
+_LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
+_KEY = "s321-key"  # value: the shipment key a forwarded record belongs to
+_ORIGIN = "s321-origin"  # value: topic/partition/offset where a forwarded record first landed
 
 
 def _now_ms() -> int:
@@ -251,9 +257,14 @@ class Processor:
             if spec is topics.TICKS:
                 (tick_ms,) = struct.unpack(">q", value or b"\0" * 8)
                 return self._advance(partition, tick_ms, store)
-            if spec is topics.REPARTITION and (_REEVALUATE, b"1") in headers:
+            meta = dict(headers) if spec is topics.REPARTITION else {}
+            if _REEVALUATE in meta:
                 return self._reevaluate((key or b"").decode(), store)
-            return self._on_input(spec, topic, partition, offset, key, value, timestamp_ms, store)
+            if _LINK in meta:
+                return self._link((key or b"").decode(), meta[_LINK].decode(), store)
+            return self._on_input(
+                spec, topic, partition, offset, key, value, timestamp_ms, store, meta
+            )
         except serialization.DecodeError as exc:
             return [self._dead_letter(topic, partition, offset, key, value, exc, exc.reason)]
         except Exception as exc:  # never lose a record: park it with the reason
@@ -283,6 +294,7 @@ class Processor:
         value: bytes | None,
         timestamp_ms: int,
         store: MutableMapping[str, bytes],
+        meta: dict[str, bytes],
     ) -> list[Output]:
         if value is None:
             raise serialization.DecodeError(
@@ -307,25 +319,23 @@ class Processor:
                 raise serialization.DecodeError(
                     f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
                 )
-        skey = shipment_key(event)
+        forced = meta.get(_KEY)
+        skey = forced.decode() if forced else shipment_key(event)
         if skey is None:
             raise serialization.DecodeError(
                 "the record carries no house bill, tracking or bill number to correlate on",
                 raw=value,
             )
+        origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
         kbytes = skey.encode()
-        home = murmur2_partition(kbytes, self.partitions)
-        if key != kbytes or partition != home:
-            return [
-                Output(
-                    topics.REPARTITION,
-                    kbytes,
-                    value,
-                    (("s321-origin", f"{topic}/{partition}/{offset}".encode()),),
-                    partition=home,
-                )
-            ]
-        ref = InputRef(topic, partition, offset, event.header.event_id)
+        if key != kbytes or partition != murmur2_partition(kbytes, self.partitions):
+            return [self._forward(skey, value, origin, forced=forced is not None)]
+        raw_state = store.get(skey)
+        state = decode_state(raw_state) if raw_state is not None else None
+        if state is not None and state.alias_of is not None:
+            return [self._forward(state.alias_of, value, origin, forced=True)]
+        o_topic, o_partition, o_offset = origin.decode().rsplit("/", 2)
+        ref = InputRef(o_topic, int(o_partition), int(o_offset), event.header.event_id)
         part = Part(
             value,
             ref,
@@ -333,10 +343,19 @@ class Processor:
             event.header.action,
             timestamp_ms,
         )
-        raw_state = store.get(skey)
-        state = decode_state(raw_state) if raw_state is not None else None
-        step = merge(state, event, part, partition, self.deadlines)
+        step = merge(state, event, part, partition, self.deadlines, key=skey)
         out: list[Output] = []
+        other = link_key(event)
+        if other is not None and step.changed:
+            out.append(
+                Output(
+                    topics.REPARTITION,
+                    other.encode(),
+                    b"",
+                    ((_LINK, kbytes),),
+                    partition=murmur2_partition(other.encode(), self.partitions),
+                )
+            )
         new_state = step.state
         if step.decide:
             new_state, decided = self._decide(new_state)
@@ -346,6 +365,37 @@ class Processor:
         if new_state.deadline_ms is not None:
             heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
         out.extend(self._advance(partition, part.event_time_ms, store))
+        return out
+
+    def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
+        """Send a record to its shipment's home partition through the repartition topic."""
+        kbytes = skey.encode()
+        headers: tuple[tuple[str, bytes], ...] = ((_ORIGIN, origin),)
+        if forced:
+            headers += ((_KEY, kbytes),)
+        return Output(
+            topics.REPARTITION,
+            kbytes,
+            value,
+            headers,
+            partition=murmur2_partition(kbytes, self.partitions),
+        )
+
+    def _link(self, alias: str, target: str, store: MutableMapping[str, bytes]) -> list[Output]:
+        """Record that ``alias`` names shipment ``target``; hand over what waited under it."""
+        raw_state = store.get(alias)
+        state = decode_state(raw_state) if raw_state is not None else None
+        if state is not None and state.alias_of == target:
+            return []
+        out = []
+        if state is not None:
+            for part in (state.manifest, state.pilot, state.entry86):
+                if part is not None:
+                    origin = f"{part.ref.topic}/{part.ref.partition}/{part.ref.offset}".encode()
+                    out.append(self._forward(target, part.raw, origin, forced=True))
+        store[alias] = encode_state(
+            ShipmentState(key=alias, partition=state.partition if state else 0, alias_of=target)
+        )
         return out
 
     # -- deadlines ------------------------------------------------------------------------

@@ -38,21 +38,24 @@ class Feed:
         part = murmur2_partition(k, P) if partition is None else partition
         self.offset += 1
         outs = self.proc.on_record(spec.base, part, self.offset, k, raw, 1_000, self.store)
-        # forward re-keyed records the way Kafka would deliver them
-        for o in list(outs):
-            if o.spec is topics.REPARTITION:
-                outs.remove(o)
-                self.offset += 1
-                outs += self.proc.on_record(
-                    topics.REPARTITION.base,
-                    o.partition or 0,
-                    self.offset,
-                    o.key,
-                    o.value,
-                    1_000,
-                    self.store,
-                    o.headers,
-                )
+        # forward re-keyed records the way Kafka would deliver them, until none is left
+        pending = [o for o in outs if o.spec is topics.REPARTITION]
+        outs = [o for o in outs if o.spec is not topics.REPARTITION]
+        while pending:
+            o = pending.pop(0)
+            self.offset += 1
+            more = self.proc.on_record(
+                topics.REPARTITION.base,
+                o.partition or 0,
+                self.offset,
+                o.key,
+                o.value,
+                1_000,
+                self.store,
+                o.headers,
+            )
+            pending += [m for m in more if m.spec is topics.REPARTITION]
+            outs += [m for m in more if m.spec is not topics.REPARTITION]
         self.out += outs
         return outs
 
@@ -281,3 +284,21 @@ def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
         ("HBA", 2): Outcome.HOLD,
     }
     assert all(o.decision is not None for o in f.of(topics.DECISIONS))
+
+
+def test_pilot_keyed_by_tracking_number_meets_manifest_keyed_by_house_bill() -> None:
+    """A pilot record that knows only the tracking number joins the manifest that carries both identifiers, in either order."""
+    from dataclasses import replace as dc_replace
+
+    for pilot_first in (True, False):
+        f = Feed()
+        m = dc_replace(manifest("HB20"), tracking_number="9400 1000 0000 0000 0001")
+        p = dc_replace(pilot("HB20"), house_bill=None, tracking_number="94001000000000000001")
+        first, second = (p, m) if pilot_first else (m, p)
+        key_of = {id(m): b"HB20", id(p): b"94001000000000000001"}
+        f.send(first, key=key_of[id(first)])
+        f.send(second, key=key_of[id(second)])
+        [d] = f.decisions()
+        assert d.shipment_key == "HB20"
+        assert {i.topic for i in d.inputs} == {topics.MANIFEST.base, topics.PILOT.base}
+        assert f.of(topics.UNMATCHED) == []
