@@ -151,6 +151,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
                 assigned[0] = now_assigned
+                metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned))
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
@@ -174,6 +175,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     async def tick() -> None:
         """Advance idle partitions: every partition learns the newest event time seen here;
         when no input arrived for a while, time moves on by ``idle_speedup`` × wall time."""
+        remaining = app.tables.recovery.active_remaining_total()  # type: ignore[attr-defined]  # on the concrete TableManager
+        metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)
+        metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
         if not processor.watermarks:
             return
         newest = max(processor.watermarks.values())

@@ -60,6 +60,7 @@ class Settings:
     topic_prefix: str = ""
     partitions: int = 8
     stack_timeout_s: float = 90.0
+    metrics_port: int = 9321
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -103,6 +103,21 @@ def build_evaluator(redis_url: str, prefix: str) -> RuleEvaluator:
     )
 
 
+def _serve_metrics(port: int) -> None:
+    """Expose /metrics; a busy port costs the metrics, never the worker."""
+    import logging
+
+    from s321 import metrics
+
+    log = logging.getLogger("s321.worker")
+    try:
+        server = metrics.serve_metrics(port)
+    except OSError as exc:
+        log.warning("metrics endpoint not started on port %d: %s", port, exc.strerror)
+        return
+    log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -132,5 +147,6 @@ def run_worker(
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     app, _ = build_app(cfg, evaluator)
+    _serve_metrics(settings.metrics_port)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()
