@@ -6,17 +6,36 @@ rules below it receive plain values and callables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from s321 import topics
+from s321.crossshipment import Aggregates, CrossShipmentStore
 from s321.errors import ConfigError
 from s321.models import CompleteRecord
+from s321.refdata import RefdataStore, RefdataWatcher, ReferenceSnapshot
+from s321.rules.engine import Evaluation, evaluate
+from s321.rules.ruleset import Ruleset, default_ruleset
+from s321.rules.store import RulesetStore, RulesetWatcher
 from s321.settings import Settings
 
-__all__ = ["RuleEvaluator", "ensure_topics", "run_worker"]
+__all__ = [
+    "RuleEvaluator",
+    "build_evaluator",
+    "demo_refdata_dir",
+    "ensure_topics",
+    "redis_client",
+    "redis_prefix",
+    "run_worker",
+]
 
 
 def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, int]:
@@ -64,22 +83,96 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, int
     return counts
 
 
-@dataclass
 class RuleEvaluator:
-    """Evaluates the whole catalogue: the rule set, reference snapshot and cross-shipment state
-    in force. The sources are swapped between records when a new version is published."""
+    """Evaluates the whole catalogue with the rule set, reference data and cross-shipment state
+    in force, picking up newly published versions between records.
 
-    ruleset: Any
-    snapshot: Any
-    cross: Any | None = None
-    stale: bool = False
+    The worker calls it once per decision, on the agent's own task, so the watchers are polled
+    here (each at most every ``interval_s``; one GET per source when nothing changed) and no
+    background thread ever touches what the rules read. A source may also be a fixed
+    :class:`~s321.rules.Ruleset` / :class:`~s321.refdata.ReferenceSnapshot` (tests, tools).
 
-    def __call__(self, record: CompleteRecord) -> Any:
-        from s321.crossshipment import Aggregates
-        from s321.rules.engine import evaluate
+    While Redis cannot be reached, decisions go on with the last good rule set and snapshot
+    and say ``stale_refdata=True``; the cross-shipment rules then hold (they cannot show the
+    shipment is eligible). After one failed cross-shipment call the store is not asked again
+    for ``retry_after_s``, so an outage costs at most one short timeout per interval, not one
+    per record. Shipments decided without their state are remembered (up to ``recheck_limit``)
+    and, once Redis answers again, handed back as ``affected`` so the processor decides them
+    once more: they get a new decision version without waiting for another event.
+    """
 
-        aggregates = self.cross.record_and_read(record) if self.cross else Aggregates.empty()
-        return evaluate(record, self.ruleset, self.snapshot, aggregates, stale_refdata=self.stale)
+    def __init__(
+        self,
+        rules: RulesetWatcher | Ruleset,
+        refdata: RefdataWatcher | ReferenceSnapshot,
+        cross: CrossShipmentStore | None = None,
+        *,
+        retry_after_s: float = 1.0,
+        recheck_limit: int = 100_000,
+        recheck_batch: int = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rules = rules
+        self.refdata = refdata
+        self.cross = cross
+        self.retry_after_s = retry_after_s
+        self.recheck_limit = recheck_limit
+        self.recheck_batch = recheck_batch
+        self._clock = clock
+        self._cross_retry_at = 0.0
+        self._recheck: dict[str, None] = {}
+
+    @property
+    def ruleset(self) -> Ruleset:
+        """The rule set in force now."""
+        r = self.rules
+        return r if isinstance(r, Ruleset) else r.ruleset
+
+    @property
+    def snapshot(self) -> ReferenceSnapshot:
+        """The reference snapshot in force now."""
+        d = self.refdata
+        return d if isinstance(d, ReferenceSnapshot) else d.snapshot
+
+    def __call__(self, record: CompleteRecord) -> Evaluation:
+        stale = False
+        rules = self.rules
+        if isinstance(rules, RulesetWatcher):
+            rules.maybe_poll()
+            stale = rules.unreachable
+        refdata = self.refdata
+        if isinstance(refdata, RefdataWatcher):
+            refdata.maybe_poll()
+            stale = stale or refdata.stale
+        aggregates = self._aggregates(record)
+        if not aggregates.available:
+            stale = True
+            if len(self._recheck) < self.recheck_limit:
+                self._recheck[record.key] = None
+        ev = evaluate(record, self.ruleset, self.snapshot, aggregates, stale_refdata=stale)
+        if aggregates.available and self._recheck:
+            self._recheck.pop(record.key, None)
+            again = list(itertools.islice(self._recheck, self.recheck_batch))
+            for key in again:
+                del self._recheck[key]
+            ev = replace(ev, affected=(*ev.affected, *again))
+        return ev
+
+    def _aggregates(self, record: CompleteRecord) -> Aggregates:
+        if self.cross is None:
+            return Aggregates.empty()
+        now = self._clock()
+        if now < self._cross_retry_at:
+            return Aggregates.unavailable()
+        aggregates = self.cross.record_and_read(record)
+        if not aggregates.available:
+            self._cross_retry_at = now + self.retry_after_s
+        return aggregates
+
+    @property
+    def pending_recheck(self) -> int:
+        """Shipments decided without their cross-shipment state, waiting for Redis."""
+        return len(self._recheck)
 
 
 def demo_refdata_dir() -> Path:
@@ -87,19 +180,38 @@ def demo_refdata_dir() -> Path:
     return Path(str(resources.files("s321").joinpath("data/refdata/demo")))
 
 
-def build_evaluator(redis_url: str, prefix: str) -> RuleEvaluator:
-    """The evaluator a worker uses: packaged rules and demo reference data, live Redis state."""
-    import redis
+def redis_prefix(topic_prefix: str) -> str:
+    """The Redis key prefix of one deployment (its topic prefix): rule sets, reference data
+    and cross-shipment state of deployments sharing a Redis never mix."""
+    return f"{topic_prefix}s321:"
 
-    from s321.crossshipment import CrossShipmentStore
-    from s321.refdata.snapshot import ReferenceSnapshot
-    from s321.rules.ruleset import default_ruleset
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+def redis_client(url: str, timeout_s: float = 0.5) -> redis.Redis:
+    """A Redis client for the decision path: short timeouts and no retries, so an outage
+    costs a fraction of a second, never a stalled partition."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+def build_evaluator(redis_url: str, prefix: str, poll_interval_s: float = 1.0) -> RuleEvaluator:
+    """The evaluator a worker uses: the rule set and reference data published in Redis under
+    this deployment's prefix (until something is published: the packaged default rule set and
+    the demo reference data), polled every ``poll_interval_s``, and live cross-shipment state."""
+    client = redis_client(redis_url)
+    ns = redis_prefix(prefix)
     return RuleEvaluator(
-        default_ruleset(),
-        ReferenceSnapshot.from_directory(demo_refdata_dir()),
-        CrossShipmentStore(client, prefix=f"{prefix}{'s321'}:"),
+        RulesetWatcher(RulesetStore(client, ns), default_ruleset(), interval_s=poll_interval_s),
+        RefdataWatcher(
+            RefdataStore(client, ns),
+            ReferenceSnapshot.from_directory(demo_refdata_dir()),
+            interval_s=poll_interval_s,
+        ),
+        CrossShipmentStore(client, prefix=ns),
     )
 
 

@@ -15,6 +15,13 @@ from s321.settings import Settings
 __all__ = ["refdata_group", "rules_group"]
 
 
+def _redis(settings: Settings) -> tuple[redis.Redis, str]:
+    """The client and key prefix the workers of this deployment read (its topic prefix)."""
+    from s321.worker import redis_client, redis_prefix
+
+    return redis_client(settings.redis_url, timeout_s=5.0), redis_prefix(settings.topic_prefix)
+
+
 @click.group("rules")
 def rules_group() -> None:
     """List, check and publish rule sets."""
@@ -64,13 +71,19 @@ def rules_check(path: Path) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def rules_publish(settings: Settings, path: Path) -> None:
-    """Validate a rule-set file, store it in Redis as a new version and notify workers."""
+    """Validate a rule-set file, store it in Redis as a new version and make it current.
+
+    Running workers of this deployment (same S321_TOPIC_PREFIX) use it within seconds.
+    """
     from s321.rules.store import RulesetStore
 
     try:
-        rs = RulesetStore(redis.Redis.from_url(settings.redis_url)).publish_file(path)
+        rs = RulesetStore(*_redis(settings)).publish_file(path)
     except ConfigError as exc:
         click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    except redis.RedisError as exc:
+        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
         sys.exit(1)
     click.echo(f"published rule set {rs.version}")
 
@@ -88,8 +101,11 @@ def refdata_load(settings: Settings, directory: Path) -> None:
     from s321.refdata import RefdataStore
 
     try:
-        version = RefdataStore(redis.Redis.from_url(settings.redis_url)).load_directory(directory)
+        version = RefdataStore(*_redis(settings)).load_directory(directory)
     except ConfigError as exc:
         click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    except redis.RedisError as exc:
+        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
         sys.exit(1)
     click.echo(f"reference data version {version} is current")

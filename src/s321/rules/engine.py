@@ -1,7 +1,8 @@
 """``evaluate``: the whole catalogue on one complete record, and the release/hold outcome.
 
 The outcome is HOLD when any hit has a severity at or above the rule set's hold threshold,
-when the regime makes the shipment ineligible for Section 321 (with the required action to
+when a cross-shipment rule could not read its state (whatever its configured severity), when
+the regime makes the shipment ineligible for Section 321 (with the required action to
 file an entry), or when a rule raised (an engine error is a hold, never a release and never
 an exception out of :func:`evaluate`). Otherwise RELEASE.
 """
@@ -43,6 +44,8 @@ class Evaluation:
     eligible: bool
     stale_refdata: bool = False
     errors: tuple[str, ...] = ()
+    #: other shipments whose aggregate this one moved across a limit (to decide again)
+    affected: tuple[str, ...] = ()
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -129,6 +132,10 @@ def evaluate(
             hold = True
             if rule.action and rule.action not in actions:
                 actions.append(rule.action)
+    if not aggregates.available and not hold:
+        # a cross-shipment rule that could not read its state never lets a shipment go,
+        # whatever severity or threshold the analysts configured
+        hold = any(h.evidence.get("state") == "unavailable" for h in hits)
     eligible = True
     if facts.release_path is not None and facts.release_path.value != "OTHER_ENTRY":
         eligible = regime.ineligibility(facts.origins) is None
@@ -147,4 +154,5 @@ def evaluate(
         eligible=eligible,
         stale_refdata=stale_refdata,
         errors=tuple(errors),
+        affected=aggregates.affected,
     )

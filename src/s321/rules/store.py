@@ -91,6 +91,8 @@ class RulesetWatcher:
         self.ruleset = initial or default_ruleset()
         self.interval_s = interval_s
         self.last_error: str | None = None
+        #: True while the last poll could not reach Redis (the running set stays in force)
+        self.unreachable = False
         self._rejected: str | None = None
         self._next = 0.0
 
@@ -98,11 +100,15 @@ class RulesetWatcher:
         """Check the pointer now; swap in a new valid version if it moved. True if swapped."""
         try:
             version = self._store.current_version()
+            self.unreachable = False
             if version is None or version in (self.ruleset.version, self._rejected):
+                if self.last_error is not None and self.last_error.startswith("redis"):
+                    self.last_error = None
                 return False
             ruleset = self._store.read(version)
         except redis.RedisError as exc:
             self.last_error = f"redis unavailable: {type(exc).__name__}"
+            self.unreachable = True
             return False
         except ConfigError as exc:
             self._rejected = version
