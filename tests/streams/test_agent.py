@@ -1,0 +1,78 @@
+"""The correlating Faust agent in memory: no broker, the in-memory table store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import faust
+import pytest
+from s321.streams.app import WorkerConfig, build_app
+
+from s321 import serialization, topics
+from s321.models import DeadLetter, Decision, Outcome
+from tests.factories import manifest, pilot, value_rule
+
+
+def _app(tmp_path: Path) -> Any:
+    cfg = WorkerConfig(
+        app_id="agent-test",
+        bootstrap="127.0.0.1:1",
+        partitions=1,
+        data_dir=tmp_path,
+        store="memory://",
+        processing_guarantee="at_least_once",
+    )
+    app, _ = build_app(cfg, value_rule)
+    app.finalize()
+    app.flow_control.resume()
+    return app
+
+
+def test_agent_decides_a_shipment_and_parks_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fed a manifest, its pilot record and garbage, the agent sends one decision and one dead letter."""
+    sent: list[tuple[str, bytes | None, bytes]] = []
+
+    async def capture(self: faust.Topic, *, key: Any = None, value: Any = None, **kw: Any) -> None:
+        sent.append((self.get_topic_name(), key, value))
+
+    monkeypatch.setattr(faust.Topic, "send", capture)
+    loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
+    asyncio.set_event_loop(loop)
+    app = _app(tmp_path)
+    agent = (
+        app.agents["streams.app.correlate"]
+        if "streams.app.correlate" in app.agents
+        else next(iter(app.agents.values()))
+    )
+
+    async def run() -> None:
+        async with agent.test_context() as ctx:
+            await ctx.put(serialization.encode(manifest("HB1")), key=b"HB1")
+            await ctx.put(serialization.encode(pilot("HB1")), key=b"HB1")
+            await ctx.put(b"\x00not avro", key=b"x")
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        # the consumer's worker thread made a loop of its own that never started here
+        thread = getattr(app.consumer, "_thread", None)
+        if thread is not None and not thread.thread_loop.is_closed():
+            thread.thread_loop.close()
+        loop.close()
+        asyncio.set_event_loop(None)
+    by_topic: dict[str, list[bytes]] = {}
+    for topic, _, value in sent:
+        by_topic.setdefault(topic, []).append(value)
+    [raw_decision] = by_topic[topics.DECISIONS.base]
+    decision = serialization.decode(raw_decision, Decision)
+    assert (decision.shipment_key, decision.version, decision.outcome) == (
+        "HB1",
+        1,
+        Outcome.RELEASE,
+    )
+    [raw_letter] = by_topic[topics.DEAD_LETTERS.base]
+    assert serialization.decode(raw_letter, DeadLetter).value == b"\x00not avro"
