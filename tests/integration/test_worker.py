@@ -238,7 +238,7 @@ def test_reordered_and_resent_traffic_gets_one_decision_per_version(run: WorkerR
 def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) -> None:
     """A worker killed with SIGKILL mid-run and replaced on the same data directory loses and
     duplicates nothing, and shipments straddling the kill correlate from the recovered table."""
-    traffic = _traffic(500, seed=12, days=1)
+    traffic = _traffic(300, seed=12, days=1)
     cut = len(traffic.events) * 3 // 5
     assert len(_straddling(traffic.events, cut)) >= 10, "the kill would split no shipment"
     first = run.start()
@@ -257,7 +257,7 @@ def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) ->
 def test_worker_joining_and_leaving_mid_run_changes_nothing(run: WorkerRun) -> None:
     """A second worker that joins while traffic flows and then leaves with SIGTERM changes no
     decision: nothing lost, nothing duplicated, all equal to ground truth."""
-    traffic = _traffic(700, seed=13, days=2)
+    traffic = _traffic(500, seed=13, days=1)
     thirds = [len(traffic.events) * i // 3 for i in range(4)]
     run.start()
     _produce(run.bootstrap, run.prefix, traffic.events[: thirds[1]])
