@@ -240,7 +240,7 @@ def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) ->
     duplicates nothing, and shipments straddling the kill correlate from the recovered table."""
     traffic = _traffic(300, seed=12, days=1)
     cut = len(traffic.events) * 3 // 5
-    assert len(_straddling(traffic.events, cut)) >= 10, "the kill would split no shipment"
+    assert len(_straddling(traffic.events, cut)) >= 5, "the kill would split no shipment"
     first = run.start()
     _produce(run.bootstrap, run.prefix, traffic.events[:cut])
     seen = _wait_for_decisions(run.bootstrap, run.prefix, 50, timeout_s=90)
