@@ -93,6 +93,59 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command("bench")
+@click.option("--quick", is_flag=True,
+              help="A few minutes: smaller backlog, two loads, no million-shipment phases.")
+@click.option("--shipments", type=int, help="Backlog size.  [default: 200000; quick 20000]")
+@click.option("--waiting", type=int,
+              help="Shipments left waiting for the memory and recovery phases; 0 skips them."
+                   "  [default: 1000000; quick 0]")
+@click.option("--seed", type=int, default=321, show_default=True)
+@click.option("--profile-seconds", type=float,
+              help="py-spy sampling of a worker on the backlog; 0 skips.  [default: 30; quick 15]")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG of throughput and latency per load here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int | None, seed: int,
+          profile_seconds: float | None, plot: Path | None, as_json: bool) -> None:
+    """Measure throughput, its ceiling, latency per load, scale-out, memory and recovery of
+    worker processes on the local Kafka and Redis, each checked against ground truth.
+
+    Exits non-zero when any answer was lost, duplicated or differs from ground truth.
+    """
+    import dataclasses
+    import json
+
+    from s321.bench import BenchConfig, run_bench
+
+    Stack.from_settings(settings).up()
+    cfg = BenchConfig(bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url,
+                      data_dir=settings.data_dir, cache_dir=settings.cache_dir,
+                      partitions=settings.partitions, seed=seed, plot=plot,
+                      progress=not as_json)  # fmt: skip
+    if quick:
+        cfg = BenchConfig.quick_of(cfg)
+    if shipments is not None:
+        cfg = dataclasses.replace(cfg, shipments=shipments)
+    if waiting is not None:
+        cfg = dataclasses.replace(cfg, waiting=waiting)
+    if profile_seconds is not None:
+        cfg = dataclasses.replace(cfg, profile_s=profile_seconds)
+
+    def log(line: str) -> None:
+        click.echo(line, err=as_json)
+
+    report = run_bench(cfg, log)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
 @cli.command("worker")
 @click.option("--store", default="rocksdb://", show_default=True,
               help="Table store: rocksdb:// (durable, bounded memory) or memory://.")

@@ -1,0 +1,1076 @@
+"""``s321 bench``: how fast and how well one worker process decides, on the local Kafka and Redis.
+
+Each run works under a prefix of its own (``bench<time>-<hex>.<phase>.``): topics, consumer
+groups, Redis keys and data directories are created for it and removed afterwards. Phases:
+
+``throughput``
+    the input topics are preloaded with generated traffic (every scenario of the demo mix),
+    then one worker process starts from that backlog with all rules and the RocksDB store.
+    The rate is taken between the 1st and 95th percentile of the shipments' first-decision
+    broker timestamps, so neither start-up nor the deadline-driven tail counts.
+``ceiling``
+    a plain confluent-kafka loop reads every input event of the same topics and produces one
+    record per shipment (no decoding, no state, no rules): what Python and this broker can do.
+``scale``
+    the same backlog on fresh topics, decided by two worker processes at once.
+``latency``
+    a caught-up worker is offered traffic at a fixed rate (token bucket) of 25 %, 50 % and 75 %
+    of the measured maximum. A sample is the decision record's broker timestamp (and, apart,
+    its read time with read_committed) minus the broker timestamp of the newest input event it
+    was decided on. Decisions driven by an event-time deadline (missing or late pilot data,
+    orphans) and re-evaluations caused by another shipment are not samples: they wait by design.
+``million`` (full run only)
+    one million pilot records whose manifests never come (each waits 24 h of event time) are
+    preloaded; the worker's peak RSS once it has read them all, then the time from a SIGKILL
+    of that worker to its replacement (same data directory) publishing a decision again.
+
+Every decision and unmatched report is checked against the generator's ground truth: lost,
+duplicated and mismatched answers are counted per phase, and a figure counts only when all are
+zero. Generated traffic is encoded once and cached as an Avro container file (plus a JSON-lines
+truth file) under the cache directory, keyed by seed, size and date range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from s321 import serialization, topics
+from s321.generator.ocf import WireRecord, read_records, write_records
+from s321.generator.scenarios import Expected
+
+__all__ = [
+    "BenchConfig",
+    "BenchReport",
+    "TokenBucket",
+    "latency_summary",
+    "percentile",
+    "rate_between",
+    "run_bench",
+    "top_frames",
+]
+
+LOADS = (0.25, 0.5, 0.75)
+#: Scenarios whose decision waits for an event-time deadline on purpose: not latency samples.
+DEADLINE_SCENARIOS = frozenset({"missing_pilot", "late_pilot", "orphan_pilot", "orphan_entry86"})
+TARGETS = {
+    "throughput_sps": 5000.0,
+    "ratio_to_ceiling": 0.3,
+    "p99_ms_at_50": 100.0,
+    "scale_2_over_1": 1.8,
+    "rss_mb_million": 1024.0,
+    "recovery_s": 30.0,
+}
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of already sorted values, linearly interpolated; 0 when empty."""
+    if not sorted_values:
+        return 0.0
+    if not 0.0 <= q <= 1.0:
+        raise ValueError("q is a fraction between 0 and 1")
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def latency_summary(values: Iterable[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of ``values`` (any order), rounded to 0.1, with the sample count."""
+    ordered = sorted(values)
+    return {
+        "n": float(len(ordered)),
+        "p50": round(percentile(ordered, 0.50), 1),
+        "p95": round(percentile(ordered, 0.95), 1),
+        "p99": round(percentile(ordered, 0.99), 1),
+        "max": round(ordered[-1], 1) if ordered else 0.0,
+    }
+
+
+def rate_between(times_ms: Iterable[float], lo: float = 0.01, hi: float = 0.95) -> float:
+    """Items per second between the ``lo`` and ``hi`` quantiles of their completion times (ms).
+
+    Leaves out the start-up before the first few items and the slow tail after most of them,
+    so the figure is the steady rate; 0 when there are too few items or no time passed.
+    """
+    ordered = sorted(times_ms)
+    if len(ordered) < 2:
+        return 0.0
+    span_ms = percentile(ordered, hi) - percentile(ordered, lo)
+    if span_ms <= 0:
+        return 0.0
+    return (hi - lo) * (len(ordered) - 1) / (span_ms / 1000)
+
+
+class TokenBucket:
+    """A token bucket for a fixed offered rate: :meth:`reserve` takes tokens (going into debt
+    when there are too few) and says how long to wait before sending what was reserved."""
+
+    def __init__(
+        self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.clock = clock
+        self.tokens = self.burst
+        self.last = clock()
+
+    def reserve(self, n: float = 1.0) -> float:
+        """Take ``n`` tokens; the seconds to wait until they would have been there (0 if now)."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= n
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+def top_frames(collapsed: Iterable[str], n: int = 15) -> list[dict[str, Any]]:
+    """The functions with the most samples in collapsed stacks (``a;b;c 12`` lines, as py-spy's
+    raw format writes): own samples (the leaf) and inclusive samples, as shares of the total."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        k = int(count)
+        frames = [f for f in stack.split(";") if f]
+        if not frames:
+            continue
+        total += k
+        own[frames[-1]] += k
+        for f in set(frames):
+            inclusive[f] += k
+    if not total:
+        return []
+    return [
+        {
+            "frame": frame,
+            "own_pct": round(100 * k / total, 1),
+            "inclusive_pct": round(100 * inclusive[frame] / total, 1),
+        }
+        for frame, k in own.most_common(n)
+    ]
+
+
+# -- configuration and report ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure, as plain values (the CLI builds it from options and settings)."""
+
+    bootstrap: str
+    redis_url: str
+    data_dir: Path
+    cache_dir: Path
+    partitions: int = 8
+    seed: int = 321
+    shipments: int = 200_000
+    latency_shipments: int = 60_000
+    loads: tuple[float, ...] = LOADS
+    waiting: int = 1_000_000
+    profile_s: float = 30.0
+    quick: bool = False
+    plot: Path | None = None
+    progress: bool = True
+
+    @classmethod
+    def quick_of(cls, base: BenchConfig) -> BenchConfig:
+        """The reduced run: a smaller backlog, two loads, no million-shipment phases."""
+        return replace(
+            base, shipments=20_000, latency_shipments=12_000, loads=(0.25, 0.5), waiting=0,
+            profile_s=15.0, quick=True,
+        )  # fmt: skip
+
+
+@dataclass
+class PhaseCheck:
+    """Answers of one phase against ground truth."""
+
+    shipments: int = 0
+    decided: int = 0
+    unmatched: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    mismatches: int = 0
+    dead_letters: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "examples"} | {
+            "mismatch_examples": self.examples[:5]
+        }
+
+
+@dataclass
+class BenchReport:
+    """Everything one run measured; :meth:`as_json` is what ``--json`` prints."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    throughput_sps: float = 0.0
+    ceiling_sps: float = 0.0
+    two_workers_sps: float = 0.0
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_read_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    offered_sps: dict[str, float] = field(default_factory=dict)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    recovery_s: float | None = None
+    checks: dict[str, PhaseCheck] = field(default_factory=dict)
+    profile_top: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio_to_ceiling(self) -> float:
+        return self.throughput_sps / self.ceiling_sps if self.ceiling_sps else 0.0
+
+    @property
+    def scale_2_over_1(self) -> float:
+        return self.two_workers_sps / self.throughput_sps if self.throughput_sps else 0.0
+
+    def _sum(self, name: str) -> int:
+        return sum(int(getattr(c, name)) for c in self.checks.values())
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self._sum("lost") == 0
+            and self._sum("duplicates") == 0
+            and (self._sum("mismatches") == 0)
+        )
+
+    def targets(self) -> dict[str, dict[str, Any]]:
+        """Each target with its figure and whether it is met (None: not measured)."""
+        at50 = self.latency_ms.get("50%", {}).get("p99")
+        rss = self.rss_mb.get("million_waiting")
+        figures: dict[str, tuple[float | None, bool]] = {
+            "throughput_sps": (self.throughput_sps, True),
+            "ratio_to_ceiling": (self.ratio_to_ceiling, True),
+            "p99_ms_at_50": (at50, False),
+            "scale_2_over_1": (self.scale_2_over_1, True),
+            "rss_mb_million": (rss, False),
+            "recovery_s": (self.recovery_s, False),
+        }
+        out: dict[str, dict[str, Any]] = {}
+        for name, (value, at_least) in figures.items():
+            goal = TARGETS[name]
+            met = None if value is None else (value >= goal if at_least else value < goal)
+            out[name] = {"value": value, "target": goal, "at_least": at_least, "met": met}
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "throughput_sps": round(self.throughput_sps, 1),
+            "ceiling_sps": round(self.ceiling_sps, 1),
+            "ratio_to_ceiling": round(self.ratio_to_ceiling, 3),
+            "two_workers_sps": round(self.two_workers_sps, 1),
+            "scale_2_over_1": round(self.scale_2_over_1, 2),
+            "latency_ms": self.latency_ms,
+            "latency_read_ms": self.latency_read_ms,
+            "offered_sps": self.offered_sps,
+            "rss_mb": self.rss_mb,
+            "recovery_s": self.recovery_s,
+            "lost": self._sum("lost"),
+            "duplicates": self._sum("duplicates"),
+            "mismatches": self._sum("mismatches"),
+            "checks": {k: v.as_json() for k, v in self.checks.items()},
+            "targets": self.targets(),
+            "profile_top": self.profile_top,
+            "config": self.config,
+            "machine": self.machine,
+            "seconds": self.seconds,
+            "notes": self.notes,
+        }
+
+    def lines(self) -> list[str]:
+        """The human-readable report."""
+        out = [
+            f"throughput (1 worker)  {self.throughput_sps:>9,.0f} shipments/s",
+            f"ceiling (plain loop)   {self.ceiling_sps:>9,.0f} shipments/s",
+            f"ratio to ceiling       {self.ratio_to_ceiling:>9.3f}",
+            f"2 workers              {self.two_workers_sps:>9,.0f} shipments/s "
+            f"({self.scale_2_over_1:.2f}x one)",
+        ]
+        for load, lat in self.latency_ms.items():
+            read = self.latency_read_ms.get(load, {})
+            out.append(
+                f"latency at {load:>4} ({self.offered_sps.get(load, 0):,.0f}/s)  p50 "
+                f"{lat['p50']:.0f}  p95 {lat['p95']:.0f}  p99 {lat['p99']:.0f} ms (broker ts; "
+                f"readable: p50 {read.get('p50', 0):.0f} p99 {read.get('p99', 0):.0f} ms, "
+                f"n={lat['n']:.0f})"
+            )
+        for name, mb in self.rss_mb.items():
+            out.append(f"peak RSS {name:<22} {mb:>7.0f} MB")
+        if self.recovery_s is not None:
+            out.append(f"recovery after SIGKILL  {self.recovery_s:>8.1f} s")
+        for name, c in self.checks.items():
+            out.append(
+                f"check {name:<11} shipments {c.shipments}, decided {c.decided}, unmatched "
+                f"{c.unmatched}, lost {c.lost}, duplicated {c.duplicates}, mismatched "
+                f"{c.mismatches}, dead letters {c.dead_letters}"
+            )
+        for name, t in self.targets().items():
+            verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+            value = "-" if t["value"] is None else f"{t['value']:,.3g}"
+            sign = ">=" if t["at_least"] else "<"
+            out.append(f"target {name:<18} {sign} {t['target']:<8g} {value:>10}  {verdict}")
+        if self.profile_top:
+            out.append("profile (py-spy, worker process; own% / inclusive%):")
+            for row in self.profile_top[:12]:
+                out.append(f"  {row['own_pct']:>5.1f} {row['inclusive_pct']:>5.1f}  {row['frame']}")
+        out.extend(f"note: {n}" for n in self.notes)
+        return out
+
+
+# -- cached traffic -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedTraffic:
+    """Encoded events in a container file, and the ground truth per shipment key."""
+
+    records: Path
+    truth: dict[str, Expected]
+    events: int
+
+
+def _expected(d: dict[str, Any]) -> Expected:
+    arrival = datetime.fromisoformat(d["arrival"]) if d.get("arrival") else None
+    return Expected(
+        d["key"], d["scenario"], d["outcome"], tuple(d["rules"]), tuple(d["off_rules"]),
+        arrival, d.get("group"),
+    )  # fmt: skip
+
+
+def cached_traffic(
+    cache_dir: Path, seed: int, shipments: int, start: date, end: date, log: Callable[[str], None]
+) -> CachedTraffic:
+    """Generate the demo mix once per (seed, size, dates) and keep the encoded events in an
+    Avro container file with the truth beside it; later runs only read the files."""
+    from s321.generator.produce import encode_events
+    from s321.generator.scenarios import Event, GeneratorConfig, iter_stream
+
+    base = cache_dir / "bench" / f"demo-s{seed}-n{shipments}-{start}-{end}"
+    records, truth_file = base.with_suffix(".avro"), base.with_suffix(".truth.jsonl")
+    if not (records.exists() and truth_file.exists()):
+        base.parent.mkdir(parents=True, exist_ok=True)
+        log(f"generating {shipments:,} shipments (once; cached in {records})")
+        t0 = time.monotonic()
+        tmp_records = records.with_suffix(".avro.part")
+        tmp_truth = truth_file.with_suffix(".part")
+        cfg = GeneratorConfig(seed=seed, shipments=shipments, start=start, end=end)
+        with tmp_truth.open("w", encoding="utf-8") as fh:
+
+            def events() -> Iterator[Event]:
+                for item in iter_stream(cfg):
+                    if isinstance(item, Event):
+                        yield item
+                    else:
+                        fh.write(json.dumps(item.to_json(), separators=(",", ":")) + "\n")
+
+            write_records(tmp_records, encode_events(events()), metadata={"s321.seed": str(seed)})
+        tmp_records.replace(records)
+        tmp_truth.replace(truth_file)
+        log(f"generated in {time.monotonic() - t0:.0f}s")
+    with truth_file.open(encoding="utf-8") as fh:
+        truth = {e.key: e for e in (_expected(json.loads(line)) for line in fh)}
+    count = sum(1 for _ in read_records(records))
+    return CachedTraffic(records, truth, count)
+
+
+# -- Kafka and process plumbing -------------------------------------------------------------------
+
+
+def _topic(spec: topics.TopicSpec, prefix: str) -> str:
+    return topics.topic_name(spec, prefix)
+
+
+_INPUT_BY_BASE = {s.base: s for s in topics.INPUTS}
+
+
+def _preload(bootstrap: str, prefix: str, records: Iterable[WireRecord]) -> tuple[int, float]:
+    from s321.generator.produce import produce_records
+
+    stats = produce_records(records, bootstrap=bootstrap, prefix=prefix)
+    if stats.failed:
+        raise RuntimeError(f"{stats.failed} records were not delivered while preloading")
+    return stats.records, stats.rate
+
+
+@dataclass
+class _Answer:
+    """One decision or unmatched record as read: raw value, broker time and read time (ms)."""
+
+    spec: topics.TopicSpec
+    key: str
+    value: bytes
+    broker_ms: int
+    read_ms: float
+
+
+class _Reader:
+    """Reads decisions, unmatched reports and dead letters (read_committed) in a thread,
+    keeping raw values with their broker and read times; decoding happens afterwards."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.answers: list[_Answer] = []
+        self.keys: set[str] = set()
+        self.dead = 0
+        self.last_new = time.monotonic()
+        self._stop = threading.Event()
+        self._names = {
+            _topic(s, prefix): s for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
+        }
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 10,
+            }
+        )
+        self._consumer.subscribe(list(self._names))
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msgs = self._consumer.consume(1000, 0.05)
+            now = time.time() * 1000
+            for msg in msgs:
+                if msg.error():
+                    continue
+                spec = self._names[msg.topic() or ""]
+                if spec is topics.DEAD_LETTERS:
+                    self.dead += 1
+                    continue
+                key = (msg.key() or b"").decode()
+                self.answers.append(_Answer(spec, key, msg.value() or b"", msg.timestamp()[1], now))
+                self.keys.add(key)
+            if msgs:
+                self.last_new = time.monotonic()
+
+    def wait(self, expected: Iterable[str], quiet_s: float, timeout_s: float) -> bool:
+        """Until every expected key has an answer and 3 s passed without a new one (True), or
+        nothing new came for ``quiet_s``, or ``timeout_s`` passed (False)."""
+        wanted = set(expected)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            idle = time.monotonic() - self.last_new
+            if idle > 3 and wanted <= self.keys:
+                return True
+            if idle > quiet_s:
+                return False
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+
+def _check(truth: dict[str, Expected], answers: Sequence[_Answer], dead: int) -> PhaseCheck:
+    from s321.demo import DemoReport, compare
+    from s321.models import DeadLetter, Decision
+
+    decisions: dict[str, list[Decision]] = {}
+    unmatched: dict[str, DeadLetter] = {}
+    for a in answers:
+        if a.key not in truth:
+            continue
+        if a.spec is topics.DECISIONS:
+            decisions.setdefault(a.key, []).append(serialization.decode(a.value, Decision))
+        else:
+            unmatched[a.key] = serialization.decode(a.value, DeadLetter)
+    report = DemoReport(shipments=len(truth))
+    compare(truth, decisions, unmatched, dead, report)
+    return PhaseCheck(
+        len(truth), report.decided, report.unmatched, report.lost, report.duplicates,
+        report.mismatches, dead, report.mismatch_examples,
+    )  # fmt: skip
+
+
+def _worker_env(cfg: BenchConfig, prefix: str, app_id: str, data_dir: Path) -> dict[str, str]:
+    return {
+        "S321_TOPIC_PREFIX": prefix,
+        "S321_APP_ID": app_id,
+        "S321_KAFKA_BOOTSTRAP": cfg.bootstrap,
+        "S321_REDIS_URL": cfg.redis_url,
+        "S321_PARTITIONS": str(cfg.partitions),
+        "S321_DATA_DIR": str(data_dir),
+    }
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    """Resident and peak resident set size of a process (MB), from /proc."""
+    out = {"rss": 0.0, "hwm": 0.0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss"] = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                out["hwm"] = int(line.split()[1]) / 1024
+    return out
+
+
+class _Run:
+    """The names and resources of one run, cleaned up at the end."""
+
+    def __init__(self, cfg: BenchConfig, log: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.run = f"bench{int(time.time())}-{uuid.uuid4().hex[:6]}"
+        self.dir = cfg.data_dir / "bench" / self.run
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def prefix(self, phase: str) -> str:
+        return f"{self.run}.{phase}."
+
+    def topics(self, phase: str) -> None:
+        from s321.worker import ensure_topics
+
+        ensure_topics(self.cfg.bootstrap, self.prefix(phase), self.cfg.partitions)
+
+    def worker(
+        self, phase: str, *extra: str, data: str = "data", log_name: str = "worker"
+    ) -> subprocess.Popen[bytes]:
+        from s321.demo import start_worker
+
+        env = _worker_env(self.cfg, self.prefix(phase), f"{self.run}-{phase}", self.dir / data)
+        proc = start_worker(env, self.dir / f"{phase}-{log_name}.log", *extra)
+        self.procs.append(proc)
+        return proc
+
+    def log_tail(self, phase: str, lines: int = 20) -> str:
+        parts = []
+        for log in sorted(self.dir.glob(f"{phase}-*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    def cleanup(self) -> None:
+        import redis
+        from confluent_kafka.admin import AdminClient
+
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        admin = AdminClient({"bootstrap.servers": self.cfg.bootstrap})
+        mine = [t for t in admin.list_topics(timeout=15).topics if t.startswith(self.run)]
+        if mine:
+            for fut in admin.delete_topics(mine).values():
+                with contextlib.suppress(Exception):
+                    fut.result(timeout=60)
+        groups = [f"{self.run}-{p}" for p in ("throughput", "scale", "latency", "million")]
+        with contextlib.suppress(Exception):
+            for fut in admin.delete_consumer_groups(groups).values():
+                with contextlib.suppress(Exception):
+                    fut.result(timeout=30)
+        client = redis.Redis.from_url(self.cfg.redis_url)
+        keys = list(client.scan_iter(match=f"{self.run}.*", count=5000))
+        for i in range(0, len(keys), 5000):
+            client.delete(*keys[i : i + 5000])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    from s321.demo import stop_worker
+
+    stop_worker(proc, timeout=30)
+
+
+# -- phases ---------------------------------------------------------------------------------------
+
+
+def _first_decision_ms(answers: Sequence[_Answer], truth: dict[str, Expected]) -> list[float]:
+    first: dict[str, int] = {}
+    for a in answers:
+        if a.spec is topics.DECISIONS and a.key in truth:
+            first[a.key] = min(first.get(a.key, a.broker_ms), a.broker_ms)
+    return [float(v) for v in first.values()]
+
+
+def _backlog_phase(
+    r: _Run, phase: str, traffic: CachedTraffic, workers: int, report: BenchReport
+) -> tuple[float, list[subprocess.Popen[bytes]], _Reader]:
+    """Preload ``phase``'s topics, start ``workers`` processes, read until every shipment has
+    its answer; returns the steady decision rate, the (still running) workers and the reader."""
+    r.topics(phase)
+    t0 = time.monotonic()
+    sent, rate = _preload(r.cfg.bootstrap, r.prefix(phase), read_records(traffic.records))
+    r.log(f"[{phase}] preloaded {sent:,} events in {time.monotonic() - t0:.1f}s ({rate:,.0f}/s)")
+    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    t0 = time.monotonic()
+    procs = [
+        r.worker(phase, "--idle-speedup", "7200", data=f"data-{phase}-{i}", log_name=f"w{i}")
+        for i in range(workers)
+    ]
+    done = reader.wait(traffic.truth, quiet_s=90, timeout_s=3600)
+    report.seconds[phase] = round(time.monotonic() - t0, 1)
+    if not done:
+        report.notes.append(f"{phase}: gave up waiting: answers stopped coming")
+    rate = rate_between(_first_decision_ms(reader.answers, traffic.truth))
+    r.log(f"[{phase}] {workers} worker(s): {rate:,.0f} shipments/s")
+    return rate, procs, reader
+
+
+def _ceiling(r: _Run, phase: str, traffic: CachedTraffic) -> float:
+    """A plain consume-and-produce pass over ``phase``'s input topics: shipments per second."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # exported at runtime, not in the stubs
+
+    out_topic = f"{r.prefix(phase)}ceiling"
+    admin = AdminClient({"bootstrap.servers": r.cfg.bootstrap})
+    admin.create_topics([NewTopic(out_topic, num_partitions=r.cfg.partitions)])[out_topic].result(
+        timeout=30
+    )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": r.cfg.bootstrap,
+            "group.id": f"{r.prefix(phase)}ceiling",
+            "enable.auto.commit": False,
+        }
+    )
+    producer = Producer(
+        {"bootstrap.servers": r.cfg.bootstrap, "linger.ms": 5, "compression.type": "lz4"}
+    )
+    consumer.assign(
+        [
+            TopicPartition(_topic(s, r.prefix(phase)), p, OFFSET_BEGINNING)
+            for s in topics.INPUTS
+            for p in range(r.cfg.partitions)
+        ]
+    )
+    seen: set[bytes] = set()
+    got = 0
+    t_first: float | None = None
+    deadline = time.monotonic() + 600
+    try:
+        while got < traffic.events and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.2):
+                if msg.error():
+                    continue
+                if t_first is None:
+                    t_first = time.perf_counter()
+                got += 1
+                key = msg.key() or b""
+                if key not in seen:
+                    seen.add(key)
+                    while True:
+                        try:
+                            producer.produce(out_topic, msg.value(), key)
+                            break
+                        except BufferError:
+                            producer.poll(0.01)
+            producer.poll(0)
+        producer.flush(60)
+        took = time.perf_counter() - (t_first or time.perf_counter())
+    finally:
+        consumer.close()
+    if got < traffic.events:
+        raise RuntimeError(f"the ceiling pass read {got} of {traffic.events} events")
+    return len(seen) / took if took > 0 else 0.0
+
+
+def _paced_produce(
+    bootstrap: str,
+    prefix: str,
+    slices: Sequence[tuple[Sequence[WireRecord], float]],
+    pause_s: float,
+) -> dict[tuple[str, int, int], tuple[int, int]]:
+    """Produce each slice at its rate (events/s, token bucket), pausing between slices;
+    returns (topic, partition, offset) -> (broker timestamp ms, slice index) per record."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",
+            "linger.ms": 1,
+            "acks": 1,
+            "enable.idempotence": False,
+        }
+    )
+    sent: dict[tuple[str, int, int], tuple[int, int]] = {}
+    names = {base: _topic(spec, prefix) for base, spec in _INPUT_BY_BASE.items()}
+    for index, (records, rate) in enumerate(slices):
+
+        def delivered(err: Any, msg: Any, index: int = index) -> None:
+            if err is None:
+                sent[(msg.topic(), msg.partition(), msg.offset())] = (msg.timestamp()[1], index)
+
+        bucket = TokenBucket(rate, burst=max(1.0, rate / 100))
+        for rec in records:
+            wait = bucket.reserve()
+            if wait > 0.001:
+                time.sleep(wait)
+            producer.produce(names[rec.topic], rec.value, rec.key, on_delivery=delivered)
+            producer.poll(0)
+        producer.flush(60)
+        if pause_s and index < len(slices) - 1:
+            time.sleep(pause_s)
+    producer.flush(60)
+    return sent
+
+
+def _latency_phase(r: _Run, traffic: CachedTraffic, max_sps: float, report: BenchReport) -> None:
+    """Offer the latency traffic at each load to a caught-up worker; fill the latency figures."""
+    from s321.models import Decision
+
+    phase = "latency"
+    r.topics(phase)
+    records = list(read_records(traffic.records))
+    per_shipment = len(records) / max(1, len(traffic.truth))
+    warm = min(len(records) // 20, 2000)
+    shares = [load / sum(r.cfg.loads) for load in r.cfg.loads]
+    bounds = [warm]
+    for s in shares:
+        bounds.append(bounds[-1] + int(s * (len(records) - warm)))
+    bounds[-1] = len(records)
+    slices: list[tuple[Sequence[WireRecord], float]] = [(records[:warm], max_sps * per_shipment)]
+    for i, load in enumerate(r.cfg.loads):
+        rate = max(1.0, load * max_sps * per_shipment)
+        slices.append((records[bounds[i] : bounds[i + 1]], rate))
+        report.offered_sps[f"{load:.0%}"] = round(load * max_sps, 1)
+    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    proc = r.worker(phase, "--idle-speedup", "7200", data="data-latency")
+    try:
+        # warm-up: the worker joins, recovers (nothing) and decides the first shipments
+        sent = _paced_produce(r.cfg.bootstrap, r.prefix(phase), slices[:1], 0)
+        deadline = time.monotonic() + 180
+        while len(reader.keys) < 10 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)
+        t0 = time.monotonic()
+        later = _paced_produce(r.cfg.bootstrap, r.prefix(phase), slices[1:], pause_s=3)
+        sent.update({k: (ts, i + 1) for k, (ts, i) in later.items()})
+        report.seconds["latency_offered"] = round(time.monotonic() - t0, 1)
+        reader.wait(traffic.truth, quiet_s=60, timeout_s=1800)
+        report.rss_mb["latency_worker"] = round(_rss_mb(proc.pid)["hwm"], 1)
+    finally:
+        _stop(proc)
+        reader.close()
+    report.checks[phase] = _check(traffic.truth, reader.answers, reader.dead)
+    broker: dict[int, list[float]] = {}
+    readable: dict[int, list[float]] = {}
+    seen_inputs: dict[str, set[tuple[str, int, int]]] = {}
+    for a in reader.answers:
+        if a.spec is not topics.DECISIONS or a.key not in traffic.truth:
+            continue
+        if traffic.truth[a.key].scenario in DEADLINE_SCENARIOS:
+            continue
+        d = serialization.decode(a.value, Decision)
+        refs = {(i.topic, i.partition, i.offset) for i in d.inputs}
+        if refs == seen_inputs.get(a.key):
+            continue  # re-evaluated because of another shipment: not this shipment's latency
+        seen_inputs[a.key] = refs
+        found = [sent[ref] for ref in refs if ref in sent]
+        if len(found) != len(refs):
+            continue
+        newest_ts, index = max(found)
+        if index == 0:
+            continue
+        broker.setdefault(index, []).append(a.broker_ms - newest_ts)
+        readable.setdefault(index, []).append(a.read_ms - newest_ts)
+    for i, load in enumerate(r.cfg.loads, start=1):
+        report.latency_ms[f"{load:.0%}"] = latency_summary(broker.get(i, []))
+        report.latency_read_ms[f"{load:.0%}"] = latency_summary(readable.get(i, []))
+
+
+def _waiting_pilots(template: bytes, old_key: str, old_id: str, n: int) -> Iterator[WireRecord]:
+    """``n`` copies of one encoded pilot record, each under a new shipment key and event id of
+    the same lengths (Avro strings are length-prefixed, so equal lengths keep the bytes valid)."""
+    stem, width = old_key[: len(old_key) - 9], 9
+    id_stem = old_id[: len(old_id) - 12]
+    at = datetime(2024, 9, 2)
+    for i in range(n):
+        key = f"{stem}{i:0{width}d}"
+        value = template.replace(old_key.encode(), key.encode()).replace(
+            old_id.encode(), f"{id_stem}{i:012x}".encode()
+        )
+        yield WireRecord(topics.PILOT.base, key.encode(), value, "BENCH", at)
+
+
+def _probe_shipments(seed: int) -> list[list[WireRecord]]:
+    """Small complete shipments (manifest and pilot data) on the same day as the waiting pilots,
+    each as its encoded records: sent one by one to see when a worker decides again."""
+    from s321.generator.produce import encode_events
+    from s321.generator.scenarios import GeneratorConfig, generate
+
+    day = date(2024, 9, 2)
+    traffic = generate(GeneratorConfig(seed=seed, shipments=60, start=day, end=day, mix={
+        "ordinary": 1.0}))  # fmt: skip
+    by_key: dict[str, list[WireRecord]] = {}
+    for rec in encode_events(traffic.events):
+        by_key.setdefault((rec.key or b"").decode(), []).append(rec)
+    return list(by_key.values())
+
+
+def _million_phase(r: _Run, report: BenchReport) -> None:
+    """Preload pilot records that wait 24 h for a manifest; peak RSS of the worker that holds
+    them, then the time from its SIGKILL until a replacement publishes a decision again."""
+    from s321.generator.produce import encode_events
+    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.lag import LagProbe, input_topics
+    from s321.models import PilotRecord
+
+    phase = "million"
+    r.topics(phase)
+    day = date(2024, 9, 2)
+    orphans = generate(
+        GeneratorConfig(seed=r.cfg.seed, shipments=5, start=day, end=day, mix={"orphan_pilot": 1})
+    )
+    first = next(e for e in orphans.events if e.spec is topics.PILOT)
+    pilot = first.value
+    assert isinstance(pilot, PilotRecord)
+    # the pilot's event time is put late on the probes' day: nothing waiting expires meanwhile
+    late = datetime(2024, 9, 3, 12, 0, tzinfo=pilot.header.event_time.tzinfo)
+    pilot = replace(pilot, header=replace(pilot.header, event_time=late))
+    template = next(iter(encode_events([replace(first, value=pilot)]))).value
+    t0 = time.monotonic()
+    sent, _ = _preload(
+        r.cfg.bootstrap, r.prefix(phase),
+        _waiting_pilots(template, first.key, pilot.header.event_id, r.cfg.waiting),
+    )  # fmt: skip
+    r.log(f"[{phase}] preloaded {sent:,} waiting pilots in {time.monotonic() - t0:.0f}s")
+    group = f"{r.run}-{phase}"
+    proc = r.worker(phase, data="data-million")
+    t0 = time.monotonic()
+    with LagProbe(r.cfg.bootstrap) as probe:
+        while time.monotonic() - t0 < 1800:
+            time.sleep(5)
+            with contextlib.suppress(Exception):
+                if probe.measure(group, input_topics(r.prefix(phase))).total_lag == 0:
+                    break
+            if proc.poll() is not None:
+                raise RuntimeError(f"the worker exited\n{r.log_tail(phase)}")
+    report.seconds["million_read"] = round(time.monotonic() - t0, 1)
+    time.sleep(5)
+    mem = _rss_mb(proc.pid)
+    report.rss_mb["million_waiting"] = round(mem["hwm"], 1)
+    report.rss_mb["million_waiting_now"] = round(mem["rss"], 1)
+    r.log(f"[{phase}] read in {report.seconds['million_read']:.0f}s; peak RSS {mem['hwm']:.0f} MB")
+    probes = _probe_shipments(r.cfg.seed + 7)
+    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = time.monotonic()
+    replacement = r.worker(phase, data="data-million", log_name="replacement")
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": r.cfg.bootstrap, "partitioner": "murmur2_random"})
+    names = {base: _topic(spec, r.prefix(phase)) for base, spec in _INPUT_BY_BASE.items()}
+    recovered: float | None = None
+    try:
+        for shipment in probes:
+            for rec in shipment:
+                producer.produce(names[rec.topic], rec.value, rec.key)
+            producer.flush(10)
+            time.sleep(1)
+            if any(a.spec is topics.DECISIONS for a in reader.answers):
+                recovered = time.monotonic() - killed
+                break
+        else:
+            deadline = time.monotonic() + 600
+            while recovered is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                if any(a.spec is topics.DECISIONS for a in reader.answers):
+                    recovered = time.monotonic() - killed
+        report.rss_mb["million_replacement"] = round(_rss_mb(replacement.pid)["hwm"], 1)
+    finally:
+        _stop(replacement)
+        reader.close()
+    report.recovery_s = None if recovered is None else round(recovered, 1)
+    r.log(f"[{phase}] deciding again {report.recovery_s} s after the kill")
+
+
+def _profile(r: _Run, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        r.log("py-spy not installed (pip install -e '.[dev]'): no profile")
+        return None
+    out = r.dir / "profile.txt"
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--rate", "50", "--nonblocking", "--format", "raw",
+         "--duration", str(int(seconds)), "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _machine(cfg: BenchConfig) -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        mem_gb = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    from s321.settings import KAFKA_VERSION
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(mem_gb, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "kafka": KAFKA_VERSION,
+        "bootstrap": cfg.bootstrap,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchReport:
+    """Run every phase of ``cfg`` and return the report; removes what it created."""
+    report = BenchReport(
+        config={
+            "shipments": cfg.shipments, "latency_shipments": cfg.latency_shipments,
+            "loads": list(cfg.loads), "waiting": cfg.waiting, "partitions": cfg.partitions,
+            "seed": cfg.seed, "quick": cfg.quick,
+        },
+        machine=_machine(cfg),
+    )  # fmt: skip
+    started = time.monotonic()
+    backlog = cached_traffic(
+        cfg.cache_dir, cfg.seed, cfg.shipments, date(2024, 6, 1), date(2024, 12, 31), log
+    )
+    latency = cached_traffic(
+        cfg.cache_dir, cfg.seed + 1, cfg.latency_shipments, date(2024, 6, 1), date(2024, 12, 31),
+        log,
+    )  # fmt: skip
+    report.config["events"] = backlog.events
+    r = _Run(cfg, log)
+    log(f"run {r.run}: {cfg.shipments:,} shipments ({backlog.events:,} events) in the backlog")
+    try:
+        rate, procs, reader = _backlog_phase(r, "throughput", backlog, 1, report)
+        report.rss_mb["throughput_worker"] = round(_rss_mb(procs[0].pid)["hwm"], 1)
+        for p in procs:
+            _stop(p)
+        reader.close()
+        report.throughput_sps = rate
+        report.checks["throughput"] = _check(backlog.truth, reader.answers, reader.dead)
+        del reader
+
+        t0 = time.monotonic()
+        report.ceiling_sps = _ceiling(r, "throughput", backlog)
+        report.seconds["ceiling"] = round(time.monotonic() - t0, 1)
+        log(f"[ceiling] {report.ceiling_sps:,.0f} shipments/s")
+
+        rate2, procs, reader = _backlog_phase(r, "scale", backlog, 2, report)
+        for i, p in enumerate(procs):
+            report.rss_mb[f"scale_worker_{i + 1}"] = round(_rss_mb(p.pid)["hwm"], 1)
+            _stop(p)
+        reader.close()
+        report.two_workers_sps = rate2
+        report.checks["scale"] = _check(backlog.truth, reader.answers, reader.dead)
+        del reader
+
+        _latency_phase(r, latency, report.throughput_sps, report)
+        log("[latency] " + ", ".join(f"{k}: p99 {v['p99']:.0f} ms" for k, v in
+                                     report.latency_ms.items()))  # fmt: skip
+
+        if cfg.profile_s > 0:
+            _profile_phase(r, backlog, report)
+        if cfg.waiting > 0:
+            _million_phase(r, report)
+    finally:
+        r.cleanup()
+    report.seconds["total"] = round(time.monotonic() - started, 1)
+    if cfg.plot is not None:
+        plot(report, cfg.plot)
+    return report
+
+
+def _profile_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None:
+    """The backlog once more on fresh topics, with py-spy sampling the worker while it works
+    (apart from the measured phases, so the profiler's cost is in no figure)."""
+    phase = "profile"
+    r.topics(phase)
+    _preload(r.cfg.bootstrap, r.prefix(phase), read_records(backlog.records))
+    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    proc = r.worker(phase, "--idle-speedup", "7200", data="data-profile")
+    try:
+        deadline = time.monotonic() + 180
+        while not reader.answers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        spy = _profile(r, proc.pid, r.cfg.profile_s)
+        if spy is not None:
+            spy.wait(r.cfg.profile_s + 60)
+            out = r.dir / "profile.txt"
+            if out.exists():
+                with out.open(encoding="utf-8", errors="replace") as fh:
+                    report.profile_top = top_frames(fh, 20)
+                keep = r.cfg.cache_dir / "bench" / "last-profile.txt"
+                shutil.copy(out, keep)
+                report.notes.append(f"collapsed stacks of the profile kept in {keep}")
+    finally:
+        _stop(proc)
+        reader.close()
+
+
+def plot(report: BenchReport, path: Path) -> None:
+    """Throughput (one worker, two workers, ceiling) and latency percentiles per offered load."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = ["1 worker", "2 workers", "ceiling"]
+    values = [report.throughput_sps, report.two_workers_sps, report.ceiling_sps]
+    left.bar(names, values, color=["#3b6ea5", "#6b9bd1", "#aaaaaa"])
+    left.axhline(TARGETS["throughput_sps"], color="#c0392b", linestyle="--", linewidth=1)
+    left.text(2.4, TARGETS["throughput_sps"], "target", color="#c0392b", va="bottom", ha="right")
+    left.set_ylabel("shipments decided per second")
+    left.set_title("catch-up throughput")
+    for i, v in enumerate(values):
+        left.text(i, v, f"{v:,.0f}", ha="center", va="bottom")
+    loads = list(report.latency_ms)
+    xs = [report.offered_sps.get(k, 0.0) for k in loads]
+    for q, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-")):
+        right.plot(xs, [report.latency_ms[k][q] for k in loads], style, label=q)
+    right.axhline(TARGETS["p99_ms_at_50"], color="#c0392b", linestyle="--", linewidth=1)
+    for x, k in zip(xs, loads, strict=True):
+        right.annotate(k, (x, 0), textcoords="offset points", xytext=(0, 4), ha="center")
+    right.set_xlabel("offered shipments per second")
+    right.set_ylabel("ms, last input event to decision (broker time)")
+    right.set_title("latency per offered load")
+    right.set_yscale("log")
+    right.legend()
+    mode = "quick" if report.config.get("quick") else "full"
+    fig.suptitle(f"s321 bench ({mode}): {report.config.get('shipments', 0):,} shipments backlog")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,91 @@
+"""The benchmark's pure helpers: percentiles, steady rate, token bucket, profile summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from s321.bench import (
+    BenchReport,
+    PhaseCheck,
+    TokenBucket,
+    latency_summary,
+    percentile,
+    rate_between,
+    top_frames,
+)
+
+
+def test_percentile_interpolates_between_neighbours() -> None:
+    """A quantile between two sorted values is interpolated linearly; the ends are min and max."""
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert percentile(values, 0.0) == 10.0
+    assert percentile(values, 1.0) == 40.0
+    assert percentile(values, 0.5) == pytest.approx(25.0)
+    assert percentile(values, 0.99) == pytest.approx(39.7)
+
+
+def test_percentile_of_nothing_is_zero_and_bad_quantiles_are_refused() -> None:
+    """No values give 0, and a quantile outside 0..1 raises ValueError."""
+    assert percentile([], 0.5) == 0.0
+    with pytest.raises(ValueError, match="fraction"):
+        percentile([1.0], 1.5)
+
+
+def test_latency_summary_sorts_and_counts() -> None:
+    """The summary sorts its input and reports n, p50, p95, p99 and max."""
+    s = latency_summary(float(v) for v in reversed(range(1, 101)))
+    assert s["n"] == 100
+    assert s["p50"] == pytest.approx(50.5)
+    assert s["p99"] == pytest.approx(99.0, abs=0.1)
+    assert s["max"] == 100
+
+
+def test_rate_between_ignores_start_up_and_tail() -> None:
+    """Completions at 1 ms intervals after a 10 s start-up, with one straggler, rate 1000/s."""
+    times = [10_000.0 + i for i in range(10_000)] + [60_000.0]
+    assert rate_between(times) == pytest.approx(1000, rel=0.02)
+    assert rate_between([5.0]) == 0.0
+    assert rate_between([5.0, 5.0, 5.0]) == 0.0
+
+
+def test_token_bucket_spends_its_burst_then_paces_at_the_rate() -> None:
+    """With a fake clock, the burst goes at once and each further token waits 1/rate seconds."""
+    now = [0.0]
+    bucket = TokenBucket(rate=100, burst=2, clock=lambda: now[0])
+    assert bucket.reserve() == 0.0
+    assert bucket.reserve() == 0.0
+    assert bucket.reserve() == pytest.approx(0.01)
+    assert bucket.reserve() == pytest.approx(0.02)
+    now[0] = 1.0
+    assert bucket.reserve() == 0.0  # refilled, capped at the burst
+
+
+def test_token_bucket_refuses_a_rate_of_zero() -> None:
+    """A bucket needs a positive rate."""
+    with pytest.raises(ValueError, match="positive"):
+        TokenBucket(rate=0)
+
+
+def test_top_frames_counts_own_and_inclusive_samples() -> None:
+    """Leaf samples are a frame's own time; every stack a frame is on counts as inclusive."""
+    rows = top_frames(["main;run;decode 6\n", "main;run;evaluate 3\n", "main;send 1\n", "junk\n"])
+    by = {r["frame"]: r for r in rows}
+    assert rows[0]["frame"] == "decode"
+    assert by["decode"]["own_pct"] == 60.0
+    assert by["evaluate"]["inclusive_pct"] == 30.0
+    assert "run" not in by  # never a leaf
+    assert top_frames([]) == []
+
+
+def test_report_sums_checks_and_judges_targets() -> None:
+    """Lost/duplicated/mismatched add up over phases, and each target says met or not."""
+    report = BenchReport(throughput_sps=6000, ceiling_sps=12000, two_workers_sps=9000)
+    report.checks = {"a": PhaseCheck(lost=1), "b": PhaseCheck(duplicates=2)}
+    body = report.as_json()
+    assert (body["lost"], body["duplicates"], body["mismatches"]) == (1, 2, 0)
+    assert not report.ok
+    targets = report.targets()
+    assert targets["throughput_sps"]["met"] is True
+    assert targets["ratio_to_ceiling"]["met"] is True
+    assert targets["scale_2_over_1"]["met"] is False
+    assert targets["recovery_s"]["met"] is None
