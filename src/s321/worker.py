@@ -135,16 +135,24 @@ class RuleEvaluator:
         return d if isinstance(d, ReferenceSnapshot) else d.snapshot
 
     def __call__(self, record: CompleteRecord) -> Evaluation:
+        aggregates = self._aggregates(record)
+        # Redis answered the state store: sources that could not reach it poll at once
+        back = aggregates.available and self.cross is not None
         stale = False
         rules = self.rules
         if isinstance(rules, RulesetWatcher):
-            rules.maybe_poll()
+            if back and rules.unreachable:
+                rules.poll()
+            else:
+                rules.maybe_poll()
             stale = rules.unreachable
         refdata = self.refdata
         if isinstance(refdata, RefdataWatcher):
-            refdata.maybe_poll()
+            if back and refdata.unreachable:
+                refdata.poll()
+            else:
+                refdata.maybe_poll()
             stale = stale or refdata.stale
-        aggregates = self._aggregates(record)
         if not aggregates.available:
             stale = True
             if len(self._recheck) < self.recheck_limit:

@@ -92,18 +92,26 @@ class RefdataWatcher:
         self._store = store
         self.snapshot = initial or ReferenceSnapshot.empty()
         self.stale = initial is None
+        #: True while the last poll could not reach Redis (as opposed to a refused version)
+        self.unreachable = False
         self.interval_s = interval_s
         self._next = 0.0
+        self._rejected: str | None = None
 
     def poll(self) -> bool:
         """Check the pointer now; swap in a new version if it moved. True if swapped."""
         try:
             version = self._store.current_version()
+            self.unreachable = False
             if version is None or version == self.snapshot.version:
                 self.stale = False
                 return False
+            if version == self._rejected:
+                self.stale = True
+                return False
             snapshot = ReferenceSnapshot(self._store.read(version))
         except redis.RedisError as exc:
+            self.unreachable = True
             if not self.stale:
                 _log.warning(
                     "reference data: Redis unavailable (%s); keeping version %s",
@@ -114,6 +122,7 @@ class RefdataWatcher:
             return False
         except ConfigError as exc:
             _log.error("reference data: cannot use the current version: %s", exc)
+            self._rejected = version
             self.stale = True
             return False
         self.snapshot = snapshot

@@ -1,0 +1,316 @@
+"""Running workers on the real broker follow published rule sets, survive a Redis outage, and
+``s321 explain`` tells a shipment's story.
+
+Each test starts ``s321 worker`` as a process with topics, app id and Redis keys of its own,
+produces small batches of generated ordinary traffic (ground truth: RELEASE under the default
+rule set), and reads the decisions topic back with a reader that keeps what it has seen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from s321 import serialization, topics
+from s321.demo import start_worker
+from s321.generator.scenarios import GeneratorConfig, Traffic, generate
+from s321.models import Decision, Outcome
+from s321.rules import default_ruleset
+from s321.worker import ensure_topics, redis_prefix
+
+PARTITIONS = 2
+WORKER_ARGS = ("--idle-speedup", "7200")
+
+
+def _batch(seed: int, shipments: int, month: int) -> Traffic:
+    """Ordinary shipments arriving on two days of ``month`` 2024 (batches never overlap)."""
+    start = date(2024, month, 2)
+    return generate(
+        GeneratorConfig(
+            seed=seed,
+            shipments=shipments,
+            start=start,
+            end=start + timedelta(days=1),
+            mix={"ordinary": 1.0},
+        )
+    )
+
+
+def _produce(bootstrap: str, prefix: str, traffic: Traffic) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for ev in traffic.events:
+        producer.produce(
+            topics.topic_name(ev.spec, prefix),
+            key=ev.key.encode(),
+            value=serialization.encode(ev.value),
+        )
+    assert producer.flush(30) == 0
+
+
+class _Decisions:
+    """Reads the decisions topic (read-committed) from the start and keeps every version."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{prefix}reader",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        name = topics.topic_name(topics.DECISIONS, prefix)
+        self.consumer.assign([TopicPartition(name, p, 0) for p in range(PARTITIONS)])
+        self.by_key: dict[str, dict[int, Decision]] = {}
+
+    def wait(
+        self, done: Callable[[dict[str, dict[int, Decision]]], bool], timeout_s: float
+    ) -> bool:
+        """Read until ``done(by_key)`` holds; False if it still does not after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while not done(self.by_key):
+            if time.monotonic() > deadline:
+                return False
+            for msg in self.consumer.consume(200, 0.5):
+                if msg.error():
+                    continue
+                d = serialization.decode(msg.value() or b"", Decision)
+                self.by_key.setdefault(d.shipment_key, {})[d.version] = d
+        return True
+
+    def newest(self, key: str) -> Decision:
+        versions = self.by_key[key]
+        return versions[max(versions)]
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _all_decided(
+    keys: set[str], min_version: int = 1
+) -> Callable[[dict[str, dict[int, Decision]]], bool]:
+    return lambda seen: all(max(seen.get(k, {}), default=0) >= min_version for k in keys)
+
+
+def _decided_keys(traffic: Traffic) -> set[str]:
+    return {t.key for t in traffic.truth if t.outcome in ("RELEASE", "HOLD")}
+
+
+class _Run:
+    """One test's worker process, names and reader."""
+
+    def __init__(self, bootstrap: str, redis_url: str, unique: str, tmp: Path) -> None:
+        self.bootstrap, self.redis_url, self.unique, self.tmp = bootstrap, redis_url, unique, tmp
+        self.prefix = f"{unique}."
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "worker.log"
+        ensure_topics(bootstrap, self.prefix, PARTITIONS)
+        self.decisions = _Decisions(bootstrap, self.prefix)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "S321_TOPIC_PREFIX": self.prefix,
+            "S321_APP_ID": self.unique,
+            "S321_PARTITIONS": str(PARTITIONS),
+            "S321_DATA_DIR": str(self.tmp / "data"),
+            "S321_KAFKA_BOOTSTRAP": self.bootstrap,
+            "S321_REDIS_URL": self.redis_url,
+        }
+
+    def start(self) -> None:
+        self.proc = start_worker(self.env, self.log, *WORKER_ARGS)
+
+    def s321(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an ``s321`` command with this test's settings."""
+        return subprocess.run(
+            [sys.executable, "-c", "from s321.cli import main; main()", *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def log_tail(self) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-20:])
+
+    def close(self) -> None:
+        self.decisions.close()
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        mine = [t for t in admin.list_topics(timeout=15).topics if t.startswith(self.unique)]
+        if mine:
+            for fut in admin.delete_topics(mine).values():
+                fut.result(timeout=30)
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
+            keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass  # the test's own server is gone with its data
+
+
+@pytest.fixture
+def worker_run(kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path) -> Iterator[_Run]:
+    r = _Run(kafka_bootstrap, redis_url, unique, tmp_path)
+    yield r
+    r.close()
+
+
+def test_published_rule_set_reaches_a_running_worker_and_a_bad_one_is_refused(
+    worker_run: _Run, tmp_path: Path
+) -> None:
+    """A rule set published with ``s321 rules publish`` (R02 threshold lowered to $1) decides the
+    running worker's next shipments under its version; an invalid file is refused and a bad
+    version put straight into Redis is ignored, the published set staying in force."""
+    run = worker_run
+    run.start()
+    first, second, third = _batch(31, 20, 9), _batch(32, 20, 10), _batch(33, 20, 11)
+    _produce(run.bootstrap, run.prefix, first)
+    keys1 = _decided_keys(first)
+    assert run.decisions.wait(_all_decided(keys1), 120), run.log_tail()
+    default = default_ruleset().version
+    for k in keys1:
+        d = run.decisions.newest(k)
+        assert (d.ruleset_version, d.outcome) == (default, Outcome.RELEASE), d
+
+    new_version = f"t-{run.unique[-8:]}"
+    good = tmp_path / "lower.toml"
+    good.write_text(
+        f'version = "{new_version}"\n[rules.R02]\nseverity = "HIGH"\n'
+        "[rules.R02.params]\nthreshold_usd = 1\n"
+    )
+    published = run.s321("rules", "publish", str(good))
+    assert published.returncode == 0, published.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = "bad-1"\n[rules.R13]\ncondition = "frieght > 1"\n')
+    refused = run.s321("rules", "publish", str(bad))
+    assert refused.returncode == 1
+    assert "unknown field 'frieght'" in refused.stderr
+    time.sleep(2.5)  # longer than the worker's poll interval: its next decision polls first
+
+    _produce(run.bootstrap, run.prefix, second)
+    keys2 = _decided_keys(second)
+    assert run.decisions.wait(_all_decided(keys2), 120), run.log_tail()
+    for k in keys2:
+        d = run.decisions.newest(k)
+        assert d.ruleset_version == new_version, d
+        assert d.outcome is Outcome.HOLD
+        r02 = [h for h in d.hits if h.rule_id == "R02"]
+        assert r02, d.hits
+        assert r02[0].severity.value == "HIGH"
+        assert r02[0].evidence["threshold"] == "1.00"
+
+    # a version that reached Redis without validation is refused by the worker itself
+    client = redis.Redis.from_url(run.redis_url)
+    ns = redis_prefix(run.prefix)
+    client.hset(f"{ns}ruleset:v:bad-2", mapping={"text": "version = 'bad-2'\nx = 1\n"})
+    client.set(f"{ns}ruleset:current", "bad-2")
+    time.sleep(2.5)
+    _produce(run.bootstrap, run.prefix, third)
+    keys3 = _decided_keys(third)
+    assert run.decisions.wait(_all_decided(keys3), 120), run.log_tail()
+    assert {run.decisions.newest(k).ruleset_version for k in keys3} == {new_version}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    directory.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the test's own redis-server did not start")
+
+
+def test_worker_keeps_deciding_through_a_redis_outage_and_recovers(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    """With its Redis stopped mid-run a worker keeps deciding, marks decisions stale, holds
+    every shipment whose cross-shipment rules could not read state, and once Redis is back
+    decides new shipments normally and gives the held ones a new, released version."""
+    port = _free_port()
+    server = _redis_server(port, tmp_path / "redis")
+    run = _Run(kafka_bootstrap, f"redis://127.0.0.1:{port}/0", unique, tmp_path)
+    try:
+        run.start()
+        before, during, after = _batch(41, 15, 9), _batch(42, 15, 10), _batch(43, 15, 11)
+        _produce(run.bootstrap, run.prefix, before)
+        keys1 = _decided_keys(before)
+        assert run.decisions.wait(_all_decided(keys1), 120), run.log_tail()
+        assert all(not run.decisions.newest(k).stale_refdata for k in keys1)
+        assert {run.decisions.newest(k).outcome for k in keys1} == {Outcome.RELEASE}
+
+        server.terminate()
+        server.wait(10)
+        _produce(run.bootstrap, run.prefix, during)
+        keys2 = _decided_keys(during)
+        assert run.decisions.wait(_all_decided(keys2), 120), run.log_tail()
+        for k in keys2:
+            d = run.decisions.by_key[k][1]
+            assert d.stale_refdata, d
+            assert d.outcome is Outcome.HOLD, d
+            unavailable = {h.rule_id for h in d.hits if h.evidence.get("state") == "unavailable"}
+            assert {"R03", "R04"} <= unavailable, d.hits
+
+        server = _redis_server(port, tmp_path / "redis")
+        time.sleep(1.5)  # longer than the worker's back-off after a failed state read
+        _produce(run.bootstrap, run.prefix, after)
+        keys3 = _decided_keys(after)
+        assert run.decisions.wait(_all_decided(keys3), 120), run.log_tail()
+        for k in keys3:
+            d = run.decisions.newest(k)
+            assert (d.outcome, d.stale_refdata) == (Outcome.RELEASE, False), d
+        assert run.decisions.wait(_all_decided(keys2, min_version=2), 120), run.log_tail()
+        for k in keys2:
+            d = run.decisions.newest(k)
+            assert (d.outcome, d.stale_refdata) == (Outcome.RELEASE, False), d
+    finally:
+        run.close()
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
