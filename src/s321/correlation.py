@@ -120,6 +120,7 @@ class ShipmentState:
     signature: str = ""
     decided_ms: int | None = None
     alias_of: str | None = None  # this key is another identifier of shipment ``alias_of``
+    entry_numbers: tuple[str, ...] = ()  # every Type 86 entry filed for this bill
 
     def part(self, kind: PartKind) -> Part | None:
         return getattr(self, kind)  # type: ignore[no-any-return]  # kind is one of three fields
@@ -180,6 +181,14 @@ def merge(
     seen = (*state.seen, part.ref.event_id)[-_SEEN_LIMIT:]
     kind = kind_of(event)
     current = state.part(kind)
+    if isinstance(event, Entry86):
+        number = normalise_bill(event.entry_number) or ""
+        if number not in state.entry_numbers:
+            # a second entry for one bill is a filing of its own, not an amendment: the
+            # rules must see it even when it is older than the entry kept
+            state = replace(state, entry_numbers=(*state.entry_numbers, number))
+            if current is not None and not part.newer_than(current):
+                return Step(replace(state, seen=seen), changed=True, decide=state.ready)
     if current is not None and not part.newer_than(current):
         return Step(replace(state, seen=seen), changed=False)
     if kind == "manifest":

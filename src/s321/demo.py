@@ -39,6 +39,7 @@ class DemoReport:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
     mismatch_examples: list[dict[str, Any]] = field(default_factory=list)
+    mismatch_by_scenario: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -58,6 +59,7 @@ class DemoReport:
             "by_outcome": self.by_outcome,
             "top_reasons": [{"reason": r, "count": n} for r, n in self.top_reasons],
             "latency_ms": self.latency_ms,
+            "mismatch_by_scenario": self.mismatch_by_scenario,
             "mismatch_examples": self.mismatch_examples,
             "seconds": round(self.seconds, 1),
         }
@@ -217,6 +219,9 @@ def compare(
             t.outcome != "CANCELLED" and fired != tuple(sorted(t.rules))
         ):
             report.mismatches += 1
+            report.mismatch_by_scenario[t.scenario] = (
+                report.mismatch_by_scenario.get(t.scenario, 0) + 1
+            )
             if len(report.mismatch_examples) < 10:
                 report.mismatch_examples.append(
                     {

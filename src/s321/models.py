@@ -312,7 +312,11 @@ class CompleteRecord:
     manifest: ManifestEvent | None = None
     pilot: PilotRecord | None = None
     entry86: Entry86 | None = None
+    #: no pilot record with an event time at or before the pilot deadline (R16): either none
+    #: came before the deadline fired, or the one present is dated after it
     pilot_deadline_passed: bool = False
+    #: every distinct Type 86 entry number filed for this bill (the join sees them all)
+    entry_numbers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,7 @@ def encode_state(s: ShipmentState) -> bytes:
             "sig": s.signature,
             "dm": s.decided_ms,
             "al": s.alias_of,
+            "en": list(s.entry_numbers),
         },
         separators=(",", ":"),
     ).encode()
@@ -181,6 +182,7 @@ def decode_state(b: bytes) -> ShipmentState:
         signature=d["sig"],
         decided_ms=d["dm"],
         alias_of=d.get("al"),
+        entry_numbers=tuple(d.get("en", ())),
     )
 
 
@@ -463,13 +465,26 @@ class Processor:
         def load(p: Part | None) -> Any:
             return serialization.decode(p.raw) if p is not None else None
 
+        manifest = load(state.manifest)
         return CompleteRecord(
             key=state.key,
-            manifest=load(state.manifest),
+            manifest=manifest,
             pilot=load(state.pilot),
             entry86=load(state.entry86),
-            pilot_deadline_passed=state.pilot_expired and state.pilot is None,
+            pilot_deadline_passed=self._pilot_late(state, manifest),
+            entry_numbers=state.entry_numbers,
         )
+
+    def _pilot_late(self, state: ShipmentState, manifest: ManifestEvent | None) -> bool:
+        """No pilot record dated by the pilot deadline (event time, so replays agree)."""
+        if state.pilot is None:
+            return state.pilot_expired
+        if manifest is None:
+            return False
+        due = min(
+            manifest.header.event_time + self.deadlines.pilot_wait, manifest.estimated_arrival
+        )
+        return state.pilot.event_time_ms > int(due.timestamp() * 1000)
 
     def _reevaluate(self, skey: str, store: MutableMapping[str, bytes]) -> list[Output]:
         """Another shipment changed an aggregate this one is part of: decide it again."""

@@ -129,7 +129,7 @@ def test_ruleset_publish_and_watcher_refuses_bad_set(redis_url: str, unique: str
     """A published rule set reaches the watcher; an invalid one is refused, the old stays."""
     store = RulesetStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
     watcher = RulesetWatcher(store)
-    text = default_ruleset().text.replace('version = "2025.08.1"', 'version = "t-2"')
+    text = default_ruleset().text.replace('version = "2026.11.1"', 'version = "t-2"')
     store.publish(text)
     assert watcher.poll()
     assert watcher.ruleset.version == "t-2"

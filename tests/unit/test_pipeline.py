@@ -302,3 +302,36 @@ def test_pilot_keyed_by_tracking_number_meets_manifest_keyed_by_house_bill() -> 
         assert d.shipment_key == "HB20"
         assert {i.topic for i in d.inputs} == {topics.MANIFEST.base, topics.PILOT.base}
         assert f.of(topics.UNMATCHED) == []
+
+
+def test_pilot_dated_after_the_deadline_keeps_r16_but_one_dated_before_clears_it() -> None:
+    """Late pilot data is judged by its event time: dated after the deadline R16 stays, dated before it R16 clears."""
+    late = Feed()
+    late.send(manifest("HB30"))
+    late.tick(int((T0 + timedelta(minutes=31)).timestamp() * 1000))
+    late.send(pilot("HB30", at=T0 + timedelta(minutes=40)))
+    assert [[h.rule_id for h in d.hits] for d in late.decisions()] == [["R16"]]
+
+    early = Feed()
+    early.send(manifest("HB31"))
+    early.tick(int((T0 + timedelta(minutes=31)).timestamp() * 1000))
+    early.send(pilot("HB31", at=T0 + timedelta(minutes=5)))
+    assert [[h.rule_id for h in d.hits] for d in early.decisions()] == [["R16"], []]
+
+
+def test_a_second_type86_entry_for_the_bill_reaches_the_rules_even_if_older() -> None:
+    """Two Type 86 entries for one bill are both visible to the rules, whatever their order."""
+    from dataclasses import replace as dc_replace
+
+    seen: list[tuple[str, ...]] = []
+
+    def spy(record: CompleteRecord) -> object:
+        seen.append(record.entry_numbers)
+        return value_rule(record)
+
+    f = Feed(spy)
+    f.send(manifest("HB32"))
+    f.send(pilot("HB32"))
+    f.send(entry86("HB32", at=T0 + timedelta(minutes=10)))
+    f.send(dc_replace(entry86("HB32", at=T0), entry_number="XYZ00000019"))
+    assert seen[-1] == ("ABC12345675", "XYZ00000019")

@@ -473,11 +473,11 @@ def test_rule_that_raises_holds_with_engine_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_hold_threshold_is_configurable() -> None:
-    """A LOW hit holds only when the rule set's hold threshold is LOW or below."""
+    """A LOW hit holds under the default threshold (LOW) and releases when an analyst raises it to MEDIUM."""
     rec = record(with_pilot=False, deadline=True)
-    assert run(rec).outcome is Outcome.RELEASE
-    low = dataclasses.replace(default_ruleset(), hold_threshold=Severity.LOW)
-    assert run(rec, ruleset=low).outcome is Outcome.HOLD
+    assert run(rec).outcome is Outcome.HOLD
+    medium = dataclasses.replace(default_ruleset(), hold_threshold=Severity.MEDIUM)
+    assert run(rec, ruleset=medium).outcome is Outcome.RELEASE
 
 
 def test_suspension_holds_but_risk_rules_still_report() -> None:

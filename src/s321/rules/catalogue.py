@@ -162,7 +162,12 @@ def _r04(c: Ctx, p: Mapping[str, Any]) -> Result:
     a = c.agg
     if not a.available:
         return {"state": "unavailable"}
-    if a.pair_total is None and a.order_total is None and a.bill_entries is None:
+    if (
+        a.pair_total is None
+        and a.order_total is None
+        and a.bill_entries is None
+        and len(c.facts.record.entry_numbers) < 2
+    ):
         return NA
     limit = _threshold(c, p)
     own = c.facts.declared_value or _D0
@@ -175,8 +180,9 @@ def _r04(c: Ctx, p: Mapping[str, Any]) -> Result:
         if a.order_total is not None and a.order_count > 1 and a.order_total > limit:
             ev["order_total"] = _money(a.order_total)
             ev["order_shipments"] = str(a.order_count)
-    if a.bill_entries is not None and a.bill_entries > 1:
-        ev["type86_entries_for_bill"] = str(a.bill_entries)
+    entries = max(a.bill_entries or 0, len(c.facts.record.entry_numbers))
+    if entries > 1:
+        ev["type86_entries_for_bill"] = str(entries)
     if ev:
         ev["threshold"] = _money(limit)
         return ev
@@ -482,8 +488,10 @@ def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
     if not c.regime.pilot:
         return NA
     r = c.facts.record
+    if r.pilot_deadline_passed:  # late pilot data is not advance data: it does not clear R16
+        return {"reason": "no_pilot_data_by_deadline"}
     if r.pilot is None:
-        return {"reason": "no_pilot_data_by_deadline"} if r.pilot_deadline_passed else NA
+        return NA
     missing = [
         n for n, v in (("seller", r.pilot.seller), ("deliver_to", r.pilot.deliver_to)) if v is None
     ]
@@ -1015,7 +1023,9 @@ def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
         and e.filed_at > r.manifest.arrival
     ):
         reasons.append("filed_after_arrival")
-    if c.agg.available and c.agg.bill_entries is not None and c.agg.bill_entries > 1:
+    if len(r.entry_numbers) > 1 or (
+        c.agg.available and c.agg.bill_entries is not None and c.agg.bill_entries > 1
+    ):
         reasons.append("duplicate_entry_for_bill")
     if reasons:
         return {"reasons": ";".join(reasons), "filer_code": e.filer_code}
