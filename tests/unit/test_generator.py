@@ -321,3 +321,12 @@ def test_bad_config_is_refused() -> None:
         GeneratorConfig(start=date(2018, 1, 1))
     with pytest.raises(ConfigError):
         GeneratorConfig(mix={"nope": 1.0})
+
+
+def test_a_mix_of_groups_that_does_not_divide_the_count_still_makes_that_many() -> None:
+    """Asking for 60 shipments of a 7-parcel group scenario gives 60, the rest single parcels."""
+    from s321.generator.scenarios import GeneratorConfig, generate
+
+    traffic = generate(GeneratorConfig(seed=5, shipments=60, mix={"address_cluster": 1.0}))
+    assert len(traffic.truth) == 60
+    assert {t.scenario for t in traffic.truth} == {"address_cluster", "ordinary"}

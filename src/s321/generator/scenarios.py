@@ -1573,7 +1573,9 @@ def iter_stream(cfg: GeneratorConfig) -> Iterator[Event | Expected]:
         if SCENARIOS[name].size > total - made:
             name = "ordinary" if "ordinary" in names else name
             if SCENARIOS[name].size > total - made:
-                name = next(n for n in names if SCENARIOS[n].size <= total - made)
+                # the mix's groups do not divide the count: finish with single parcels
+                fits = [n for n in names if SCENARIOS[n].size <= total - made]
+                name = fits[0] if fits else "ordinary"
         ctx.scenario = name
         ctx.finished.clear()
         SCENARIOS[name].build(ctx)
