@@ -283,6 +283,24 @@ cli.add_command(rules_group)
 cli.add_command(refdata_group)
 
 
+@cli.command("explain")
+@click.argument("shipment_key")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
+    """Show a shipment's record (personal data masked), every rule's result now, and all its
+    decision versions with reasons, versions and inputs. Reads the decisions topic."""
+    import json
+
+    from s321.explain import explain_live, render
+
+    found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
+                         redis_url=settings.redis_url, prefix=settings.topic_prefix)  # fmt: skip
+    click.echo(json.dumps(found.as_json(), indent=2) if as_json else render(found))
+    if not found.history:
+        sys.exit(1)
+
+
 @cli.command("generate")
 @click.option("--shipments", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=321, show_default=True)

@@ -358,6 +358,34 @@ class CrossShipmentStore:
             return Aggregates.unavailable()
         return self._aggregates(specs, out, affected, record.key)
 
+    def read(self, record: CompleteRecord, limits: CrossShipmentLimits | None = None) -> Aggregates:
+        """The aggregates :meth:`record_and_read` would return, computed without writing
+        anything (for inspection, e.g. ``s321 explain``). Never raises for Redis trouble."""
+        specs = self._specs(record, limits or self.limits)
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for spec in specs:
+                pipe.hgetall(spec.key)
+            rows = pipe.execute()
+        except redis.RedisError:
+            return Aggregates.unavailable()
+        out: list[tuple[str, int, int]] = []
+        for spec, raw in zip(specs, rows, strict=True):
+            entries = {_s(k): _s(v) for k, v in raw.items()}
+            entries[spec.field] = spec.payload
+            if spec.kind == "sum":
+                total = count = 0
+                for v in entries.values():
+                    cents, sep, t = v.partition("|")
+                    when = int(t) if sep else 0
+                    if spec.lo <= when <= spec.hi:
+                        total += int(cents) if sep else 0
+                        count += 1
+                out.append((str(total), count, 0))
+            else:
+                out.append((str(len(entries)), len(entries), len(set(entries.values()))))
+        return self._aggregates(specs, out, (), record.key)
+
     def forget(self, record: CompleteRecord) -> tuple[str, ...]:
         """Remove a shipment from every aggregate; returns the shipments to re-evaluate."""
         keys = [f"{self._p}xs:ship:{_h(record.key)}"]
