@@ -144,9 +144,13 @@ class TokenBucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
-def top_frames(collapsed: Iterable[str], n: int = 15) -> list[dict[str, Any]]:
+def top_frames(
+    collapsed: Iterable[str], n: int = 15, by: str = "own", below: float = 100.0
+) -> list[dict[str, Any]]:
     """The functions with the most samples in collapsed stacks (``a;b;c 12`` lines, as py-spy's
-    raw format writes): own samples (the leaf) and inclusive samples, as shares of the total."""
+    raw format writes): own samples (the leaf) and inclusive samples, as shares of the total,
+    ranked ``by`` own or inclusive share; ``below`` drops frames on more than that share of
+    the samples (the event loop and the command line, which every stack passes through)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -164,14 +168,17 @@ def top_frames(collapsed: Iterable[str], n: int = 15) -> list[dict[str, Any]]:
             inclusive[f] += k
     if not total:
         return []
-    return [
+    ranked = (own if by == "own" else inclusive).most_common()
+    rows = [
         {
             "frame": frame,
-            "own_pct": round(100 * k / total, 1),
+            "own_pct": round(100 * own[frame] / total, 1),
             "inclusive_pct": round(100 * inclusive[frame] / total, 1),
         }
-        for frame, k in own.most_common(n)
+        for frame, _ in ranked
+        if 100 * inclusive[frame] / total <= below
     ]
+    return rows[:n]
 
 
 # -- configuration and report ---------------------------------------------------------------------
@@ -200,7 +207,7 @@ class BenchConfig:
     def quick_of(cls, base: BenchConfig) -> BenchConfig:
         """The reduced run: a smaller backlog, two loads, no million-shipment phases."""
         return replace(
-            base, shipments=20_000, latency_shipments=12_000, loads=(0.25, 0.5), waiting=0,
+            base, shipments=2_000, latency_shipments=1_500, loads=(0.25, 0.5), waiting=0,
             profile_s=15.0, quick=True,
         )  # fmt: skip
 
@@ -240,6 +247,8 @@ class BenchReport:
     recovery_s: float | None = None
     checks: dict[str, PhaseCheck] = field(default_factory=dict)
     profile_top: list[dict[str, Any]] = field(default_factory=list)
+    profile_inclusive: list[dict[str, Any]] = field(default_factory=list)
+    profile_cpu_pct: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -299,6 +308,8 @@ class BenchReport:
             "checks": {k: v.as_json() for k, v in self.checks.items()},
             "targets": self.targets(),
             "profile_top": self.profile_top,
+            "profile_inclusive": self.profile_inclusive,
+            "profile_cpu_pct": self.profile_cpu_pct,
             "config": self.config,
             "machine": self.machine,
             "seconds": self.seconds,
@@ -338,8 +349,14 @@ class BenchReport:
             sign = ">=" if t["at_least"] else "<"
             out.append(f"target {name:<18} {sign} {t['target']:<8g} {value:>10}  {verdict}")
         if self.profile_top:
-            out.append("profile (py-spy, worker process; own% / inclusive%):")
+            out.append(
+                f"profile (py-spy, worker on CPU {self.profile_cpu_pct}% of the wall time); "
+                "own% inclusive% frame, by own samples:"
+            )
             for row in self.profile_top[:12]:
+                out.append(f"  {row['own_pct']:>5.1f} {row['inclusive_pct']:>5.1f}  {row['frame']}")
+            out.append("profile by inclusive samples (frames under 85 % of all samples):")
+            for row in self.profile_inclusive[:15]:
                 out.append(f"  {row['own_pct']:>5.1f} {row['inclusive_pct']:>5.1f}  {row['frame']}")
         out.extend(f"note: {n}" for n in self.notes)
         return out
@@ -927,6 +944,14 @@ def _profile(r: _Run, pid: int, seconds: float) -> subprocess.Popen[bytes] | Non
     )  # fmt: skip
 
 
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used, from /proc."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def _machine(cfg: BenchConfig) -> dict[str, Any]:
     cpu = ""
     with contextlib.suppress(OSError):
@@ -1026,11 +1051,15 @@ def _profile_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None
             time.sleep(0.2)
         spy = _profile(r, proc.pid, r.cfg.profile_s)
         if spy is not None:
+            cpu0, wall0 = _cpu_s(proc.pid), time.monotonic()
             spy.wait(r.cfg.profile_s + 60)
+            cpu = (_cpu_s(proc.pid) - cpu0) / max(1e-9, time.monotonic() - wall0)
+            report.profile_cpu_pct = round(100 * cpu, 1)
             out = r.dir / "profile.txt"
             if out.exists():
-                with out.open(encoding="utf-8", errors="replace") as fh:
-                    report.profile_top = top_frames(fh, 20)
+                lines = out.read_text(encoding="utf-8", errors="replace").splitlines()
+                report.profile_top = top_frames(lines, 20)
+                report.profile_inclusive = top_frames(lines, 25, by="inclusive", below=85.0)
                 keep = r.cfg.cache_dir / "bench" / "last-profile.txt"
                 shutil.copy(out, keep)
                 report.notes.append(f"collapsed stacks of the profile kept in {keep}")

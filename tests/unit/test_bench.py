@@ -89,3 +89,11 @@ def test_report_sums_checks_and_judges_targets() -> None:
     assert targets["ratio_to_ceiling"]["met"] is True
     assert targets["scale_2_over_1"]["met"] is False
     assert targets["recovery_s"]["met"] is None
+
+
+def test_top_frames_by_inclusive_drops_frames_every_stack_passes() -> None:
+    """Ranked by inclusive share, frames above ``below`` percent (the loop itself) are left out."""
+    lines = ["loop;a;b 5", "loop;a;c 3", "loop;d 2"]
+    rows = top_frames(lines, by="inclusive", below=85.0)
+    assert [r["frame"] for r in rows][:2] == ["a", "b"]
+    assert all(r["frame"] != "loop" for r in rows)
