@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -36,6 +37,21 @@ __all__ = [
     "redis_prefix",
     "run_worker",
 ]
+
+
+def _wait_for_metadata(admin: Any, names: list[str], timeout_s: float = 30.0) -> Any:
+    """The cluster's topic metadata once every name in ``names`` appears in it (a topic just
+    created can take a moment to show up in metadata)."""
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        existing = admin.list_topics(timeout=15).topics
+        missing = [n for n in names if n not in existing or not existing[n].partitions]
+        if not missing:
+            return existing
+        if time.monotonic() > deadline:
+            raise ConfigError(f"topics still missing from the cluster metadata: {missing}")
+        time.sleep(0.2)
 
 
 def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, int]:
@@ -64,7 +80,7 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, int
             except Exception as exc:  # a concurrent creator is fine; anything else is not
                 if "already exists" not in str(exc).lower():
                     raise ConfigError(f"cannot create topic {name}: {exc}") from None
-        existing = admin.list_topics(timeout=15).topics
+        existing = _wait_for_metadata(admin, [topics.topic_name(s, prefix) for s in topics.ALL])
     counts = {
         topics.topic_name(s, prefix): len(existing[topics.topic_name(s, prefix)].partitions)
         for s in topics.ALL

@@ -1,0 +1,32 @@
+"""Topic set-up: every registry topic exists and co-partitioned ones agree, or the worker refuses."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from s321 import topics
+from s321.errors import ConfigError
+from s321.worker import ensure_topics
+
+
+def test_missing_topics_are_created_with_the_configured_partitions(kafka_bootstrap: str,
+                                                                  unique: str) -> None:
+    """Starting against an empty cluster creates every registry topic with equal partition counts."""
+    prefix = f"{unique}."
+    counts = ensure_topics(kafka_bootstrap, prefix, 3)
+    assert set(counts) == {topics.topic_name(s, prefix) for s in topics.ALL}
+    assert {counts[topics.topic_name(s, prefix)] for s in topics.ALL if s.copartitioned} == {3}
+
+
+def test_worker_refuses_co_partitioned_topics_with_different_counts(kafka_bootstrap: str,
+                                                                    unique: str) -> None:
+    """A pilot topic with more partitions than the manifest topic stops start-up with a message naming both."""
+    prefix = f"{unique}."
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    pilot = topics.topic_name(topics.PILOT, prefix)
+    admin.create_topics([NewTopic(pilot, num_partitions=5, replication_factor=1)])[pilot].result(30)
+    with pytest.raises(ConfigError, match="different partition counts") as err:
+        ensure_topics(kafka_bootstrap, prefix, 3)
+    assert f"{pilot}=5" in str(err.value)
+    assert f"{topics.topic_name(topics.MANIFEST, prefix)}=3" in str(err.value)
