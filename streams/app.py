@@ -101,6 +101,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         web_port=cfg.web_port or 6066,
         broker_commit_every=500,
         broker_commit_interval=1.0,
+        # a killed worker's partitions move on after 10 s instead of the 60 s default
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         producer_linger_ms=5,
         table_cleanup_interval=3600.0,
