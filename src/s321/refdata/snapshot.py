@@ -55,6 +55,7 @@ class ReferenceSnapshot:
         self._keywords = dict(tables.hts_keywords)
         self._watch = tables.watchlist
         self._watch_names = [utils.default_process(e.name) for e in tables.watchlist]
+        self._watch_memo: dict[tuple[str, str | None, float, int], tuple[WatchMatch, ...]] = {}
         self._watch_exact: dict[str, list[int]] = {}
         for i, n in enumerate(self._watch_names):
             self._watch_exact.setdefault(n, []).append(i)
@@ -170,6 +171,19 @@ class ReferenceSnapshot:
         names. An entry with a country only matches a party from that country or of unknown
         country.
         """
+        memo_key = (name, country, cutoff, limit)
+        memo = self._watch_memo.get(memo_key)
+        if memo is not None:
+            return memo
+        result = self._watch_matches(name, country, cutoff, limit)
+        if len(self._watch_memo) >= _CACHE_LIMIT:
+            self._watch_memo.clear()
+        self._watch_memo[memo_key] = result
+        return result
+
+    def _watch_matches(
+        self, name: str, country: str | None, cutoff: float, limit: int
+    ) -> tuple[WatchMatch, ...]:
         query = utils.default_process(name)
         if not query:
             return ()
@@ -195,4 +209,4 @@ class ReferenceSnapshot:
             if entry.country and country and entry.country != country:
                 continue
             out.append(WatchMatch(entry, float(score)))
-        return out
+        return tuple(out)

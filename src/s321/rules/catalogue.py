@@ -25,6 +25,7 @@ from s321.models import ReleasePath, Severity
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import Regime
 from s321.rules.facts import Facts
+from s321.rules.facts import words as _words
 
 __all__ = [
     "CATALOGUE",
@@ -95,6 +96,24 @@ class RuleSpec:
 
 _ENTRY = "file a formal or informal entry"
 _D0 = Decimal(0)
+_DECIMALS: dict[Any, Decimal] = {}
+_TUPLES: dict[frozenset[str], tuple[str, ...]] = {}
+
+
+def _dec(v: Any) -> Decimal:
+    """A rule-set number as Decimal (via its text, so 0.2 is exactly 0.2), memoised."""
+    d = _DECIMALS.get(v)
+    if d is None:
+        d = _DECIMALS[v] = Decimal(str(v))
+    return d
+
+
+def _tuple(v: frozenset[str]) -> tuple[str, ...]:
+    """A list parameter as a sorted tuple (for ``str.startswith``), memoised per list."""
+    t = _TUPLES.get(v)
+    if t is None:
+        t = _TUPLES[v] = tuple(sorted(v))
+    return t
 
 
 def _money(v: Decimal | None) -> str:
@@ -123,7 +142,7 @@ def _r01(c: Ctx, p: Mapping[str, Any]) -> Result:
 
 def _threshold(c: Ctx, p: Mapping[str, Any]) -> Decimal:
     override = p.get("threshold_usd", 0)
-    return Decimal(str(override)) if override else c.regime.threshold_usd
+    return _dec(override) if override else c.regime.threshold_usd
 
 
 def _r02(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -211,14 +230,33 @@ def _r06(c: Ctx, p: Mapping[str, Any]) -> Result:
     return _list_rule(c, "TRADE_ACTION")
 
 
+_KEYWORD_MEMO: dict[tuple[str, frozenset[str]], str | None] = {}
+
+
+def _first_keyword(descriptions: tuple[str, ...], words: frozenset[str]) -> str | None:
+    """The first term of the descriptions that is in ``words``; memoised per text and list."""
+    for d in descriptions:
+        key = (d, words)
+        if key in _KEYWORD_MEMO:
+            found = _KEYWORD_MEMO[key]
+        else:
+            found = next((t for t in Facts.terms(d) if t in words), None)
+            if len(_KEYWORD_MEMO) >= 50_000:
+                _KEYWORD_MEMO.clear()
+            _KEYWORD_MEMO[key] = found
+        if found is not None:
+            return found
+    return None
+
+
 def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins and not f.descriptions:
         return NA
-    alcohol: tuple[str, ...] = tuple(p["alcohol_prefixes"])
-    tobacco: tuple[str, ...] = tuple(p["tobacco_prefixes"])
-    perfume: tuple[str, ...] = tuple(p["perfume_prefixes"])
-    perfume_limit = Decimal(str(p["perfume_limit_usd"]))
+    alcohol = _tuple(p["alcohol_prefixes"])
+    tobacco = _tuple(p["tobacco_prefixes"])
+    perfume = _tuple(p["perfume_prefixes"])
+    perfume_limit = _dec(p["perfume_limit_usd"])
     for li in f.lines:
         h = li.hts
         if not h:
@@ -239,11 +277,9 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
             hit = c.snap.on_list("EXCISE", hts, origin)
             if hit is not None:
                 return {"hts": hts, "category": "excise_list", "prefix": hit.prefix}
-    words: frozenset[str] = p["keywords"]
-    for d in f.descriptions:
-        for t in c.facts.terms(d):
-            if t in words:
-                return {"category": "description_keyword", "keyword": t}
+    t = _first_keyword(f.descriptions, p["keywords"])
+    if t is not None:
+        return {"category": "description_keyword", "keyword": t}
     return None
 
 
@@ -309,6 +345,37 @@ _STOP = frozenset(
 _NUMERIC = re.compile(r"^[\s0-9.,#/\-]*$")
 
 
+_VAGUE_MEMO: dict[tuple[str, frozenset[str], int], tuple[tuple[str, str], ...] | None] = {}
+
+
+def _vague_text(d: str, deny: frozenset[str], min_words: int) -> tuple[tuple[str, str], ...] | None:
+    """Why one description is vague (evidence items), or None; memoised per text and lists."""
+    key = (d, deny, min_words)
+    if key in _VAGUE_MEMO:
+        return _VAGUE_MEMO[key]
+    words = _words(d)
+    norm = " ".join(words)
+    out: tuple[tuple[str, str], ...] | None = None
+    if _NUMERIC.match(d):
+        out = (("reason", "numeric_only"),)
+    elif norm in deny:
+        out = (("reason", "denylist"), ("term", norm))
+    else:
+        meaningful = sum(
+            1 for w in words if len(w) > 1 and not w.isdigit() and w not in _STOP and w not in deny
+        )
+        if meaningful < min_words:
+            out = (
+                ("reason", "too_few_words"),
+                ("meaningful_words", str(meaningful)),
+                ("minimum", str(min_words)),
+            )
+    if len(_VAGUE_MEMO) >= 50_000:
+        _VAGUE_MEMO.clear()
+    _VAGUE_MEMO[key] = out
+    return out
+
+
 def _vague(c: Ctx, p: Mapping[str, Any]) -> Evidence | None:
     """First vague goods description among the manifest / Type 86 lines (cached per ctx)."""
     if "vague" in c.cache:
@@ -318,27 +385,9 @@ def _vague(c: Ctx, p: Mapping[str, Any]) -> Evidence | None:
     min_words = int(p["min_meaningful_words"])
     out: Evidence | None = None
     for i, li in enumerate(c.facts.lines):
-        d = li.description or ""
-        words = re.findall(r"[A-Z0-9]+", d.upper())
-        norm = " ".join(words)
-        if _NUMERIC.match(d):
-            out = {"line": str(i + 1), "reason": "numeric_only"}
-        elif norm in deny:
-            out = {"line": str(i + 1), "reason": "denylist", "term": norm}
-        else:
-            meaningful = [
-                w
-                for w in words
-                if len(w) > 1 and not w.isdigit() and w not in _STOP and w not in deny
-            ]
-            if len(meaningful) < min_words:
-                out = {
-                    "line": str(i + 1),
-                    "reason": "too_few_words",
-                    "meaningful_words": str(len(meaningful)),
-                    "minimum": str(min_words),
-                }
-        if out is not None:
+        why = _vague_text(li.description or "", deny, min_words)
+        if why is not None:
+            out = {"line": str(i + 1), **dict(why)}
             break
     c.cache["vague"] = out
     return out
@@ -419,7 +468,7 @@ def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
         return NA
     qty = f.pilot_quantity or f.quantity or 1
     listed = f.listed_price * qty
-    ratio = Decimal(str(p["min_ratio"]))
+    ratio = _dec(p["min_ratio"])
     if f.declared_value < listed * ratio:
         return {
             "declared_value": _money(f.declared_value),
@@ -430,45 +479,39 @@ def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
 
 
 def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
-    r = c.facts.record
+    f = c.facts
+    r = f.record
     m, pi, e = r.manifest, r.pilot, r.entry86
-    if sum(x is not None for x in (m, pi, e)) < 2:
+    if (m is None) + (pi is None) + (e is None) > 1:
         return NA
-    tol = Decimal(str(p["value_tolerance"]))
     ev: Evidence = {}
-    qtys = {
-        k: v
-        for k, v in (
-            ("manifest", m.quantity if m else None),
-            ("pilot", pi.quantity if pi else None),
-            ("entry86", e.quantity if e else None),
-        )
-        if v is not None
-    }
-    if len(set(qtys.values())) > 1:
-        ev["quantity"] = ";".join(f"{k}={v}" for k, v in qtys.items())
+    mq = f.manifest_quantity
+    pq = pi.quantity if pi is not None else None
+    eq = e.quantity if e is not None else None
+    present = [q for q in (mq, pq, eq) if q is not None]
+    if len(present) > 1 and min(present) != max(present):
+        pairs = (("manifest", mq), ("pilot", pq), ("entry86", eq))
+        ev["quantity"] = ";".join(f"{k}={v}" for k, v in pairs if v is not None)
     if m is not None and e is not None:
-        a, b = m.declared_value, e.declared_value
-        hi = max(a, b)
-        if hi > 0 and abs(a - b) / hi > tol:
+        a, b = f.manifest_value or _D0, f.entry_value or _D0
+        hi = a if a > b else b
+        if hi > 0 and a != b and abs(a - b) / hi > _dec(p["value_tolerance"]):
             ev["value"] = f"manifest={_money(a)};entry86={_money(b)}"
-    origins = {
-        k: v
-        for k, v in (
-            ("manifest", m.origin_country if m else None),
-            ("pilot", pi.origin_country if pi else None),
-            ("entry86", e.origin_country if e else None),
+    mo = m.origin_country if m is not None else None
+    po = pi.origin_country if pi is not None else None
+    eo = e.origin_country if e is not None else None
+    named = [o for o in (mo, po, eo) if o]
+    if len(named) > 1 and min(named) != max(named):
+        ev["origin"] = ";".join(
+            f"{k}={v}" for k, v in (("manifest", mo), ("pilot", po), ("entry86", eo)) if v
         )
-        if v
-    }
-    if len(set(origins.values())) > 1:
-        ev["origin"] = ";".join(f"{k}={v}" for k, v in origins.items())
     if m is not None and pi is not None:
         if (
             pi.deliver_to is not None
             and pi.deliver_to.address is not None
             and m.consignee.address is not None
-            and c.facts.akey(pi.deliver_to.address) != c.facts.akey(m.consignee.address)
+            and pi.deliver_to.address != m.consignee.address
+            and f.akey(pi.deliver_to.address) != f.akey(m.consignee.address)
         ):
             ev["deliver_to"] = "differs"
         if pi.carrier_code and pi.carrier_code.upper() != m.carrier_code.upper():
@@ -478,7 +521,8 @@ def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
         and m is not None
         and m.consignee.address is not None
         and e.consignee.address is not None
-        and c.facts.akey(m.consignee.address) != c.facts.akey(e.consignee.address)
+        and m.consignee.address != e.consignee.address
+        and f.akey(m.consignee.address) != f.akey(e.consignee.address)
     ):
         ev["consignee_address"] = "differs"
     return ev or None
@@ -505,16 +549,19 @@ def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
 _US_ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
 
 
-def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
-    party = c.facts.consignee
-    if party is None:
-        return NA
+_R17_MEMO: dict[tuple[Any, frozenset[str], int], str | None] = {}
+
+
+def _r17_reasons(party: Any, placeholders: frozenset[str], min_letters: int) -> str | None:
+    """Why a consignee looks fictitious (``;``-joined reasons), or None; memoised per party."""
+    key = (party, placeholders, min_letters)
+    if key in _R17_MEMO:
+        return _R17_MEMO[key]
     reasons: list[str] = []
-    name = " ".join(re.findall(r"[A-Z0-9]+", party.name.upper()))
-    if name in p["placeholder_names"]:
+    name = " ".join(_words(party.name))
+    if name in placeholders:
         reasons.append("placeholder_name")
-    letters = sum(ch.isalpha() for ch in name)
-    if letters < int(p["min_name_letters"]):
+    if sum(map(str.isalpha, name)) < min_letters:
         reasons.append("name_too_short")
     addr = party.address
     if addr is None:
@@ -524,8 +571,20 @@ def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
             reasons.append("address_incomplete")
         if addr.country == "US" and not _US_ZIP.match((addr.postal_code or "").strip()):
             reasons.append("invalid_us_postal_code")
+    out = ";".join(reasons) or None
+    if len(_R17_MEMO) >= 50_000:
+        _R17_MEMO.clear()
+    _R17_MEMO[key] = out
+    return out
+
+
+def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
+    party = c.facts.consignee
+    if party is None:
+        return NA
+    reasons = _r17_reasons(party, p["placeholder_names"], int(p["min_name_letters"]))
     if reasons:
-        return {"reasons": ";".join(reasons), "consignee_key": c.facts.pkey(party)}
+        return {"reasons": reasons, "consignee_key": c.facts.pkey(party)}
     return None
 
 
@@ -627,11 +686,9 @@ def _r21(c: Ctx, p: Mapping[str, Any]) -> Result:
             hit = c.snap.on_list("PILL_PRESS", hts, origin)
             if hit is not None:
                 return {"hts": hts, "prefix": hit.prefix, "dea_transaction_id": "missing"}
-    words: frozenset[str] = p["keywords"]
-    for d in f.descriptions:
-        for t in c.facts.terms(d):
-            if t in words:
-                return {"keyword": t, "dea_transaction_id": "missing"}
+    t = _first_keyword(f.descriptions, p["keywords"])
+    if t is not None:
+        return {"keyword": t, "dea_transaction_id": "missing"}
     return None
 
 
@@ -663,7 +720,7 @@ def _r23(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not c.snap.has_brands or not f.descriptions:
         return NA
-    fraction = Decimal(str(p["max_price_fraction"]))
+    fraction = _dec(p["max_price_fraction"])
     seller_id = f.seller.party_id if f.seller is not None else None
     for li in f.lines:
         if not li.description:
@@ -1001,6 +1058,19 @@ def entry_check_digit(first_ten: str) -> int:
 
 
 _ENTRY_NO = re.compile(r"^[A-Z0-9]{3}[0-9]{8}$")
+_ENTRY_SEP = re.compile(r"[\s\-]")
+_CHECK_MEMO: dict[str, int] = {}
+
+
+def _check_digit(first_ten: str) -> int:
+    d = _CHECK_MEMO.get(first_ten)
+    if d is None:
+        if len(_CHECK_MEMO) >= 50_000:
+            _CHECK_MEMO.clear()
+        d = _CHECK_MEMO[first_ten] = entry_check_digit(first_ten)
+    return d
+
+
 _MULTI_BILL = re.compile(r"[,;/\s]")
 
 
@@ -1010,10 +1080,10 @@ def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
     if e is None:
         return NA
     reasons: list[str] = []
-    number = re.sub(r"[\s\-]", "", e.entry_number.upper())
+    number = _ENTRY_SEP.sub("", e.entry_number.upper())
     if not _ENTRY_NO.match(number):
         reasons.append("entry_number_format")
-    elif p["check_digit"] and entry_check_digit(number[:10]) != int(number[10]):
+    elif p["check_digit"] and _check_digit(number[:10]) != int(number[10]):
         reasons.append("bad_check_digit")
     if _MULTI_BILL.search(e.bill_number.strip()):
         reasons.append("more_than_one_bill")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from s321.models import (
     Address,
@@ -27,16 +26,53 @@ __all__ = ["FIELD_TYPES", "Facts", "Line", "terms"]
 
 _WORD = re.compile(r"[A-Z0-9]+")
 
+#: Entries a process-wide memo keeps before it starts over (descriptions, parties and
+#: addresses repeat across shipments: sellers, products, reshippers).
+MEMO_LIMIT = 50_000
 
-def terms(text: str) -> tuple[str, ...]:
-    """Upper-case words of ``text`` plus adjacent word pairs (for multi-word keywords)."""
+
+class _Memo(dict[Any, Any]):
+    """A bounded memo: cleared when full (cheaper than LRU bookkeeping on every hit)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+def _terms(text: str) -> tuple[str, ...]:
     words = _WORD.findall(text.upper())
     return (*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)))
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One goods line from the manifest or the Type 86 entry."""
+_TERMS = _Memo(_terms)
+_WORDS = _Memo(lambda text: tuple(_WORD.findall(text.upper())))
+_PARTY_KEYS = _Memo(party_key)
+_ADDRESS_KEYS = _Memo(address_key)
+
+
+def terms(text: str) -> tuple[str, ...]:
+    """Upper-case words of ``text`` plus adjacent word pairs (for multi-word keywords)."""
+    result: tuple[str, ...] = _TERMS[text]
+    return result
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Upper-case words of ``text`` (letters and digits)."""
+    result: tuple[str, ...] = _WORDS[text]
+    return result
+
+
+class Line(NamedTuple):
+    """One goods line from the manifest or the Type 86 entry (a named tuple: built per line of
+    every record, so it is cheap to make)."""
 
     source: str  # "manifest" | "entry86"
     description: str | None
@@ -52,7 +88,6 @@ class Facts:
     """The flat view of one record. Attributes are None where no source supplied them."""
 
     __slots__ = (
-        "_memo",
         "arrival",
         "carrier_code",
         "consignee",
@@ -66,6 +101,7 @@ class Facts:
         "hts_origins",
         "lines",
         "listed_price",
+        "manifest_quantity",
         "manifest_value",
         "mode",
         "origin",
@@ -89,7 +125,8 @@ class Facts:
             self.release_path: ReleasePath | None = m.release_path
             self.manifest_value: Decimal | None = m.declared_value
             self.gift = m.gift
-            self.quantity: int | None = m.quantity
+            self.quantity: int | None = sum(li.quantity for li in m.lines)
+            self.manifest_quantity: int | None = self.quantity
             self.weight_kg: Decimal | None = m.shipping_weight_kg
             self.freight_charge: Decimal | None = m.freight_charge
             self.consignee: Party | None = m.consignee
@@ -117,6 +154,7 @@ class Facts:
             self.manifest_value = None
             self.gift = False
             self.quantity = e.quantity if e is not None else None
+            self.manifest_quantity = None
             self.weight_kg = None
             self.freight_charge = None
             self.consignee = e.consignee if e is not None else (p.deliver_to if p else None)
@@ -202,63 +240,66 @@ class Facts:
                 unique.append((role, party))
         self.parties: tuple[tuple[str, Party], ...] = tuple(unique)
         self.fields_cache: dict[str, Any] | None = None
-        self._memo: dict[Any, Any] = {}
 
-    def akey(self, address: Address) -> str:
-        """:func:`address_key`, computed once per distinct address in this record."""
-        k: str | None = self._memo.get(address)
-        if k is None:
-            k = self._memo[address] = address_key(address)
+    @staticmethod
+    def akey(address: Address) -> str:
+        """:func:`address_key`, memoised across records (the same address hashes once)."""
+        k: str = _ADDRESS_KEYS[address]
         return k
 
-    def pkey(self, party: Party) -> str:
-        """:func:`party_key`, computed once per distinct party in this record."""
-        k: str | None = self._memo.get(party)
-        if k is None:
-            k = self._memo[party] = party_key(party)
+    @staticmethod
+    def pkey(party: Party) -> str:
+        """:func:`party_key`, memoised across records (the same party hashes once)."""
+        k: str = _PARTY_KEYS[party]
         return k
 
-    def terms(self, text: str) -> tuple[str, ...]:
-        """:func:`terms`, computed once per distinct text in this record."""
-        k: tuple[str, ...] | None = self._memo.get(text)
-        if k is None:
-            k = self._memo[text] = terms(text)
+    @staticmethod
+    def terms(text: str) -> tuple[str, ...]:
+        """:func:`terms`, memoised across records."""
+        k: tuple[str, ...] = _TERMS[text]
         return k
+
+    def field(self, name: str) -> Any:
+        """One typed field a rule-set condition may name (see :data:`FIELD_TYPES`)."""
+        return _GETTERS[name](self)
 
     def fields(self) -> dict[str, Any]:
-        """The typed fields rule-set conditions may name (see :data:`FIELD_TYPES`)."""
+        """Every typed field rule-set conditions may name (see :data:`FIELD_TYPES`)."""
         if self.fields_cache is None:
-            r = self.record
-            self.fields_cache = {
-                "declared_value": self.declared_value,
-                "manifest_value": self.manifest_value,
-                "entry_value": self.entry_value,
-                "freight_charge": self.freight_charge,
-                "weight_kg": self.weight_kg,
-                "quantity": None if self.quantity is None else Decimal(self.quantity),
-                "listed_price": self.listed_price,
-                "origin": self.origin,
-                "shipper_country": self.shipper_country,
-                "consignee_country": (
-                    self.consignee.address.country
-                    if self.consignee is not None and self.consignee.address
-                    else None
-                ),
-                "mode": self.mode,
-                "carrier_code": self.carrier_code,
-                "release_path": None if self.release_path is None else self.release_path.value,
-                "port_of_entry": r.manifest.port_of_entry if r.manifest else None,
-                "filer_code": self.filer_code,
-                "marketplace": r.pilot.marketplace if r.pilot else None,
-                "gift": self.gift,
-                "has_manifest": r.manifest is not None,
-                "has_pilot": r.pilot is not None,
-                "has_entry86": r.entry86 is not None,
-                "line_count": Decimal(len(self.lines)),
-                "hts_codes": tuple(h for h, _ in self.hts_origins),
-                "descriptions": self.descriptions,
-            }
+            self.fields_cache = {name: get(self) for name, get in _GETTERS.items()}
         return self.fields_cache
+
+
+def _consignee_country(f: Facts) -> str | None:
+    c = f.consignee
+    return c.address.country if c is not None and c.address else None
+
+
+_GETTERS: dict[str, Any] = {
+    "declared_value": lambda f: f.declared_value,
+    "manifest_value": lambda f: f.manifest_value,
+    "entry_value": lambda f: f.entry_value,
+    "freight_charge": lambda f: f.freight_charge,
+    "weight_kg": lambda f: f.weight_kg,
+    "quantity": lambda f: None if f.quantity is None else Decimal(f.quantity),
+    "listed_price": lambda f: f.listed_price,
+    "origin": lambda f: f.origin,
+    "shipper_country": lambda f: f.shipper_country,
+    "consignee_country": _consignee_country,
+    "mode": lambda f: f.mode,
+    "carrier_code": lambda f: f.carrier_code,
+    "release_path": lambda f: None if f.release_path is None else f.release_path.value,
+    "port_of_entry": lambda f: f.record.manifest.port_of_entry if f.record.manifest else None,
+    "filer_code": lambda f: f.filer_code,
+    "marketplace": lambda f: f.record.pilot.marketplace if f.record.pilot else None,
+    "gift": lambda f: f.gift,
+    "has_manifest": lambda f: f.record.manifest is not None,
+    "has_pilot": lambda f: f.record.pilot is not None,
+    "has_entry86": lambda f: f.record.entry86 is not None,
+    "line_count": lambda f: Decimal(len(f.lines)),
+    "hts_codes": lambda f: tuple(h for h, _ in f.hts_origins),
+    "descriptions": lambda f: f.descriptions,
+}
 
 
 #: name -> rule-engine type name of every field a condition may use (checked at load).

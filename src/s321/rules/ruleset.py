@@ -49,7 +49,7 @@ from s321.errors import ConfigError
 from s321.models import Severity
 from s321.rules.catalogue import CATALOGUE, NA, Check, Ctx, Result, RuleSpec
 from s321.rules.compile import compile_condition
-from s321.rules.facts import FIELD_TYPES
+from s321.rules.facts import FIELD_TYPES, Facts
 
 __all__ = ["ActiveRule", "Condition", "Ruleset", "default_ruleset", "load_ruleset", "parse_ruleset"]
 
@@ -119,6 +119,18 @@ class Condition:
             return bool(self._fast(fields))
         return bool(self._rule.matches(dict(fields)))
 
+    def on(self, facts: Facts) -> bool | None:
+        """:meth:`__call__` on a record's facts, computing only the fields it reads."""
+        fields = {}
+        for s in self.symbols:
+            v = facts.field(s)
+            if v is None:
+                return None
+            fields[s] = v
+        if self._fast is not None:
+            return bool(self._fast(fields))
+        return bool(self._rule.matches(fields))
+
 
 @dataclass(frozen=True, slots=True)
 class ActiveRule:
@@ -139,12 +151,12 @@ class ActiveRule:
 
     def run(self, ctx: Ctx) -> Result:
         """Apply the rule to one record's context (guard, then check or condition)."""
-        if self.when is not None and not self.when(ctx.facts.fields()):
+        if self.when is not None and not self.when.on(ctx.facts):
             return NA
         if self.check is not None:
             return self.check(ctx, self.params)
         assert self.condition is not None
-        fired = self.condition(ctx.facts.fields())
+        fired = self.condition.on(ctx.facts)
         if fired is None:
             return NA
         if fired:
