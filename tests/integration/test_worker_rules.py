@@ -394,3 +394,23 @@ def test_explain_shows_masked_record_every_rule_and_the_decision_history(
     both = out + json.dumps(as_json)
     leaked = sorted(s for s in personal if len(s) > 3 and s in both)
     assert not leaked, f"personal data in explain output: {len(leaked)} strings"
+
+
+def test_read_only_aggregates_match_recorded_ones_and_write_nothing(
+    redis_url: str, unique: str
+) -> None:
+    """The aggregates explain reads equal what recording returns, and reading writes no key."""
+    import dataclasses
+
+    from s321.crossshipment import CrossShipmentStore
+    from tests.integration.test_crossshipment import _rec
+
+    client = redis.Redis.from_url(redis_url)
+    store = CrossShipmentStore(client, prefix=f"{unique}:")
+    store.record_and_read(_rec("A", "500"))
+    recorded = store.record_and_read(_rec("B", "400"))
+    assert store.read(_rec("B", "400")) == dataclasses.replace(recorded, affected=())
+    before = sorted(client.scan_iter(match=f"{unique}:*"))
+    assert store.read(_rec("C", "100")).person_day_total == recorded.person_day_total + 100
+    assert sorted(client.scan_iter(match=f"{unique}:*")) == before
+    client.delete(*before)
