@@ -338,6 +338,10 @@ class BenchReport:
         if self.recovery_s is not None:
             out.append(f"recovery after SIGKILL  {self.recovery_s:>8.1f} s")
         for name, c in self.checks.items():
+            if c.lost or c.duplicates or c.mismatches:
+                out.append(
+                    f"phase {name}: answers lost/duplicated/mismatched, its figure does not count"
+                )
             out.append(
                 f"check {name:<11} shipments {c.shipments}, decided {c.decided}, unmatched "
                 f"{c.unmatched}, lost {c.lost}, duplicated {c.duplicates}, mismatched "
@@ -617,6 +621,10 @@ class _Run:
         keys = list(client.scan_iter(match=f"{self.run}.*", count=5000))
         for i in range(0, len(keys), 5000):
             client.delete(*keys[i : i + 5000])
+        logs = self.cfg.cache_dir / "bench" / "logs" / self.run
+        logs.mkdir(parents=True, exist_ok=True)
+        for log in self.dir.glob("*.log"):
+            shutil.copy(log, logs / log.name)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -1014,7 +1022,10 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
 
         rate2, procs, reader = _backlog_phase(r, "scale", backlog, 2, report)
         for i, p in enumerate(procs):
-            report.rss_mb[f"scale_worker_{i + 1}"] = round(_rss_mb(p.pid)["hwm"], 1)
+            if p.poll() is None:
+                report.rss_mb[f"scale_worker_{i + 1}"] = round(_rss_mb(p.pid)["hwm"], 1)
+            else:
+                report.notes.append(f"scale: worker {i + 1} exited with {p.returncode}")
             _stop(p)
         reader.close()
         report.two_workers_sps = rate2
