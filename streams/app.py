@@ -6,6 +6,9 @@ the table as its store, and sends what comes back. All topic names come from the
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import struct
 import time
 from collections.abc import Iterator, MutableMapping
@@ -71,6 +74,66 @@ class _TableStore(MutableMapping[str, bytes]):
             yield (key.decode() if isinstance(key, bytes) else str(key)), value
 
 
+class _SideProducer:
+    """Records that leave the input's partition (re-keyed inputs, ticks, re-evaluations).
+
+    Faust's exactly-once transactions are per partition, named after the partition a record is
+    sent to; a record for a partition this worker does not own cannot join the input's
+    transaction. These records are safe to repeat (events are deduplicated by id, ticks only
+    move time forward), so they go through an idempotent producer of their own, flushed before
+    the input that caused them is acknowledged.
+    """
+
+    def __init__(self, bootstrap: str) -> None:
+        from confluent_kafka import Producer
+
+        self._failed: list[str] = []
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+            }
+        )
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}: {err}")
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: tuple[tuple[str, bytes], ...],
+        partition: int | None,
+    ) -> None:
+        self._producer.produce(
+            topic,
+            value=value,
+            key=key,
+            headers=list(headers),
+            partition=-1 if partition is None else partition,
+            on_delivery=self._on_delivery,
+        )
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    async def flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while await loop.run_in_executor(None, self._producer.flush, 30.0):
+            pass  # librdkafka keeps retrying (idempotent): wait until all are delivered
+        if self._failed:
+            # never acknowledge an input whose forwarded record was lost: stop hard so the
+            # input's offset is not committed and a restarted worker processes it again
+            logging.getLogger("s321.worker").critical(
+                "could not deliver forwarded records, stopping: %s", self._failed[:3]
+            )
+            os._exit(70)
+
+
 def _observe(o: Any) -> None:
     """Count what an output says (labels are outcomes, reason codes, rule ids, error classes)."""
     if o.decision is not None:
@@ -122,6 +185,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             **kw,
         )
 
+    names = {spec: topics.topic_name(spec, cfg.prefix) for spec in topics.ALL}
     out = {
         spec: handle(spec)
         for spec in (
@@ -147,6 +211,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     assigned: list[frozenset[int]] = [frozenset()]
     input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}
 
+    side = _SideProducer(cfg.bootstrap)
+    local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
+
     @app.agent(inputs)
     async def correlate(stream: Any) -> None:
         async for event in stream.events():
@@ -169,10 +236,25 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 store,
                 list(msg.headers or ()),
             )
+            forwarded = False
             for o in outputs:
-                await out[o.spec].send(
-                    key=o.key, value=o.value, headers=list(o.headers), partition=o.partition
-                )
+                if o.spec in local:
+                    # same partition as the input: inside the input's transaction
+                    await out[o.spec].send(
+                        key=o.key,
+                        value=o.value,
+                        headers=list(o.headers),
+                        partition=msg.partition,
+                    )
+                    _observe(o)
+                else:
+                    side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
+                    forwarded = True
+            if forwarded:
+                # durable before this input is acknowledged, so its offset never commits
+                # ahead of what it handed on (a repeat is harmless: events are deduplicated)
+                await side.flush()
+            metrics.WAITING.set(processor.waiting)
 
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def tick() -> None:
@@ -189,6 +271,12 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             newest += int(idle * cfg.idle_speedup * 1000)
         value = struct.pack(">q", newest)
         for partition in range(cfg.partitions):
-            await out[topics.TICKS].send(key=None, value=value, partition=partition)
+            side.send(names[topics.TICKS], None, value, (), partition)
+        side.poll()
+
+    async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await side.flush()
+
+    app.on_before_shutdown.connect(_flush_side)  # type: ignore[arg-type]  # the stub wants a positional-only sender
 
     return app, processor

@@ -62,7 +62,7 @@ DEAD_LETTERS = TopicSpec(
     "s321.deadletter.v1",
     "original key",
     "DeadLetter",
-    False,
+    True,
     doc="records that could not be processed, with original bytes and why",
 )
 UNMATCHED = TopicSpec(

@@ -31,6 +31,7 @@ from s321.settings import Settings
 __all__ = [
     "RuleEvaluator",
     "build_evaluator",
+    "claim_state_dir",
     "demo_refdata_dir",
     "ensure_topics",
     "redis_client",
@@ -254,6 +255,32 @@ def _serve_metrics(port: int) -> None:
     log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
 
 
+_claimed: list[Any] = []  # open lock files, held for the life of the process
+
+
+def claim_state_dir(base: Path, slots: int = 64) -> Path:
+    """A local state directory no other running worker uses: ``base/slot<N>``.
+
+    Two worker processes on one machine must not share a table store. Each takes the first slot
+    whose lock it can hold; the lock dies with the process, so a worker restarted after a crash
+    takes the same slot back and reuses its local store instead of recovering from scratch.
+    """
+    import fcntl
+
+    for n in range(slots):
+        slot = base / f"slot{n}"
+        slot.mkdir(parents=True, exist_ok=True)
+        lock = (slot / ".lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _claimed.append(lock)
+        return slot
+    raise ConfigError(f"all {slots} worker state directories under {base} are in use")
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -274,13 +301,12 @@ def run_worker(
         app_id=settings.app_id,
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.partitions,
-        data_dir=settings.data_dir / "worker" / settings.app_id,
+        data_dir=claim_state_dir(settings.data_dir / "worker" / settings.app_id),
         prefix=settings.topic_prefix,
         store=store,
         processing_guarantee=processing_guarantee,
         idle_speedup=idle_speedup,
     )
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     app, _ = build_app(cfg, evaluator)
     _serve_metrics(settings.metrics_port)
