@@ -512,3 +512,20 @@ def test_delete_action_record_still_evaluates() -> None:
     """A record whose manifest is a DELETE still evaluates without raising."""
     m = manifest(header=EventHeader("m-2", T, "CARR1", Action.DELETE))
     assert run(record(m)).outcome in (Outcome.RELEASE, Outcome.HOLD)
+
+
+def test_hyphenated_and_three_word_keywords_match_descriptions() -> None:
+    """Keywords such as T-SHIRT and FOOD STORAGE CONTAINERS match the words of a description."""
+    from s321.refdata.loader import RefTables
+    from s321.refdata.snapshot import ReferenceSnapshot
+    from s321.rules.facts import terms
+
+    snap = ReferenceSnapshot(
+        RefTables(
+            version="t",
+            description="test",
+            hts_keywords=(("T-SHIRT", "61"), ("FOOD STORAGE CONTAINERS", "39")),
+        )
+    )
+    found = snap.keyword_chapters(terms("Men's t-shirt and food storage containers, set of 3"))
+    assert found == {"T SHIRT": "61", "FOOD STORAGE CONTAINERS": "39"}

@@ -6,6 +6,7 @@ dictionary probe or a bounded fuzzy match, with no I/O, so the rules stay pure f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,10 @@ class ReferenceSnapshot:
         self._seizures = tables.seizure_keys
         self._filers = dict(tables.filers)
         self._brands = {b.brand.upper(): b for b in tables.brands}
-        self._keywords = dict(tables.hts_keywords)
+        # spelled the way description terms are cut: "T-SHIRT" matches the words "T SHIRT"
+        self._keywords = {
+            " ".join(re.findall(r"[A-Z0-9]+", k.upper())): c for k, c in tables.hts_keywords
+        }
         self._watch = tables.watchlist
         self._watch_names = [utils.default_process(e.name) for e in tables.watchlist]
         self._watch_memo: dict[tuple[str, str | None, float, int], tuple[WatchMatch, ...]] = {}

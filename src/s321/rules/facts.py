@@ -49,7 +49,8 @@ class _Memo(dict[Any, Any]):
 
 def _terms(text: str) -> tuple[str, ...]:
     words = _WORD.findall(text.upper())
-    return (*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)))
+    triples = (f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False))
+    return (*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)), *triples)
 
 
 _TERMS = _Memo(_terms)
@@ -59,7 +60,7 @@ _ADDRESS_KEYS = _Memo(address_key)
 
 
 def terms(text: str) -> tuple[str, ...]:
-    """Upper-case words of ``text`` plus adjacent word pairs (for multi-word keywords)."""
+    """Upper-case words of ``text`` plus adjacent pairs and triples (multi-word keywords)."""
     result: tuple[str, ...] = _TERMS[text]
     return result
 
