@@ -74,6 +74,43 @@ class _TableStore(MutableMapping[str, bytes]):
             yield (key.decode() if isinstance(key, bytes) else str(key)), value
 
 
+class _Staged(MutableMapping[str, bytes]):
+    """One record's table writes, held back until what they record has been sent.
+
+    Reads see the held writes first, so the processor sees its own changes."""
+
+    def __init__(self, base: MutableMapping[str, bytes]) -> None:
+        self.base = base
+        self.writes: dict[str, bytes] = {}
+
+    def __getitem__(self, key: str) -> bytes:
+        if key in self.writes:
+            return self.writes[key]
+        return self.base[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.writes:
+            return self.writes[key]
+        return self.base.get(key, default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.writes[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise NotImplementedError("the processor never deletes")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def apply(self) -> None:
+        for key, value in self.writes.items():
+            self.base[key] = value
+        self.writes.clear()
+
+
 class _SideProducer:
     """Records that leave the input's partition (re-keyed inputs, ticks, re-evaluations).
 
@@ -212,6 +249,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}
 
     side = _SideProducer(cfg.bootstrap)
+    exactly_once = cfg.processing_guarantee == "exactly_once"
     local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
 
     @app.agent(inputs)
@@ -226,6 +264,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
                 metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
+            staged = _Staged(store)
             outputs = processor.on_record(
                 msg.topic,
                 msg.partition,
@@ -233,18 +272,21 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 msg.key,
                 msg.value,
                 int(msg.timestamp * 1000),
-                store,
+                staged,
                 list(msg.headers or ()),
             )
             forwarded = False
+            delivered = []
             for o in outputs:
                 if o.spec in local:
                     # same partition as the input: inside the input's transaction
-                    await out[o.spec].send(
-                        key=o.key,
-                        value=o.value,
-                        headers=list(o.headers),
-                        partition=msg.partition,
+                    delivered.append(
+                        await out[o.spec].send(
+                            key=o.key,
+                            value=o.value,
+                            headers=list(o.headers),
+                            partition=msg.partition,
+                        )
                     )
                     _observe(o)
                 else:
@@ -254,6 +296,11 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 # durable before this input is acknowledged, so its offset never commits
                 # ahead of what it handed on (a repeat is harmless: events are deduplicated)
                 await side.flush()
+            if delivered and not exactly_once:
+                # at least once: a decision is durable before the state that records it, so a
+                # crash can repeat a decision (same id) but never lose one
+                await asyncio.gather(*delivered)
+            staged.apply()
             metrics.WAITING.set(processor.waiting)
 
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped

@@ -33,6 +33,7 @@ class DemoReport:
     unmatched: int = 0
     lost: int = 0
     duplicates: int = 0
+    redelivered: int = 0
     mismatches: int = 0
     dead_letters: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
@@ -54,6 +55,7 @@ class DemoReport:
             "unmatched": self.unmatched,
             "lost": self.lost,
             "duplicates": self.duplicates,
+            "redelivered": self.redelivered,
             "mismatches": self.mismatches,
             "dead_letters": self.dead_letters,
             "by_outcome": self.by_outcome,
@@ -71,6 +73,7 @@ class DemoReport:
             f"unmatched            {self.unmatched:>8}",
             f"lost                 {self.lost:>8}",
             f"duplicated           {self.duplicates:>8}",
+            f"redelivered (same id){self.redelivered:>8}",
             f"differ from truth    {self.mismatches:>8}",
             f"dead letters         {self.dead_letters:>8}",
             "by outcome           "
@@ -179,6 +182,27 @@ def _final(ds: list[Decision] | None, u: DeadLetter | None, truth: Any) -> str |
     return newest.outcome.value
 
 
+def _repeats(ds: list[Decision]) -> tuple[int, int]:
+    """(second decisions, redeliveries) among one shipment's decision records.
+
+    A second decision is another record for a (shipment, version) already seen that differs
+    from it (id, outcome or reasons): a defect. A redelivery is an identical record again (same
+    id, outcome and reasons), which an at-least-once worker may publish after a crash and a
+    consumer drops by decision id."""
+    first: dict[int, tuple[str, str, tuple[str, ...]]] = {}
+    dupes = again = 0
+    for d in ds:
+        ident = (d.decision_id, d.outcome.value, tuple(sorted(h.reason_code for h in d.hits)))
+        seen = first.setdefault(d.version, ident)
+        if seen is ident:
+            continue
+        if seen == ident:
+            again += 1
+        else:
+            dupes += 1
+    return dupes, again
+
+
 def compare(
     truth: dict[str, Any],
     decisions: dict[str, list[Decision]],
@@ -193,7 +217,9 @@ def compare(
     for key, t in truth.items():
         ds = decisions.get(key, [])
         versions = Counter(d.version for d in ds)
-        report.duplicates += sum(n - 1 for n in versions.values() if n > 1)
+        dupes, again = _repeats(ds)
+        report.duplicates += dupes
+        report.redelivered += again
         if versions and sorted(versions) != list(range(1, max(versions) + 1)):
             report.lost += 1  # a gap in the version sequence: a version went missing
         if t.outcome == "UNMATCHED":

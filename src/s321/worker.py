@@ -7,6 +7,7 @@ rules below it receive plain values and callables.
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -261,6 +262,8 @@ _claimed: list[Any] = []  # open lock files, held for the life of the process
 def claim_state_dir(base: Path, slots: int = 64) -> Path:
     """A local state directory no other running worker uses: ``base/slot<N>``.
 
+    A slot whose last worker did not stop cleanly is emptied first (see below).
+
     Two worker processes on one machine must not share a table store. Each takes the first slot
     whose lock it can hold; the lock dies with the process, so a worker restarted after a crash
     takes the same slot back and reuses its local store instead of recovering from scratch.
@@ -277,6 +280,15 @@ def claim_state_dir(base: Path, slots: int = 64) -> Path:
             lock.close()
             continue
         _claimed.append(lock)
+        clean = slot / ".clean"
+        if clean.exists():
+            clean.unlink()  # a crash from here on must leave no marker behind
+        else:
+            # the last worker here did not stop cleanly: its local store may hold writes the
+            # broker never committed, so start empty and restore from the changelog
+            for child in slot.iterdir():
+                if child.name != ".lock":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
         return slot
     raise ConfigError(f"all {slots} worker state directories under {base} are in use")
 
@@ -311,4 +323,10 @@ def run_worker(
     app, _ = build_app(cfg, evaluator)
     _serve_metrics(settings.metrics_port)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            (cfg.data_dir / ".clean").touch()
+        raise
+    (cfg.data_dir / ".clean").touch()

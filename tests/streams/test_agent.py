@@ -36,8 +36,13 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
     """Fed a manifest, its pilot record and garbage, the agent sends one decision and one dead letter."""
     sent: list[tuple[str, bytes | None, bytes]] = []
 
-    async def capture(self: faust.Topic, *, key: Any = None, value: Any = None, **kw: Any) -> None:
+    async def capture(
+        self: faust.Topic, *, key: Any = None, value: Any = None, **kw: Any
+    ) -> asyncio.Future[None]:
         sent.append((self.get_topic_name(), key, value))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)  # as if the broker acknowledged it at once
+        return delivered
 
     monkeypatch.setattr(faust.Topic, "send", capture)
     loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
