@@ -202,6 +202,7 @@ class BenchConfig:
     quick: bool = False
     plot: Path | None = None
     progress: bool = True
+    worker_args: tuple[str, ...] = ()  # passed to every `s321 worker` it starts
 
     @classmethod
     def quick_of(cls, base: BenchConfig) -> BenchConfig:
@@ -586,7 +587,9 @@ class _Run:
         from s321.demo import start_worker
 
         env = _worker_env(self.cfg, self.prefix(phase), f"{self.run}-{phase}", self.dir / data)
-        proc = start_worker(env, self.dir / f"{phase}-{log_name}.log", *extra)
+        proc = start_worker(
+            env, self.dir / f"{phase}-{log_name}.log", *self.cfg.worker_args, *extra
+        )
         self.procs.append(proc)
         return proc
 

@@ -105,10 +105,13 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
               help="py-spy sampling of a worker on the backlog; 0 skips.  [default: 30; quick 15]")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG of throughput and latency per load here.")
+@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]),
+              help="Processing guarantee of the measured workers (default: the worker's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int | None, seed: int,
-          profile_seconds: float | None, plot: Path | None, as_json: bool) -> None:
+          profile_seconds: float | None, plot: Path | None, guarantee: str | None,
+          as_json: bool) -> None:
     """Measure throughput, its ceiling, latency per load, scale-out, memory and recovery of
     worker processes on the local Kafka and Redis, each checked against ground truth.
 
@@ -132,6 +135,8 @@ def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int |
         cfg = dataclasses.replace(cfg, waiting=waiting)
     if profile_seconds is not None:
         cfg = dataclasses.replace(cfg, profile_s=profile_seconds)
+    if guarantee is not None:
+        cfg = dataclasses.replace(cfg, worker_args=("--guarantee", guarantee))
 
     def log(line: str) -> None:
         click.echo(line, err=as_json)
