@@ -252,6 +252,24 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     exactly_once = cfg.processing_guarantee == "exactly_once"
     local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
 
+    fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
+
+    def _lagging(partition: int) -> bool:
+        """True while this worker has not yet read every record already in the partition's
+        input topics: a tick must not move its time past records it has still to see."""
+        consumer = app.consumer
+        read_offsets = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
+        for name in fed_by:
+            tp = faust.types.TP(name, partition)
+            end = consumer.highwater(tp)
+            if end is None:
+                return True
+            read = read_offsets.get(tp)
+            # one offset of slack: a transaction's commit marker ends a partition unread
+            if end > 0 and (read is None or read < end - 2):
+                return True
+        return False
+
     @app.agent(inputs)
     async def correlate(stream: Any) -> None:
         async for event in stream.events():
@@ -261,6 +279,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 assigned[0] = now_assigned
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned))
+            if msg.topic == names[topics.TICKS] and _lagging(msg.partition):
+                continue  # its own records decide its time until it has read them all
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
                 metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
