@@ -36,7 +36,7 @@ class WorkerConfig:
     store: str = "rocksdb://"
     processing_guarantee: str = "exactly_once"
     tick_interval_s: float = 1.0
-    idle_after_s: float = 2.0
+    idle_after_s: float = 5.0
     idle_speedup: float = 1.0
     web_port: int | None = None
 
@@ -254,9 +254,19 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
 
+    last_seen: dict[int, float] = {}  # partition -> wall time of its last record (or assignment)
+
+    def _idle(partition: int) -> bool:
+        """A tick may move a partition's time only when the partition is idle: no record of its
+        own for ``idle_after_s`` since the last one (or since it was assigned here), and every
+        record already in its input topics has been read. A lagging, recovering or just
+        reassigned partition is decided by its own records."""
+        quiet = time.monotonic() - last_seen.get(partition, time.monotonic())
+        return quiet > cfg.idle_after_s and not _lagging(partition)
+
     def _lagging(partition: int) -> bool:
         """True while this worker has not yet read every record already in the partition's
-        input topics: a tick must not move its time past records it has still to see."""
+        input topics."""
         consumer = app.consumer
         read_offsets = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
         for name in fed_by:
@@ -276,11 +286,15 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             msg = event.message
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
+                for partition in now_assigned - assigned[0]:
+                    last_seen[partition] = time.monotonic()
                 assigned[0] = now_assigned
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned))
-            if msg.topic == names[topics.TICKS] and _lagging(msg.partition):
-                continue  # its own records decide its time until it has read them all
+            if msg.topic == names[topics.TICKS] and not _idle(msg.partition):
+                continue  # its own records decide its time until it has seen them all
+            if msg.topic in fed_by:
+                last_seen[msg.partition] = time.monotonic()
             if msg.topic in input_names:
                 last_input[0] = time.monotonic()
                 metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
