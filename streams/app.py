@@ -34,7 +34,7 @@ class WorkerConfig:
     data_dir: Path
     prefix: str = ""
     store: str = "rocksdb://"
-    processing_guarantee: str = "exactly_once"
+    processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
     idle_speedup: float = 1.0

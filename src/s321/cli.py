@@ -155,7 +155,9 @@ def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int |
 @click.option("--store", default="rocksdb://", show_default=True,
               help="Table store: rocksdb:// (durable, bounded memory) or memory://.")
 @click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]),
-              default="exactly_once", show_default=True, help="Faust processing guarantee.")
+              default="at_least_once", show_default=True,
+              help="at_least_once: decisions durable before the state recording them (a crash "
+                   "may repeat a decision, same id); exactly_once: Faust transactions.")
 @click.option("--idle-speedup", type=float, default=1.0, show_default=True,
               help="Event-time seconds an idle partition advances per wall-clock second.")
 @click.pass_obj

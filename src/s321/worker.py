@@ -297,7 +297,7 @@ def run_worker(
     settings: Settings,
     *,
     store: str = "rocksdb://",
-    processing_guarantee: str = "exactly_once",
+    processing_guarantee: str = "at_least_once",
     idle_speedup: float = 1.0,
 ) -> None:
     """Check topics, build the app and run it until SIGTERM/SIGINT."""
