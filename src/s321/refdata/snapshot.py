@@ -7,17 +7,20 @@ dictionary probe or a bounded fuzzy match, with no I/O, so the rules stay pure f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
 from s321.refdata.loader import Brand, RefTables, ValueBand, WatchEntry, read_directory
 
-__all__ = ["HtsHit", "ReferenceSnapshot", "WatchMatch"]
+__all__ = ["MEMO_LIMIT", "HtsHit", "ReferenceSnapshot", "WatchMatch"]
 
 _CACHE_LIMIT = 50_000
+#: Entries a caller's memo (:meth:`ReferenceSnapshot.memo`) keeps before it starts over.
+MEMO_LIMIT = _CACHE_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,16 @@ class ReferenceSnapshot:
         self._watch_exact: dict[str, list[int]] = {}
         for i, n in enumerate(self._watch_names):
             self._watch_exact.setdefault(n, []).append(i)
+        self._list_hits: dict[tuple[str, str | None], dict[str, HtsHit]] = {}
+        self._memos: dict[str, dict[Any, Any]] = {}
+        # plain attributes, not properties: every evaluation reads several of them
+        self.has_bands = bool(self._bands)
+        self.has_reshippers = bool(self._reshippers)
+        self.has_seizures = bool(self._seizures)
+        self.has_filers = bool(self._filers)
+        self.has_brands = bool(self._brands)
+        self.has_keywords = bool(self._keywords)
+        self.has_watchlist = bool(self._watch)
 
     @classmethod
     def from_directory(cls, directory: Path) -> ReferenceSnapshot:
@@ -103,68 +116,60 @@ class ReferenceSnapshot:
             self._hts_cache[key] = result
         return result
 
+    def list_hits(self, hts: str, origin: str | None) -> Mapping[str, HtsHit]:
+        """list name -> the first hit of ``hts`` (from ``origin``) on that list; memoised."""
+        key = (hts, origin)
+        found = self._list_hits.get(key)
+        if found is None:
+            found = {}
+            for h in self.hts_hits(hts, origin):
+                found.setdefault(h.list, h)
+            if len(self._list_hits) >= _CACHE_LIMIT:
+                self._list_hits.clear()
+            self._list_hits[key] = found
+        return found
+
     def on_list(self, name: str, hts: str, origin: str | None) -> HtsHit | None:
         """The first hit of ``hts`` (from ``origin``) on list ``name``, or None."""
-        for h in self.hts_hits(hts, origin):
-            if h.list == name:
-                return h
-        return None
+        return self.list_hits(hts, origin).get(name)
 
     # -- tables ------------------------------------------------------------------------------
 
-    @property
-    def has_bands(self) -> bool:
-        return bool(self._bands)
-
     def band(self, hts6: str) -> ValueBand | None:
         return self._bands.get(hts6)
-
-    @property
-    def has_reshippers(self) -> bool:
-        return bool(self._reshippers)
 
     def is_reshipper(self, addr_key: str) -> bool:
         """Whether a hashed address (:func:`s321.models.address_key`) is a known reshipper."""
         return addr_key in self._reshippers
 
-    @property
-    def has_seizures(self) -> bool:
-        return bool(self._seizures)
-
     def seized(self, kind: str, key: str) -> bool:
         """Whether a party (:func:`s321.models.party_key`) of ``kind`` has a seizure history."""
         return (kind, key) in self._seizures
 
-    @property
-    def has_filers(self) -> bool:
-        return bool(self._filers)
-
     def filer_risk(self, filer_code: str) -> str | None:
         return self._filers.get(filer_code.upper())
-
-    @property
-    def has_brands(self) -> bool:
-        return bool(self._brands)
 
     def brands_in(self, terms: Iterable[str]) -> list[Brand]:
         """Protected brands named by any of ``terms`` (upper-case words and word pairs)."""
         brands = self._brands
         return [brands[t] for t in terms if t in brands]
 
-    @property
-    def has_keywords(self) -> bool:
-        return bool(self._keywords)
-
     def keyword_chapters(self, terms: Iterable[str]) -> dict[str, str]:
         """keyword -> HTS chapter for every known keyword among ``terms``."""
         kw = self._keywords
         return {t: kw[t] for t in terms if t in kw}
 
-    # -- watch list --------------------------------------------------------------------------
+    # -- memos of derived values -------------------------------------------------------------
 
-    @property
-    def has_watchlist(self) -> bool:
-        return bool(self._watch)
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A dict kept with this snapshot, in which callers memoise values they derive from its
+        data (``name`` keeps callers apart; callers bound it by :data:`MEMO_LIMIT`)."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos[name] = {}
+        return found
+
+    # -- watch list --------------------------------------------------------------------------
 
     def watch_matches(
         self, name: str, country: str | None, cutoff: float, limit: int = 3

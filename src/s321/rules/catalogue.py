@@ -8,7 +8,10 @@ Each check is ``check(ctx, params) -> None | NA | evidence | (severity, evidence
 * ``(Severity, dict)``: it fired with a severity decided by the data (R19: the list entry's).
 
 Thresholds, lists and severities are parameters whose defaults live here and whose values in
-force come from the rule-set file (:mod:`s321.rules.ruleset`). Nothing here does I/O.
+force come from the rule-set file (:mod:`s321.rules.ruleset`). A rule's ``prepare`` turns its
+validated parameters, once when the rule set is loaded, into what its check reads (numbers as
+Decimal, prefix lists as tuples, memos of per-text results bound to the lists). Evidence dicts
+are built only when a rule fires. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
 from s321.crossshipment import Aggregates
-from s321.models import ReleasePath, Severity
-from s321.refdata.snapshot import ReferenceSnapshot
+from s321.models import Party, ReleasePath, Severity
+from s321.refdata.snapshot import MEMO_LIMIT, HtsHit, ReferenceSnapshot
 from s321.regime import Regime
-from s321.rules.facts import Facts
+from s321.rules.facts import BoundedMemo, Facts, Line
 from s321.rules.facts import words as _words
 
 __all__ = [
@@ -46,15 +49,24 @@ class _NotApplicable:
 
 #: Returned by a check whose data is absent.
 NA: Final = _NotApplicable()
+#: A per-record value not computed yet.
+_UNSET: Final = object()
 
 Evidence = dict[str, str]
 Result = None | _NotApplicable | Evidence | tuple[Severity, Evidence]
+#: One of the record's (HTS, origin) pairs with its first hit on each list.
+_Listed = tuple[str, str | None, Mapping[str, HtsHit]]
 
 
 class Ctx:
-    """Everything a check may read: the facts, the reference snapshot, aggregates, regime."""
+    """Everything a check may read: the facts, the reference snapshot, aggregates, regime and
+    every rule's prepared parameters (``params[rule_id]``).
 
-    __slots__ = ("agg", "cache", "facts", "now", "params", "regime", "snap")
+    It also keeps what several checks derive from one record (list hits, the vague-description
+    and weight findings), computed by the first check that asks.
+    """
+
+    __slots__ = ("_lists", "_now", "_vague", "_weight", "agg", "facts", "params", "regime", "snap")
 
     def __init__(
         self,
@@ -62,7 +74,7 @@ class Ctx:
         snap: ReferenceSnapshot,
         agg: Aggregates,
         regime: Regime,
-        now: datetime,
+        now: datetime | None,
         params: Mapping[str, Mapping[str, Any]],
     ) -> None:
         self.facts = facts
@@ -70,16 +82,44 @@ class Ctx:
         self.snap = snap
         self.agg = agg
         self.regime = regime
-        self.now = now
-        self.cache: dict[str, Any] = {}
+        self._now = now
+        self._lists: tuple[_Listed, ...] | None = None
+        self._vague: Any = _UNSET
+        self._weight: Any = _UNSET
+
+    @property
+    def now(self) -> datetime:
+        """The evaluation's time (the clock, read once, when the caller gave none)."""
+        if self._now is None:
+            self._now = datetime.now(UTC)
+        return self._now
+
+    def on_list(self, name: str) -> tuple[str, str | None, HtsHit] | None:
+        """The first of the record's (HTS, origin) pairs on HTS list ``name``, with its hit."""
+        lists = self._lists
+        if lists is None:
+            hits = self.snap.list_hits
+            lists = self._lists = tuple(
+                (hts, origin, hits(hts, origin)) for hts, origin in self.facts.hts_origins
+            )
+        for hts, origin, found in lists:
+            hit = found.get(name)
+            if hit is not None:
+                return hts, origin, hit
+        return None
 
 
 Check = Callable[[Ctx, Mapping[str, Any]], Result]
+Prepare = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
-    """One catalogue rule: metadata, default parameters and its check (None: condition-only)."""
+    """One catalogue rule: metadata, default parameters and its check (None: condition-only).
+
+    ``prepare`` (if any) turns validated parameters into the mapping the check reads; it runs
+    once per rule set, when the rule set is loaded.
+    """
 
     id: str
     version: int
@@ -92,43 +132,35 @@ class RuleSpec:
     action: str = ""
     default_enabled: bool = True
     default_condition: str = ""
+    prepare: Prepare | None = None
 
 
 _ENTRY = "file a formal or informal entry"
 _D0 = Decimal(0)
-_DECIMALS: dict[Any, Decimal] = {}
-_TUPLES: dict[frozenset[str], tuple[str, ...]] = {}
+_OTHER = ReleasePath.OTHER_ENTRY
+_S321 = ReleasePath.SECTION_321
 
 
 def _dec(v: Any) -> Decimal:
-    """A rule-set number as Decimal (via its text, so 0.2 is exactly 0.2), memoised."""
-    d = _DECIMALS.get(v)
-    if d is None:
-        d = _DECIMALS[v] = Decimal(str(v))
-    return d
-
-
-def _tuple(v: frozenset[str]) -> tuple[str, ...]:
-    """A list parameter as a sorted tuple (for ``str.startswith``), memoised per list."""
-    t = _TUPLES.get(v)
-    if t is None:
-        t = _TUPLES[v] = tuple(sorted(v))
-    return t
+    """A rule-set number as Decimal (via its text, so 0.2 is exactly 0.2)."""
+    return Decimal(str(v))
 
 
 def _money(v: Decimal | None) -> str:
     return "" if v is None else f"{v:.2f}"
 
 
-def _other_entry(c: Ctx) -> bool:
-    return c.facts.release_path is ReleasePath.OTHER_ENTRY
+def _prepared(p: Mapping[str, Any], **derived: Any) -> Mapping[str, Any]:
+    """The validated parameters with some replaced or added (what a check reads)."""
+    return {**p, **derived}
 
 
 # -- R01-R04: eligibility and aggregation -------------------------------------------------------
 
 
 def _r01(c: Ctx, p: Mapping[str, Any]) -> Result:
-    if _other_entry(c) or c.facts.release_path is None:
+    path = c.facts.release_path
+    if path is _OTHER or path is None:
         return NA
     why = c.regime.ineligibility(c.facts.origins)
     if why is None:
@@ -140,19 +172,21 @@ def _r01(c: Ctx, p: Mapping[str, Any]) -> Result:
     }
 
 
-def _threshold(c: Ctx, p: Mapping[str, Any]) -> Decimal:
+def _prepare_threshold(p: Mapping[str, Any]) -> Mapping[str, Any]:
     override = p.get("threshold_usd", 0)
-    return _dec(override) if override else c.regime.threshold_usd
+    # None: the threshold of the regime in force
+    return _prepared(p, threshold_usd=_dec(override) if override else None)
 
 
 def _r02(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
-    if _other_entry(c) or f.declared_value is None:
+    value = f.declared_value
+    if value is None or f.release_path is _OTHER:
         return NA
-    limit = c.regime.gift_threshold_usd if f.gift else _threshold(c, p)
-    if f.declared_value > limit:
+    limit = c.regime.gift_threshold_usd if f.gift else p["threshold_usd"] or c.regime.threshold_usd
+    if value > limit:
         return {
-            "declared_value": _money(f.declared_value),
+            "declared_value": _money(value),
             "threshold": _money(limit),
             "gift": str(f.gift).lower(),
         }
@@ -160,18 +194,19 @@ def _r02(c: Ctx, p: Mapping[str, Any]) -> Result:
 
 
 def _r03(c: Ctx, p: Mapping[str, Any]) -> Result:
-    if _other_entry(c):
+    if c.facts.release_path is _OTHER:
         return NA
-    if not c.agg.available:
+    a = c.agg
+    if not a.available:
         return {"state": "unavailable"}
-    total = c.agg.person_day_total
+    total = a.person_day_total
     if total is None:
         return NA
-    limit = _threshold(c, p)
-    if total > limit and c.agg.person_day_count > 1:
+    limit = p["threshold_usd"] or c.regime.threshold_usd
+    if total > limit and a.person_day_count > 1:
         return {
             "person_day_total": _money(total),
-            "shipments": str(c.agg.person_day_count),
+            "shipments": str(a.person_day_count),
             "threshold": _money(limit),
         }
     return None
@@ -181,45 +216,43 @@ def _r04(c: Ctx, p: Mapping[str, Any]) -> Result:
     a = c.agg
     if not a.available:
         return {"state": "unavailable"}
-    if (
-        a.pair_total is None
-        and a.order_total is None
-        and a.bill_entries is None
-        and len(c.facts.record.entry_numbers) < 2
-    ):
+    numbers = len(c.facts.record.entry_numbers)
+    if a.pair_total is None and a.order_total is None and a.bill_entries is None and numbers < 2:
         return NA
-    limit = _threshold(c, p)
+    limit = p["threshold_usd"] or c.regime.threshold_usd
     own = c.facts.declared_value or _D0
+    pair = order = False
+    if c.facts.release_path is not _OTHER and own <= limit:
+        pair = a.pair_total is not None and a.pair_count > 1 and a.pair_total > limit
+        order = a.order_total is not None and a.order_count > 1 and a.order_total > limit
+    entries = max(a.bill_entries or 0, numbers)
+    if not (pair or order or entries > 1):
+        return None
     ev: Evidence = {}
-    if not _other_entry(c) and own <= limit:
-        if a.pair_total is not None and a.pair_count > 1 and a.pair_total > limit:
-            ev["pair_total"] = _money(a.pair_total)
-            ev["pair_shipments"] = str(a.pair_count)
-            ev["window_hours"] = str(p["window_hours"])
-        if a.order_total is not None and a.order_count > 1 and a.order_total > limit:
-            ev["order_total"] = _money(a.order_total)
-            ev["order_shipments"] = str(a.order_count)
-    entries = max(a.bill_entries or 0, len(c.facts.record.entry_numbers))
+    if pair:
+        ev["pair_total"] = _money(a.pair_total)
+        ev["pair_shipments"] = str(a.pair_count)
+        ev["window_hours"] = str(p["window_hours"])
+    if order:
+        ev["order_total"] = _money(a.order_total)
+        ev["order_shipments"] = str(a.order_count)
     if entries > 1:
         ev["type86_entries_for_bill"] = str(entries)
-    if ev:
-        ev["threshold"] = _money(limit)
-        return ev
-    return None
+    ev["threshold"] = _money(limit)
+    return ev
 
 
 # -- R05-R09: goods on lists --------------------------------------------------------------------
 
 
 def _list_rule(c: Ctx, name: str) -> Result:
-    f = c.facts
-    if not f.hts_origins or not c.snap.has_list(name):
+    if not c.facts.hts_origins or not c.snap.has_list(name):
         return NA
-    for hts, origin in f.hts_origins:
-        hit = c.snap.on_list(name, hts, origin)
-        if hit is not None:
-            return {"list": name, "hts": hts, "origin": origin or "unknown", "prefix": hit.prefix}
-    return None
+    found = c.on_list(name)
+    if found is None:
+        return None
+    hts, origin, hit = found
+    return {"list": name, "hts": hts, "origin": origin or "unknown", "prefix": hit.prefix}
 
 
 def _r05(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -230,33 +263,38 @@ def _r06(c: Ctx, p: Mapping[str, Any]) -> Result:
     return _list_rule(c, "TRADE_ACTION")
 
 
-_KEYWORD_MEMO: dict[tuple[str, frozenset[str]], str | None] = {}
+def _keyword_scan(words: frozenset[str]) -> BoundedMemo:
+    """description -> its first term in ``words`` (or None), memoised per text."""
+    return BoundedMemo(lambda d: next((t for t in Facts.terms(d) if t in words), None))
 
 
-def _first_keyword(descriptions: tuple[str, ...], words: frozenset[str]) -> str | None:
-    """The first term of the descriptions that is in ``words``; memoised per text and list."""
+def _first_keyword(descriptions: tuple[str, ...], scan: BoundedMemo) -> str | None:
+    """The first term of the descriptions that :func:`_keyword_scan` finds."""
     for d in descriptions:
-        key = (d, words)
-        if key in _KEYWORD_MEMO:
-            found = _KEYWORD_MEMO[key]
-        else:
-            found = next((t for t in Facts.terms(d) if t in words), None)
-            if len(_KEYWORD_MEMO) >= 50_000:
-                _KEYWORD_MEMO.clear()
-            _KEYWORD_MEMO[key] = found
+        found: str | None = scan[d]
         if found is not None:
             return found
     return None
+
+
+def _prepare_r07(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(
+        p,
+        alcohol_prefixes=tuple(sorted(p["alcohol_prefixes"])),
+        tobacco_prefixes=tuple(sorted(p["tobacco_prefixes"])),
+        perfume_prefixes=tuple(sorted(p["perfume_prefixes"])),
+        perfume_limit_usd=_dec(p["perfume_limit_usd"]),
+        keyword_scan=_keyword_scan(p["keywords"]),
+    )
 
 
 def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins and not f.descriptions:
         return NA
-    alcohol = _tuple(p["alcohol_prefixes"])
-    tobacco = _tuple(p["tobacco_prefixes"])
-    perfume = _tuple(p["perfume_prefixes"])
-    perfume_limit = _dec(p["perfume_limit_usd"])
+    alcohol = p["alcohol_prefixes"]
+    tobacco = p["tobacco_prefixes"]
+    perfume = p["perfume_prefixes"]
     for li in f.lines:
         h = li.hts
         if not h:
@@ -265,19 +303,18 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
             return {"hts": h, "category": "alcohol"}
         if h.startswith(tobacco):
             return {"hts": h, "category": "tobacco"}
-        if h.startswith(perfume) and li.value > perfume_limit:
+        if h.startswith(perfume) and li.value > p["perfume_limit_usd"]:
             return {
                 "hts": h,
                 "category": "alcoholic_perfume",
                 "value": _money(li.value),
-                "limit": _money(perfume_limit),
+                "limit": _money(p["perfume_limit_usd"]),
             }
     if c.snap.has_list("EXCISE"):
-        for hts, origin in f.hts_origins:
-            hit = c.snap.on_list("EXCISE", hts, origin)
-            if hit is not None:
-                return {"hts": hts, "category": "excise_list", "prefix": hit.prefix}
-    t = _first_keyword(f.descriptions, p["keywords"])
+        found = c.on_list("EXCISE")
+        if found is not None:
+            return {"hts": found[0], "category": "excise_list", "prefix": found[2].prefix}
+    t = _first_keyword(f.descriptions, p["keyword_scan"])
     if t is not None:
         return {"category": "description_keyword", "keyword": t}
     return None
@@ -287,17 +324,28 @@ def _r08(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins or not c.snap.has_list("PGA"):
         return NA
+    hits = c.snap.list_hits
+    manifest_release = f.release_path is _S321
     for li in f.lines:
         if not li.hts:
             continue
-        hit = c.snap.on_list("PGA", li.hts, li.origin)
+        hit = hits(li.hts, li.origin).get("PGA")
         if hit is None:
             continue
-        if li.source == "manifest" and f.release_path is ReleasePath.SECTION_321:
+        if li.source == "manifest" and manifest_release:
             return {"hts": li.hts, "prefix": hit.prefix, "reason": "pga_goods_on_manifest_release"}
         if li.source == "entry86" and li.pga is None:
             return {"hts": li.hts, "prefix": hit.prefix, "reason": "type86_without_pga_data"}
     return None
+
+
+def _certified(lines: tuple[Line, ...], agency: str) -> bool:
+    """Some line's PGA data is from ``agency`` with a certificate or transaction id."""
+    for li in lines:  # only the lines with PGA data (Facts.pga_lines)
+        pga = li.pga
+        if pga is not None and pga.agency.upper() == agency and pga.certificate_id:
+            return True
+    return False
 
 
 def _r09(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -306,16 +354,11 @@ def _r09(c: Ctx, p: Mapping[str, Any]) -> Result:
         return NA
     if not c.regime.cpsc_efiling:
         return None
-    certified = any(
-        li.pga is not None and li.pga.agency.upper() == "CPSC" and li.pga.certificate_id
-        for li in f.lines
-    )
-    if certified:
+    if f.pga_lines and _certified(f.pga_lines, "CPSC"):
         return None
-    for hts, origin in f.hts_origins:
-        hit = c.snap.on_list("CPSC", hts, origin)
-        if hit is not None:
-            return {"hts": hts, "prefix": hit.prefix, "regime": c.regime.version}
+    found = c.on_list("CPSC")
+    if found is not None:
+        return {"hts": found[0], "prefix": found[2].prefix, "regime": c.regime.version}
     return None
 
 
@@ -345,58 +388,74 @@ _STOP = frozenset(
 _NUMERIC = re.compile(r"^[\s0-9.,#/\-]*$")
 
 
-_VAGUE_MEMO: dict[tuple[str, frozenset[str], int], tuple[tuple[str, str], ...] | None] = {}
-
-
 def _vague_text(d: str, deny: frozenset[str], min_words: int) -> tuple[tuple[str, str], ...] | None:
-    """Why one description is vague (evidence items), or None; memoised per text and lists."""
-    key = (d, deny, min_words)
-    if key in _VAGUE_MEMO:
-        return _VAGUE_MEMO[key]
+    """Why one description is vague (evidence items), or None."""
     words = _words(d)
     norm = " ".join(words)
-    out: tuple[tuple[str, str], ...] | None = None
     if _NUMERIC.match(d):
-        out = (("reason", "numeric_only"),)
-    elif norm in deny:
-        out = (("reason", "denylist"), ("term", norm))
-    else:
-        meaningful = sum(
-            1 for w in words if len(w) > 1 and not w.isdigit() and w not in _STOP and w not in deny
+        return (("reason", "numeric_only"),)
+    if norm in deny:
+        return (("reason", "denylist"), ("term", norm))
+    meaningful = sum(
+        1 for w in words if len(w) > 1 and not w.isdigit() and w not in _STOP and w not in deny
+    )
+    if meaningful < min_words:
+        return (
+            ("reason", "too_few_words"),
+            ("meaningful_words", str(meaningful)),
+            ("minimum", str(min_words)),
         )
-        if meaningful < min_words:
-            out = (
-                ("reason", "too_few_words"),
-                ("meaningful_words", str(meaningful)),
-                ("minimum", str(min_words)),
-            )
-    if len(_VAGUE_MEMO) >= 50_000:
-        _VAGUE_MEMO.clear()
-    _VAGUE_MEMO[key] = out
-    return out
+    return None
 
 
-def _vague(c: Ctx, p: Mapping[str, Any]) -> Evidence | None:
-    """First vague goods description among the manifest / Type 86 lines (cached per ctx)."""
-    if "vague" in c.cache:
-        cached: Evidence | None = c.cache["vague"]
-        return cached
+def _prepare_r10(p: Mapping[str, Any]) -> Mapping[str, Any]:
     deny: frozenset[str] = p["denylist"]
     min_words = int(p["min_meaningful_words"])
-    out: Evidence | None = None
-    for i, li in enumerate(c.facts.lines):
-        why = _vague_text(li.description or "", deny, min_words)
-        if why is not None:
-            out = {"line": str(i + 1), **dict(why)}
-            break
-    c.cache["vague"] = out
+    return _prepared(
+        p,
+        min_meaningful_words=min_words,
+        vague_of=BoundedMemo(lambda d: _vague_text(d, deny, min_words)),
+    )
+
+
+def _vague(c: Ctx) -> Evidence | None:
+    """First vague goods description among the manifest / Type 86 lines (once per record;
+    R10's parameters, also when R22 asks)."""
+    out: Evidence | None = c._vague
+    if out is _UNSET:
+        vague_of = c.params["R10"]["vague_of"]
+        out = None
+        for i, li in enumerate(c.facts.lines):
+            why = vague_of[li.description or ""]
+            if why is not None:
+                out = {"line": str(i + 1), **dict(why)}
+                break
+        c._vague = out
     return out
 
 
 def _r10(c: Ctx, p: Mapping[str, Any]) -> Result:
-    if not any(li.description is not None for li in c.facts.lines):
+    if not c.facts.described:
         return NA
-    return _vague(c, p)
+    return _vague(c)
+
+
+def _chapters_of(snap: ReferenceSnapshot, text: str) -> tuple[frozenset[str], str, str] | None:
+    """The HTS chapters the snapshot's keywords give a description (with the evidence text
+    of chapters and keywords), or None when it names no keyword; memoised per snapshot."""
+    memo = snap.memo("R11")
+    if text in memo:
+        cached: tuple[frozenset[str], str, str] | None = memo[text]
+        return cached
+    found = snap.keyword_chapters(Facts.terms(text))
+    out = None
+    if found:
+        chapters = frozenset(found.values())
+        out = (chapters, ";".join(sorted(chapters)), ";".join(sorted(found)))
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[text] = out
+    return out
 
 
 def _r11(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -407,27 +466,28 @@ def _r11(c: Ctx, p: Mapping[str, Any]) -> Result:
         if not li.hts or not li.description:
             continue
         applicable = True
-        found = c.snap.keyword_chapters(c.facts.terms(li.description))
-        if found and li.hts[:2] not in found.values():
+        found = _chapters_of(c.snap, li.description)
+        if found is not None and li.hts[:2] not in found[0]:
             return {
                 "hts": li.hts,
                 "declared_chapter": li.hts[:2],
-                "description_chapters": ";".join(sorted(set(found.values()))),
-                "keywords": ";".join(sorted(found)),
+                "description_chapters": found[1],
+                "keywords": found[2],
             }
     return None if applicable else NA
 
 
 def _weight_anomaly(c: Ctx) -> Evidence | _NotApplicable | None:
-    if "weight" in c.cache:
-        cached: Evidence | _NotApplicable | None = c.cache["weight"]
-        return cached
+    out: Evidence | _NotApplicable | None = c._weight
+    if out is not _UNSET:
+        return out
     f = c.facts
-    out: Evidence | _NotApplicable | None = NA
-    if c.snap.has_bands:
+    out = NA
+    snap = c.snap
+    if snap.has_bands:
         single = len(f.lines) == 1
         for li in f.lines:
-            band = c.snap.band(li.hts[:6]) if li.hts else None
+            band = snap.band(li.hts[:6]) if li.hts else None
             if band is None:
                 continue
             out = None
@@ -454,12 +514,16 @@ def _weight_anomaly(c: Ctx) -> Evidence | _NotApplicable | None:
                         "band": f"{_money(band.min_usd_per_unit)}-{_money(band.max_usd_per_unit)}",
                     }
                     break
-    c.cache["weight"] = out
+    c._weight = out
     return out
 
 
 def _r12(c: Ctx, p: Mapping[str, Any]) -> Result:
     return _weight_anomaly(c)
+
+
+def _prepare_ratio(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, min_ratio=_dec(p["min_ratio"]))
 
 
 def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -468,7 +532,7 @@ def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
         return NA
     qty = f.pilot_quantity or f.quantity or 1
     listed = f.listed_price * qty
-    ratio = _dec(p["min_ratio"])
+    ratio = p["min_ratio"]
     if f.declared_value < listed * ratio:
         return {
             "declared_value": _money(f.declared_value),
@@ -478,54 +542,95 @@ def _r14(c: Ctx, p: Mapping[str, Any]) -> Result:
     return None
 
 
+def _prepare_r15(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, value_tolerance=_dec(p["value_tolerance"]))
+
+
+def _differ(a: Any, b: Any, c: Any) -> bool:
+    """Two of the values that are present (not None, not empty) differ."""
+    first = None
+    for v in (a, b, c):
+        if v:
+            if first is None:
+                first = v
+            elif v != first:
+                return True
+    return False
+
+
 def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     r = f.record
     m, pi, e = r.manifest, r.pilot, r.entry86
     if (m is None) + (pi is None) + (e is None) > 1:
         return NA
-    ev: Evidence = {}
     mq = f.manifest_quantity
     pq = pi.quantity if pi is not None else None
-    eq = e.quantity if e is not None else None
-    present = [q for q in (mq, pq, eq) if q is not None]
-    if len(present) > 1 and min(present) != max(present):
-        pairs = (("manifest", mq), ("pilot", pq), ("entry86", eq))
-        ev["quantity"] = ";".join(f"{k}={v}" for k, v in pairs if v is not None)
+    eq = f.entry_quantity
+    # two present quantities differ (0 is present: "is not None", not truthiness)
+    if mq is not None:
+        quantity = (pq is not None and pq != mq) or (eq is not None and eq != mq)
+    else:
+        quantity = pq is not None and eq is not None and pq != eq
+    value = False
     if m is not None and e is not None:
         a, b = f.manifest_value or _D0, f.entry_value or _D0
-        hi = a if a > b else b
-        if hi > 0 and a != b and abs(a - b) / hi > _dec(p["value_tolerance"]):
-            ev["value"] = f"manifest={_money(a)};entry86={_money(b)}"
+        if a != b:
+            hi = a if a > b else b
+            value = hi > 0 and abs(a - b) / hi > p["value_tolerance"]
     mo = m.origin_country if m is not None else None
     po = pi.origin_country if pi is not None else None
     eo = e.origin_country if e is not None else None
-    named = [o for o in (mo, po, eo) if o]
-    if len(named) > 1 and min(named) != max(named):
+    origin = _differ(mo, po, eo)
+    deliver_to = False
+    carrier: str | None = None
+    if m is not None and pi is not None:
+        here = m.consignee.address
+        there = pi.deliver_to.address if pi.deliver_to is not None else None
+        deliver_to = (
+            there is not None
+            and here is not None
+            and there is not here
+            and there != here
+            and f.akey(there) != f.akey(here)
+        )
+        if (
+            pi.carrier_code
+            and pi.carrier_code != m.carrier_code
+            and pi.carrier_code.upper() != m.carrier_code.upper()
+        ):
+            carrier = f"manifest={m.carrier_code};pilot={pi.carrier_code}"
+    consignee = False
+    if e is not None and m is not None:
+        here, there = m.consignee.address, e.consignee.address
+        consignee = (
+            here is not None
+            and there is not None
+            and here is not there
+            and here != there
+            and f.akey(here) != f.akey(there)
+        )
+    if not (quantity or value or origin or deliver_to or carrier is not None or consignee):
+        return None
+    ev: Evidence = {}
+    if quantity:
+        pairs = (("manifest", mq), ("pilot", pq), ("entry86", eq))
+        ev["quantity"] = ";".join(f"{k}={v}" for k, v in pairs if v is not None)
+    if value:
+        ev["value"] = (
+            f"manifest={_money(f.manifest_value or _D0)};entry86={_money(f.entry_value or _D0)}"
+        )
+    if origin:
         ev["origin"] = ";".join(
             f"{k}={v}" for k, v in (("manifest", mo), ("pilot", po), ("entry86", eo)) if v
         )
-    if m is not None and pi is not None:
-        if (
-            pi.deliver_to is not None
-            and pi.deliver_to.address is not None
-            and m.consignee.address is not None
-            and pi.deliver_to.address != m.consignee.address
-            and f.akey(pi.deliver_to.address) != f.akey(m.consignee.address)
-        ):
-            ev["deliver_to"] = "differs"
-        if pi.carrier_code and pi.carrier_code.upper() != m.carrier_code.upper():
-            ev["carrier"] = f"manifest={m.carrier_code};pilot={pi.carrier_code}"
-    if (
-        e is not None
-        and m is not None
-        and m.consignee.address is not None
-        and e.consignee.address is not None
-        and m.consignee.address != e.consignee.address
-        and f.akey(m.consignee.address) != f.akey(e.consignee.address)
-    ):
+    if deliver_to:
+        ev["deliver_to"] = "differs"
+    if carrier is not None:
+        ev["carrier"] = carrier
+    if consignee:
         ev["consignee_address"] = "differs"
-    return ev or None
+    return ev
 
 
 def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -534,14 +639,15 @@ def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
     r = c.facts.record
     if r.pilot_deadline_passed:  # late pilot data is not advance data: it does not clear R16
         return {"reason": "no_pilot_data_by_deadline"}
-    if r.pilot is None:
+    pilot = r.pilot
+    if pilot is None:
         return NA
+    if pilot.seller is not None and pilot.deliver_to is not None:
+        return None
     missing = [
-        n for n, v in (("seller", r.pilot.seller), ("deliver_to", r.pilot.deliver_to)) if v is None
+        n for n, v in (("seller", pilot.seller), ("deliver_to", pilot.deliver_to)) if v is None
     ]
-    if missing:
-        return {"reason": "incomplete_pilot_data", "missing": ";".join(missing)}
-    return None
+    return {"reason": "incomplete_pilot_data", "missing": ";".join(missing)}
 
 
 # -- R17-R23: parties and profiles --------------------------------------------------------------
@@ -549,14 +655,8 @@ def _r16(c: Ctx, p: Mapping[str, Any]) -> Result:
 _US_ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
 
 
-_R17_MEMO: dict[tuple[Any, frozenset[str], int], str | None] = {}
-
-
-def _r17_reasons(party: Any, placeholders: frozenset[str], min_letters: int) -> str | None:
-    """Why a consignee looks fictitious (``;``-joined reasons), or None; memoised per party."""
-    key = (party, placeholders, min_letters)
-    if key in _R17_MEMO:
-        return _R17_MEMO[key]
+def _r17_reasons(party: Party, placeholders: frozenset[str], min_letters: int) -> str | None:
+    """Why a consignee looks fictitious (``;``-joined reasons), or None."""
     reasons: list[str] = []
     name = " ".join(_words(party.name))
     if name in placeholders:
@@ -571,21 +671,39 @@ def _r17_reasons(party: Any, placeholders: frozenset[str], min_letters: int) -> 
             reasons.append("address_incomplete")
         if addr.country == "US" and not _US_ZIP.match((addr.postal_code or "").strip()):
             reasons.append("invalid_us_postal_code")
-    out = ";".join(reasons) or None
-    if len(_R17_MEMO) >= 50_000:
-        _R17_MEMO.clear()
-    _R17_MEMO[key] = out
-    return out
+    return ";".join(reasons) or None
+
+
+def _prepare_r17(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    # memoised by the fields the reasons read (not by the dataclass, whose hash is slow)
+    return _prepared(p, min_name_letters=int(p["min_name_letters"]), reasons_of={})
 
 
 def _r17(c: Ctx, p: Mapping[str, Any]) -> Result:
     party = c.facts.consignee
     if party is None:
         return NA
-    reasons = _r17_reasons(party, p["placeholder_names"], int(p["min_name_letters"]))
+    a = party.address
+    key = (party.name,) if a is None else (party.name, a.line1, a.city, a.country, a.postal_code)
+    memo: dict[tuple[str | None, ...], str | None] = p["reasons_of"]
+    if key in memo:
+        reasons = memo[key]
+    else:
+        reasons = _r17_reasons(party, p["placeholder_names"], p["min_name_letters"])
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = reasons
     if reasons:
         return {"reasons": reasons, "consignee_key": c.facts.pkey(party)}
     return None
+
+
+def _prepare_r18(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(
+        p,
+        max_names_per_day=int(p["max_names_per_day"]),
+        max_parcels_per_day=int(p["max_parcels_per_day"]),
+    )
 
 
 def _r18(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -600,7 +718,7 @@ def _r18(c: Ctx, p: Mapping[str, Any]) -> Result:
         return {"state": "unavailable", "address_key": ak}
     if a.address_day_names is None or a.address_day_parcels is None:
         return None if c.snap.has_reshippers else NA
-    names, parcels = int(p["max_names_per_day"]), int(p["max_parcels_per_day"])
+    names, parcels = p["max_names_per_day"], p["max_parcels_per_day"]
     if a.address_day_names > names or a.address_day_parcels > parcels:
         return {
             "reason": "address_concentration",
@@ -612,29 +730,34 @@ def _r18(c: Ctx, p: Mapping[str, Any]) -> Result:
     return None
 
 
+def _prepare_r19(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, min_score=float(p["min_score"]))
+
+
 def _r19(c: Ctx, p: Mapping[str, Any]) -> Result:
-    if not c.snap.has_watchlist:
+    snap = c.snap
+    if not snap.has_watchlist:
         return NA
-    cutoff = float(p["min_score"])
-    best: tuple[float, str, Any, str] | None = None
+    cutoff = p["min_score"]
+    best: tuple[float, str, Any, Party] | None = None
     count = 0
     for role, party in c.facts.parties:
         country = party.address.country if party.address else None
-        for m in c.snap.watch_matches(party.name, country, cutoff):
+        for m in snap.watch_matches(party.name, country, cutoff):
             count += 1
             rank = (1 if m.entry.severity == "CRITICAL" else 0) * 1000 + m.score
             if best is None or rank > best[0]:
-                best = (rank, role, m, c.facts.pkey(party))
+                best = (rank, role, m, party)
     if best is None:
         return None
-    _, role, match, pk = best
+    _, role, match, party = best
     sev = Severity.CRITICAL if match.entry.severity == "CRITICAL" else Severity.HIGH
     return sev, {
         "list": match.entry.list,
         "entry": match.entry.entry_id,
         "score": f"{match.score:.1f}",
         "role": role,
-        "party_key": pk,
+        "party_key": c.facts.pkey(party),
         "matches": str(count),
     }
 
@@ -654,42 +777,45 @@ def _r20(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins or not c.snap.has_list("FORCED_LABOUR"):
         return NA
-    for hts, origin in f.hts_origins:
-        hit = c.snap.on_list("FORCED_LABOUR", hts, origin)
-        if hit is None:
-            continue
-        located = _location_terms(c, p["region_terms"])
-        no_maker = not any(role == "manufacturer" for role, _ in f.parties)
-        if located or no_maker:
-            return {
-                "hts": hts,
-                "origin": origin or "unknown",
-                "prefix": hit.prefix,
-                "region_location": str(located).lower(),
-                "manufacturer_unknown": str(no_maker).lower(),
-            }
+    found = c.on_list("FORCED_LABOUR")
+    if found is None:
+        return None
+    located = _location_terms(c, p["region_terms"])
+    no_maker = not any(role == "manufacturer" for role, _ in f.parties)
+    if located or no_maker:
+        hts, origin, hit = found
+        return {
+            "hts": hts,
+            "origin": origin or "unknown",
+            "prefix": hit.prefix,
+            "region_location": str(located).lower(),
+            "manufacturer_unknown": str(no_maker).lower(),
+        }
     return None
+
+
+def _prepare_r21(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, keyword_scan=_keyword_scan(p["keywords"]))
 
 
 def _r21(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins and not f.descriptions:
         return NA
-    dea = any(
-        li.pga is not None and li.pga.agency.upper() == "DEA" and li.pga.certificate_id
-        for li in f.lines
-    )
-    if dea:
+    if f.pga_lines and _certified(f.pga_lines, "DEA"):
         return None
     if c.snap.has_list("PILL_PRESS"):
-        for hts, origin in f.hts_origins:
-            hit = c.snap.on_list("PILL_PRESS", hts, origin)
-            if hit is not None:
-                return {"hts": hts, "prefix": hit.prefix, "dea_transaction_id": "missing"}
-    t = _first_keyword(f.descriptions, p["keywords"])
+        found = c.on_list("PILL_PRESS")
+        if found is not None:
+            return {"hts": found[0], "prefix": found[2].prefix, "dea_transaction_id": "missing"}
+    t = _first_keyword(f.descriptions, p["keyword_scan"])
     if t is not None:
         return {"keyword": t, "dea_transaction_id": "missing"}
     return None
+
+
+def _prepare_r22(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, min_signals=int(p["min_signals"]))
 
 
 def _r22(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -697,35 +823,51 @@ def _r22(c: Ctx, p: Mapping[str, Any]) -> Result:
     if not f.lines:
         return NA
     signals: list[str] = []
-    if _vague(c, c.params["R10"]) is not None:
+    if _vague(c) is not None:
         signals.append("generic_description")
-    w = _weight_anomaly(c)
-    if isinstance(w, dict):
+    if isinstance(_weight_anomaly(c), dict):
         signals.append("weight_anomaly")
     if c.agg.available and c.agg.consignee_history == 1:
         signals.append("first_time_consignee")
-    if c.snap.has_seizures:
-        if f.consignee is not None and c.snap.seized("CONSIGNEE", c.facts.pkey(f.consignee)):
+    snap = c.snap
+    if snap.has_seizures:
+        if f.consignee is not None and snap.seized("CONSIGNEE", f.pkey(f.consignee)):
             signals.append("consignee_prior_seizure")
-        if f.seller is not None and c.snap.seized("SELLER", c.facts.pkey(f.seller)):
+        if f.seller is not None and snap.seized("SELLER", f.pkey(f.seller)):
             signals.append("seller_prior_seizure")
     if f.origin in p["risk_origins"]:
         signals.append("risk_origin")
-    if len(signals) >= int(p["min_signals"]):
+    if len(signals) >= p["min_signals"]:
         return {"signals": ";".join(signals), "count": str(len(signals))}
     return None
+
+
+def _prepare_r23(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _prepared(p, max_price_fraction=_dec(p["max_price_fraction"]))
+
+
+def _brands_of(snap: ReferenceSnapshot, text: str) -> tuple[Any, ...]:
+    """The protected brands a description names (memoised per snapshot)."""
+    memo = snap.memo("R23")
+    found: tuple[Any, ...] | None = memo.get(text)
+    if found is None:
+        found = tuple(snap.brands_in(Facts.terms(text)))
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[text] = found
+    return found
 
 
 def _r23(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not c.snap.has_brands or not f.descriptions:
         return NA
-    fraction = _dec(p["max_price_fraction"])
+    fraction = p["max_price_fraction"]
     seller_id = f.seller.party_id if f.seller is not None else None
     for li in f.lines:
         if not li.description:
             continue
-        for brand in c.snap.brands_in(c.facts.terms(li.description)):
+        for brand in _brands_of(c.snap, li.description):
             if seller_id is not None and seller_id in brand.authorised_sellers:
                 continue
             unit = (
@@ -1008,9 +1150,10 @@ def _r24(c: Ctx, p: Mapping[str, Any]) -> Result:
         return NA
     if f.origin is None:
         return {"reason": "origin_missing"}
-    bad = sorted(o for o in f.origins if o is not None and o not in _ISO2)
-    if bad:
-        return {"reason": "origin_invalid", "origin": ";".join(bad)}
+    if not _ISO2.issuperset(f.origins):
+        bad = sorted(o for o in f.origins if o is not None and o not in _ISO2)
+        if bad:
+            return {"reason": "origin_invalid", "origin": ";".join(bad)}
     hubs: frozenset[str] = p["transshipment_hubs"]
     watched: frozenset[str] = p["watched_origins"]
     if f.shipper_country in hubs and f.origin == f.shipper_country:
@@ -1059,19 +1202,25 @@ def entry_check_digit(first_ten: str) -> int:
 
 _ENTRY_NO = re.compile(r"^[A-Z0-9]{3}[0-9]{8}$")
 _ENTRY_SEP = re.compile(r"[\s\-]")
-_CHECK_MEMO: dict[str, int] = {}
-
-
-def _check_digit(first_ten: str) -> int:
-    d = _CHECK_MEMO.get(first_ten)
-    if d is None:
-        if len(_CHECK_MEMO) >= 50_000:
-            _CHECK_MEMO.clear()
-        d = _CHECK_MEMO[first_ten] = entry_check_digit(first_ten)
-    return d
-
-
 _MULTI_BILL = re.compile(r"[,;/\s]")
+
+
+def _number_problem(entry_number: str, check_digit: bool) -> str | None:
+    """What is wrong with an entry number's form or check digit, or None."""
+    number = _ENTRY_SEP.sub("", entry_number.upper())
+    if not _ENTRY_NO.match(number):
+        return "entry_number_format"
+    if check_digit and entry_check_digit(number[:10]) != int(number[10]):
+        return "bad_check_digit"
+    return None
+
+
+_MULTI_BILLS = BoundedMemo(lambda bill: _MULTI_BILL.search(bill.strip()) is not None)
+
+
+def _prepare_r25(p: Mapping[str, Any]) -> Mapping[str, Any]:
+    check = bool(p["check_digit"])
+    return _prepared(p, number_problem=BoundedMemo(lambda n: _number_problem(n, check)))
 
 
 def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -1079,27 +1228,25 @@ def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
     e = r.entry86
     if e is None:
         return NA
-    reasons: list[str] = []
-    number = _ENTRY_SEP.sub("", e.entry_number.upper())
-    if not _ENTRY_NO.match(number):
-        reasons.append("entry_number_format")
-    elif p["check_digit"] and _check_digit(number[:10]) != int(number[10]):
-        reasons.append("bad_check_digit")
-    if _MULTI_BILL.search(e.bill_number.strip()):
-        reasons.append("more_than_one_bill")
-    if (
-        c.regime.type86_before_arrival
-        and r.manifest is not None
-        and e.filed_at > r.manifest.arrival
-    ):
-        reasons.append("filed_after_arrival")
-    if len(r.entry_numbers) > 1 or (
+    number: str | None = p["number_problem"][e.entry_number]
+    multi: bool = _MULTI_BILLS[e.bill_number]
+    # with a manifest, Facts.arrival is the manifest's arrival
+    late = (
+        c.regime.type86_before_arrival and r.manifest is not None and e.filed_at > c.facts.arrival
+    )
+    duplicate = len(r.entry_numbers) > 1 or (
         c.agg.available and c.agg.bill_entries is not None and c.agg.bill_entries > 1
-    ):
+    )
+    if number is None and not multi and not late and not duplicate:
+        return None
+    reasons = [number] if number is not None else []
+    if multi:
+        reasons.append("more_than_one_bill")
+    if late:
+        reasons.append("filed_after_arrival")
+    if duplicate:
         reasons.append("duplicate_entry_for_bill")
-    if reasons:
-        return {"reasons": ";".join(reasons), "filer_code": e.filer_code}
-    return None
+    return {"reasons": ";".join(reasons), "filer_code": e.filer_code}
 
 
 def _r26(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -1137,6 +1284,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         _r02,
         {"threshold_usd": 0},
         action=_ENTRY,
+        prepare=_prepare_threshold,
     ),
     RuleSpec(
         "R03",
@@ -1148,6 +1296,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         _r03,
         {"threshold_usd": 0},
         action=_ENTRY,
+        prepare=_prepare_threshold,
     ),
     RuleSpec(
         "R04",
@@ -1160,6 +1309,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         _r04,
         {"threshold_usd": 0, "window_hours": 72},
         action=_ENTRY,
+        prepare=_prepare_threshold,
     ),
     RuleSpec(
         "R05",
@@ -1211,6 +1361,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
             ],
         },
         action=_ENTRY,
+        prepare=_prepare_r07,
     ),
     RuleSpec(
         "R08",
@@ -1269,6 +1420,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
             "min_meaningful_words": 3,
         },
         action="correct the description",
+        prepare=_prepare_r10,
     ),
     RuleSpec(
         "R11",
@@ -1308,6 +1460,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "pilot listed-price element",
         _r14,
         {"min_ratio": 0.5},
+        prepare=_prepare_ratio,
     ),
     RuleSpec(
         "R15",
@@ -1318,6 +1471,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "pilot purpose (multi-party data)",
         _r15,
         {"value_tolerance": 0.2},
+        prepare=_prepare_r15,
     ),
     RuleSpec(
         "R16",
@@ -1360,6 +1514,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
             ],
             "min_name_letters": 3,
         },
+        prepare=_prepare_r17,
     ),
     RuleSpec(
         "R18",
@@ -1370,6 +1525,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "CBP ruling on warehouses as 'person', 2020",
         _r18,
         {"max_names_per_day": 5, "max_parcels_per_day": 20},
+        prepare=_prepare_r18,
     ),
     RuleSpec(
         "R19",
@@ -1380,6 +1536,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "UFLPA; OFAC",
         _r19,
         {"min_score": 90},
+        prepare=_prepare_r19,
     ),
     RuleSpec(
         "R20",
@@ -1425,6 +1582,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
                 "ENCAPSULATION MACHINE",
             ]
         },
+        prepare=_prepare_r21,
     ),
     RuleSpec(
         "R22",
@@ -1436,6 +1594,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "CBP seizure reports",
         _r22,
         {"min_signals": 3, "risk_origins": ["CN", "HK", "IN", "MX"]},
+        prepare=_prepare_r22,
     ),
     RuleSpec(
         "R23",
@@ -1446,6 +1605,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         "CBP IPR seizure statistics",
         _r23,
         {"max_price_fraction": 0.3},
+        prepare=_prepare_r23,
     ),
     RuleSpec(
         "R24",
@@ -1471,6 +1631,7 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         _r25,
         {"check_digit": True},
         action="correct the Type 86 entry",
+        prepare=_prepare_r25,
     ),
     RuleSpec(
         "R26",

@@ -10,10 +10,10 @@ an exception out of :func:`evaluate`). Otherwise RELEASE.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from s321.crossshipment import Aggregates
-from s321.models import CompleteRecord, Outcome, RuleHit, Severity
+from s321.models import CompleteRecord, Outcome, ReleasePath, RuleHit, Severity
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import RegimeTable, default_regimes
 from s321.rules.catalogue import NA, Ctx
@@ -96,24 +96,17 @@ def evaluate(
             stale_refdata,
             ("ENGINE",),
         )
-    ctx = Ctx(facts, snapshot, aggregates, regime, now or datetime.now(UTC), ruleset.params)
+    plan = ruleset.plan(regime.rules_enabled)
+    ctx = Ctx(facts, snapshot, aggregates, regime, now, plan.params)
     hits: list[RuleHit] = []
     na: list[str] = []
     errors: list[str] = []
     actions: list[str] = []
-    threshold = ruleset.hold_threshold.rank
+    threshold = plan.threshold
     hold = False
-    forced = regime.rules_enabled
-    for rule in ruleset.rules:
-        if not rule.enabled and rule.id not in forced:
-            continue
+    for rule, run, arg in plan.steps:
         try:
-            # the common case (a catalogue check without a guard) skips ActiveRule.run
-            check = rule.check
-            if check is not None and rule.when is None:
-                result = check(ctx, rule.params)
-            else:
-                result = rule.run(ctx)
+            result = run(ctx, arg)
         except Exception as exc:  # a rule that raises holds the shipment (fail safe)
             hits.append(_error_hit(rule.id, rule.version, exc))
             errors.append(rule.id)
@@ -142,7 +135,7 @@ def evaluate(
         # whatever severity or threshold the analysts configured
         hold = any(h.evidence.get("state") == "unavailable" for h in hits)
     eligible = True
-    if facts.release_path is not None and facts.release_path.value != "OTHER_ENTRY":
+    if facts.release_path is not None and facts.release_path is not ReleasePath.OTHER_ENTRY:
         eligible = regime.ineligibility(facts.origins) is None
     if not eligible:
         hold = True

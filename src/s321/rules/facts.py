@@ -22,16 +22,17 @@ from s321.models import (
     party_key,
 )
 
-__all__ = ["FIELD_TYPES", "Facts", "Line", "terms"]
+__all__ = ["FIELD_TYPES", "MEMO_LIMIT", "BoundedMemo", "Facts", "Line", "terms"]
 
 _WORD = re.compile(r"[A-Z0-9]+")
+_D0 = Decimal(0)
 
 #: Entries a process-wide memo keeps before it starts over (descriptions, parties and
 #: addresses repeat across shipments: sellers, products, reshippers).
 MEMO_LIMIT = 50_000
 
 
-class _Memo(dict[Any, Any]):
+class BoundedMemo(dict[Any, Any]):
     """A bounded memo: cleared when full (cheaper than LRU bookkeeping on every hit)."""
 
     __slots__ = ("fn",)
@@ -53,10 +54,19 @@ def _terms(text: str) -> tuple[str, ...]:
     return (*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)), *triples)
 
 
-_TERMS = _Memo(_terms)
-_WORDS = _Memo(lambda text: tuple(_WORD.findall(text.upper())))
-_PARTY_KEYS = _Memo(party_key)
-_ADDRESS_KEYS = _Memo(address_key)
+_TERMS = BoundedMemo(_terms)
+_WORDS = BoundedMemo(lambda text: tuple(_WORD.findall(text.upper())))
+# party and address keys are memoised by the fields they read (name; line 1, city, postal code,
+# country), not by the dataclass: a frozen dataclass hashes through a Python-level __hash__
+_PARTY_KEYS: dict[tuple[str | None, ...], str] = {}
+_ADDRESS_KEYS: dict[tuple[str | None, ...], str] = {}
+
+
+def _remember(memo: dict[Any, str], key: Any, value: str) -> str:
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def terms(text: str) -> tuple[str, ...]:
@@ -93,7 +103,9 @@ class Facts:
         "carrier_code",
         "consignee",
         "declared_value",
+        "described",
         "descriptions",
+        "entry_quantity",
         "entry_value",
         "fields_cache",
         "filer_code",
@@ -108,6 +120,7 @@ class Facts:
         "origin",
         "origins",
         "parties",
+        "pga_lines",
         "pilot_quantity",
         "quantity",
         "record",
@@ -121,40 +134,46 @@ class Facts:
         self.record = record
         m, p, e = record.manifest, record.pilot, record.entry86
         lines: list[Line] = []
+        pga: list[Line] = []
         if m is not None:
-            self.arrival = m.arrival
+            self.arrival = m.actual_arrival or m.estimated_arrival
             self.release_path: ReleasePath | None = m.release_path
-            self.manifest_value: Decimal | None = m.declared_value
+            # summed here rather than through the event's properties (one pass, no generators)
+            value = _D0
+            quantity = 0
+            origin = m.origin_country
+            for li in m.lines:
+                value += li.value
+                quantity += li.quantity
+                line = Line(
+                    "manifest",
+                    li.description,
+                    li.quantity,
+                    li.value,
+                    li.weight_kg,
+                    li.hts,
+                    li.origin_country or origin,
+                    li.pga,
+                )
+                lines.append(line)
+                if li.pga is not None:
+                    pga.append(line)
+            self.manifest_value: Decimal | None = value
             self.gift = m.gift
-            self.quantity: int | None = sum(li.quantity for li in m.lines)
-            self.manifest_quantity: int | None = self.quantity
+            self.quantity: int | None = quantity
+            self.manifest_quantity: int | None = quantity
             self.weight_kg: Decimal | None = m.shipping_weight_kg
             self.freight_charge: Decimal | None = m.freight_charge
             self.consignee: Party | None = m.consignee
-            self.shipper_country: str | None = (
-                m.shipper.address.country if m.shipper.address else None
-            )
-            self.mode: str | None = m.mode.value
+            shipper_address = m.shipper.address
+            self.shipper_country: str | None = shipper_address.country if shipper_address else None
+            self.mode: str | None = m.mode._value_
             self.carrier_code: str | None = m.carrier_code
-            for li in m.lines:
-                lines.append(
-                    Line(
-                        "manifest",
-                        li.description,
-                        li.quantity,
-                        li.value,
-                        li.weight_kg,
-                        li.hts,
-                        li.origin_country or m.origin_country,
-                        li.pga,
-                    )
-                )
         else:
             self.arrival = (e.filed_at if e is not None else None) or now or datetime.now(UTC)
             self.release_path = ReleasePath.TYPE_86 if e is not None else None
             self.manifest_value = None
             self.gift = False
-            self.quantity = e.quantity if e is not None else None
             self.manifest_quantity = None
             self.weight_kg = None
             self.freight_charge = None
@@ -162,35 +181,52 @@ class Facts:
             self.shipper_country = (
                 e.shipper.address.country if e is not None and e.shipper.address else None
             )
-            self.mode = p.mode.value if p is not None else None
+            self.mode = p.mode._value_ if p is not None else None
             self.carrier_code = p.carrier_code if p is not None else None
         if e is not None:
-            self.entry_value: Decimal | None = e.declared_value
-            self.filer_code: str | None = e.filer_code
+            value = _D0
+            quantity = 0
+            origin = e.origin_country
             for el in e.lines:
-                lines.append(
-                    Line(
-                        "entry86",
-                        el.description,
-                        el.quantity,
-                        el.value,
-                        None,
-                        el.hts,
-                        e.origin_country,
-                        el.pga,
-                    )
+                value += el.value
+                quantity += el.quantity
+                line = Line(
+                    "entry86",
+                    el.description,
+                    el.quantity,
+                    el.value,
+                    None,
+                    el.hts,
+                    origin,
+                    el.pga,
                 )
+                lines.append(line)
+                if el.pga is not None:
+                    pga.append(line)
+            self.entry_value: Decimal | None = value
+            self.entry_quantity: int | None = quantity
+            self.filer_code: str | None = e.entry_number[:3]
+            if m is None:
+                self.quantity = quantity
         else:
             self.entry_value = None
+            self.entry_quantity = None
             self.filer_code = None
+            if m is None:
+                self.quantity = None
         self.lines = tuple(lines)
-        values = [v for v in (self.manifest_value, self.entry_value) if v is not None]
-        self.declared_value: Decimal | None = max(values) if values else None
+        self.pga_lines: tuple[Line, ...] = tuple(pga)
+        mv, ev = self.manifest_value, self.entry_value
+        self.declared_value: Decimal | None = (
+            ev if mv is None else mv if ev is None else max(mv, ev)
+        )
         self.origin: str | None = (
             (m.origin_country if m else None)
             or (e.origin_country if e else None)
             or (p.origin_country if p else None)
         )
+        # the same set operations in the same order as ever: the tuples' order (which list
+        # hit is reported first) must not change
         origins = {li.origin for li in lines}
         if self.origin is not None:
             origins.add(self.origin)
@@ -204,14 +240,11 @@ class Facts:
             pairs.add((p.hts, p.origin_country or self.origin))
         self.hts_origins: tuple[tuple[str, str | None], ...] = tuple(pairs)
         descs = [li.description for li in lines if li.description is not None]
+        #: some goods line has a description (the pilot's enhanced one is not a line's)
+        self.described = bool(descs)
         if p is not None and p.enhanced_description:
             descs.append(p.enhanced_description)
         self.descriptions: tuple[str, ...] = tuple(descs)
-        self.seller: Party | None = (p.seller if p is not None else None) or (
-            e.shipper if e is not None else None
-        )
-        self.listed_price: Decimal | None = p.listed_price if p is not None else None
-        self.pilot_quantity: int | None = p.quantity if p is not None else None
         parties: list[tuple[str, Party]] = []
         if m is not None:
             parties.append(("shipper", m.shipper))
@@ -220,18 +253,27 @@ class Facts:
             parties.append(("seller", e.shipper))
             parties.append(("consignee", e.consignee))
         if p is not None:
-            for role, party in (
-                ("seller", p.seller),
-                ("shipper", p.shipment_initiator),
-                ("consignee", p.deliver_to),
-                ("manufacturer", p.manufacturer),
-                ("buyer", p.buyer),
-            ):
-                if party is not None:
-                    parties.append((role, party))
-        for li in m.lines if m is not None else ():
-            if li.manufacturer is not None:
-                parties.append(("manufacturer", li.manufacturer))
+            self.seller: Party | None = p.seller or (e.shipper if e is not None else None)
+            self.listed_price: Decimal | None = p.listed_price
+            self.pilot_quantity: int | None = p.quantity
+            if p.seller is not None:
+                parties.append(("seller", p.seller))
+            if p.shipment_initiator is not None:
+                parties.append(("shipper", p.shipment_initiator))
+            if p.deliver_to is not None:
+                parties.append(("consignee", p.deliver_to))
+            if p.manufacturer is not None:
+                parties.append(("manufacturer", p.manufacturer))
+            if p.buyer is not None:
+                parties.append(("buyer", p.buyer))
+        else:
+            self.seller = e.shipper if e is not None else None
+            self.listed_price = None
+            self.pilot_quantity = None
+        if m is not None:
+            for li in m.lines:
+                if li.manufacturer is not None:
+                    parties.append(("manufacturer", li.manufacturer))
         seen: set[tuple[str, str]] = set()
         unique: list[tuple[str, Party]] = []
         for role, party in parties:
@@ -245,14 +287,17 @@ class Facts:
     @staticmethod
     def akey(address: Address) -> str:
         """:func:`address_key`, memoised across records (the same address hashes once)."""
-        k: str = _ADDRESS_KEYS[address]
-        return k
+        k = (address.line1, address.city, address.postal_code, address.country)
+        found = _ADDRESS_KEYS.get(k)
+        return found if found is not None else _remember(_ADDRESS_KEYS, k, address_key(address))
 
     @staticmethod
     def pkey(party: Party) -> str:
         """:func:`party_key`, memoised across records (the same party hashes once)."""
-        k: str = _PARTY_KEYS[party]
-        return k
+        a = party.address
+        k = (party.name,) if a is None else (party.name, a.line1, a.city, a.postal_code, a.country)
+        found = _PARTY_KEYS.get(k)
+        return found if found is not None else _remember(_PARTY_KEYS, k, party_key(party))
 
     @staticmethod
     def terms(text: str) -> tuple[str, ...]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
@@ -51,7 +51,15 @@ from s321.rules.catalogue import CATALOGUE, NA, Check, Ctx, Result, RuleSpec
 from s321.rules.compile import compile_condition
 from s321.rules.facts import FIELD_TYPES, Facts
 
-__all__ = ["ActiveRule", "Condition", "Ruleset", "default_ruleset", "load_ruleset", "parse_ruleset"]
+__all__ = [
+    "ActiveRule",
+    "Condition",
+    "Plan",
+    "Ruleset",
+    "default_ruleset",
+    "load_ruleset",
+    "parse_ruleset",
+]
 
 _TOP_KEYS = frozenset({"version", "description", "hold_threshold", "rules"})
 _RULE_KEYS = frozenset(
@@ -148,13 +156,20 @@ class ActiveRule:
     params: Mapping[str, Any]
     when: Condition | None = None
     condition: Condition | None = None
+    #: the parameters as the check reads them (the catalogue's ``prepare``), None: ``params``
+    prepared: Mapping[str, Any] | None = None
+
+    @property
+    def check_params(self) -> Mapping[str, Any]:
+        """What the check is called with: the prepared parameters, else ``params``."""
+        return self.params if self.prepared is None else self.prepared
 
     def run(self, ctx: Ctx) -> Result:
         """Apply the rule to one record's context (guard, then check or condition)."""
         if self.when is not None and not self.when.on(ctx.facts):
             return NA
         if self.check is not None:
-            return self.check(ctx, self.params)
+            return self.check(ctx, self.check_params)
         assert self.condition is not None
         fired = self.condition.on(ctx.facts)
         if fired is None:
@@ -179,6 +194,26 @@ class ActiveRule:
         }
 
 
+def _run(ctx: Ctx, rule: ActiveRule) -> Result:
+    return rule.run(ctx)
+
+
+#: One rule of a plan: the rule, and the function and argument to call it with on a context.
+Step = tuple[ActiveRule, Callable[[Ctx, Any], Result], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What :func:`~s321.rules.evaluate` runs for one rule set under one regime: the enabled
+    rules and those the regime forces on, in order, each with what to call. Built once."""
+
+    steps: tuple[Step, ...]
+    #: rule id -> the parameters its check reads (:attr:`ActiveRule.check_params`)
+    params: Mapping[str, Mapping[str, Any]]
+    #: rank of the hold threshold
+    threshold: int
+
+
 @dataclass(frozen=True)
 class Ruleset:
     """A validated rule set: its version, hold threshold and the rules in catalogue order."""
@@ -189,12 +224,35 @@ class Ruleset:
     rules: tuple[ActiveRule, ...]
     text: str = field(default="", repr=False)
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    _plans: dict[frozenset[str], Plan] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def rule(self, rule_id: str) -> ActiveRule:
         for r in self.rules:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def plan(self, forced: frozenset[str] = frozenset()) -> Plan:
+        """The rules to run when the regime forces the rules ``forced`` on (built once each)."""
+        found = self._plans.get(forced)
+        if found is None:
+            steps: list[Step] = []
+            for r in self.rules:
+                if not r.enabled and r.id not in forced:
+                    continue
+                if r.check is not None and r.when is None:
+                    # the common case: a catalogue check without a guard, called directly
+                    steps.append((r, r.check, r.check_params))
+                else:
+                    steps.append((r, _run, r))
+            found = self._plans[forced] = Plan(
+                tuple(steps),
+                {r.id: r.check_params for r in self.rules},
+                self.hold_threshold.rank,
+            )
+        return found
 
 
 def _norm_list(values: list[Any], where: str) -> frozenset[str]:
@@ -309,6 +367,7 @@ def _build_rule(rule_id: str, raw: Mapping[str, Any], name: str) -> ActiveRule:
         params=params,
         when=when,
         condition=condition,
+        prepared=spec.prepare(params) if spec.prepare is not None else None,
     )
 
 
@@ -334,7 +393,7 @@ def parse_ruleset(text: str, name: str = "rule set", fmt: str = "toml") -> Rules
         raise ConfigError(f"{name}: field 'rules' must be a table")
     rules = [_build_rule(spec.id, rules_raw.get(spec.id, {}), name) for spec in CATALOGUE]
     rules += [_build_rule(rid, r, name) for rid, r in rules_raw.items() if rid not in _BY_ID]
-    return Ruleset(
+    ruleset = Ruleset(
         version=version,
         description=str(raw.get("description", "")),
         hold_threshold=threshold,
@@ -342,6 +401,8 @@ def parse_ruleset(text: str, name: str = "rule set", fmt: str = "toml") -> Rules
         text=text,
         params={r.id: r.params for r in rules},
     )
+    ruleset.plan()  # built at load, with the parameters prepared
+    return ruleset
 
 
 def load_ruleset(path: Path) -> Ruleset:
