@@ -80,8 +80,15 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     Stack.from_settings(settings).up()
     if not as_json:
         click.echo(f"stack ready in {time.monotonic() - t0:.1f}s; starting a worker")
-    report = run_demo(settings.kafka_bootstrap, settings.redis_url, settings.data_dir,
-                      shipments, seed, settings.partitions, progress=not as_json)
+    report = run_demo(
+        settings.kafka_bootstrap,
+        settings.redis_url,
+        settings.data_dir,
+        shipments,
+        seed,
+        settings.partitions,
+        progress=not as_json,
+    )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
@@ -94,24 +101,47 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
 
 
 @cli.command("bench")
-@click.option("--quick", is_flag=True,
-              help="A few minutes: smaller backlog, two loads, no million-shipment phases.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A few minutes: smaller backlog, two loads, no million-shipment phases.",
+)
 @click.option("--shipments", type=int, help="Backlog size.  [default: 200000; quick 20000]")
-@click.option("--waiting", type=int,
-              help="Shipments left waiting for the memory and recovery phases; 0 skips them."
-                   "  [default: 1000000; quick 0]")
+@click.option(
+    "--waiting",
+    type=int,
+    help="Shipments left waiting for the memory and recovery phases; 0 skips them."
+    "  [default: 1000000; quick 0]",
+)
 @click.option("--seed", type=int, default=321, show_default=True)
-@click.option("--profile-seconds", type=float,
-              help="py-spy sampling of a worker on the backlog; 0 skips.  [default: 30; quick 15]")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a PNG of throughput and latency per load here.")
-@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]),
-              help="Processing guarantee of the measured workers (default: the worker's).")
+@click.option(
+    "--profile-seconds",
+    type=float,
+    help="py-spy sampling of a worker on the backlog; 0 skips.  [default: 30; quick 15]",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PNG of throughput and latency per load here.",
+)
+@click.option(
+    "--guarantee",
+    type=click.Choice(["exactly_once", "at_least_once"]),
+    help="Processing guarantee of the measured workers (default: the worker's).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int | None, seed: int,
-          profile_seconds: float | None, plot: Path | None, guarantee: str | None,
-          as_json: bool) -> None:
+def bench(
+    settings: Settings,
+    quick: bool,
+    shipments: int | None,
+    waiting: int | None,
+    seed: int,
+    profile_seconds: float | None,
+    plot: Path | None,
+    guarantee: str | None,
+    as_json: bool,
+) -> None:
     """Measure throughput, its ceiling, latency per load, scale-out, memory and recovery of
     worker processes on the local Kafka and Redis, each checked against ground truth.
 
@@ -152,14 +182,27 @@ def bench(settings: Settings, quick: bool, shipments: int | None, waiting: int |
 
 
 @cli.command("worker")
-@click.option("--store", default="rocksdb://", show_default=True,
-              help="Table store: rocksdb:// (durable, bounded memory) or memory://.")
-@click.option("--guarantee", type=click.Choice(["exactly_once", "at_least_once"]),
-              default="at_least_once", show_default=True,
-              help="at_least_once: decisions durable before the state recording them (a crash "
-                   "may repeat a decision, same id); exactly_once: Faust transactions.")
-@click.option("--idle-speedup", type=float, default=1.0, show_default=True,
-              help="Event-time seconds an idle partition advances per wall-clock second.")
+@click.option(
+    "--store",
+    default="rocksdb://",
+    show_default=True,
+    help="Table store: rocksdb:// (durable, bounded memory) or memory://.",
+)
+@click.option(
+    "--guarantee",
+    type=click.Choice(["exactly_once", "at_least_once"]),
+    default="at_least_once",
+    show_default=True,
+    help="at_least_once: decisions durable before the state recording them (a crash "
+    "may repeat a decision, same id); exactly_once: Faust transactions.",
+)
+@click.option(
+    "--idle-speedup",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Event-time seconds an idle partition advances per wall-clock second.",
+)
 @click.pass_obj
 def worker(settings: Settings, store: str, guarantee: str, idle_speedup: float) -> None:
     """Run the correlating processor against the Kafka and Redis in the settings."""
@@ -311,48 +354,117 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
 @cli.command("generate")
 @click.option("--shipments", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=321, show_default=True)
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), default="2024-06-01",
-              show_default=True, help="First arrival date.")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), default="2024-12-31",
-              show_default=True, help="Last arrival date.")
-@click.option("--mix", default="demo", show_default=True,
-              help="Preset (demo, clean, positives) and/or scenario=weight, comma-separated.")
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default="2024-06-01",
+    show_default=True,
+    help="First arrival date.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default="2024-12-31",
+    show_default=True,
+    help="Last arrival date.",
+)
+@click.option(
+    "--mix",
+    default="demo",
+    show_default=True,
+    help="Preset (demo, clean, positives) and/or scenario=weight, comma-separated.",
+)
 @click.option("--enable", multiple=True, help="Rule disabled by default to expect (e.g. R06).")
-@click.option("--ground-truth", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write expected outcomes per shipment key here (JSON lines).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write an Avro container file for --replay instead of producing.")
-@click.option("--replay", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Produce the records of a file written with --out.")
-@click.option("--rate", type=float, default=0.0, show_default=True,
-              help="Events per second; 0 is as fast as possible.")
-@click.option("--partitioner", type=click.Choice(["murmur2", "crc32"]), default="murmur2",
-              show_default=True, help="Emulate the Java client (murmur2) or librdkafka (crc32).")
-@click.option("--bad-keys", type=float, default=0.0, show_default=True,
-              help="Fraction of Kafka keys that disagree with the payload.")
+@click.option(
+    "--ground-truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write expected outcomes per shipment key here (JSON lines).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write an Avro container file for --replay instead of producing.",
+)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Produce the records of a file written with --out.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Events per second; 0 is as fast as possible.",
+)
+@click.option(
+    "--partitioner",
+    type=click.Choice(["murmur2", "crc32"]),
+    default="murmur2",
+    show_default=True,
+    help="Emulate the Java client (murmur2) or librdkafka (crc32).",
+)
+@click.option(
+    "--bad-keys",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of Kafka keys that disagree with the payload.",
+)
 @click.option("--topic-prefix", help="Topic name prefix.  [default: the settings' prefix]")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def generate(settings: Settings, shipments: int, seed: int, start: datetime, end: datetime,
-             mix: str, enable: tuple[str, ...], ground_truth: Path | None, out: Path | None,
-             replay: Path | None, rate: float, partitioner: str, bad_keys: float,
-             topic_prefix: str | None, no_progress: bool) -> None:
+def generate(
+    settings: Settings,
+    shipments: int,
+    seed: int,
+    start: datetime,
+    end: datetime,
+    mix: str,
+    enable: tuple[str, ...],
+    ground_truth: Path | None,
+    out: Path | None,
+    replay: Path | None,
+    rate: float,
+    partitioner: str,
+    bad_keys: float,
+    topic_prefix: str | None,
+    no_progress: bool,
+) -> None:
     """Produce synthetic Section 321 traffic with ground truth (or write/replay a file)."""
     from s321.generator.command import GenerateOptions, run_generate
 
-    what, figures, counts = run_generate(GenerateOptions(
-        bootstrap=settings.kafka_bootstrap, seed=seed, shipments=shipments, start=start.date(),
-        end=end.date(), mix=mix, enable=enable, ground_truth=ground_truth, out=out,
-        replay=replay, rate=rate, partitioner=partitioner, bad_keys=bad_keys,
-        topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
-        partitions=settings.partitions, progress=not no_progress))
+    what, figures, counts = run_generate(
+        GenerateOptions(
+            bootstrap=settings.kafka_bootstrap,
+            seed=seed,
+            shipments=shipments,
+            start=start.date(),
+            end=end.date(),
+            mix=mix,
+            enable=enable,
+            ground_truth=ground_truth,
+            out=out,
+            replay=replay,
+            rate=rate,
+            partitioner=partitioner,
+            bad_keys=bad_keys,
+            topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
+            partitions=settings.partitions,
+            progress=not no_progress,
+        )
+    )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     if isinstance(figures, int):
         click.echo(f"{what} {figures} records to {out}" + (f" ({outcomes})" if outcomes else ""))
     else:
-        click.echo(f"{what} {figures.records} events, {figures.bytes} bytes in "
-                   f"{figures.seconds:.2f}s ({figures.rate:,.0f} events/s, "
-                   f"{figures.failed} failed)" + (f"; shipments: {outcomes}" if outcomes else ""))
+        click.echo(
+            f"{what} {figures.records} events, {figures.bytes} bytes in "
+            f"{figures.seconds:.2f}s ({figures.rate:,.0f} events/s, "
+            f"{figures.failed} failed)" + (f"; shipments: {outcomes}" if outcomes else "")
+        )
 
 
 def main() -> None:

@@ -10,8 +10,9 @@ from s321.errors import ConfigError
 from s321.worker import ensure_topics
 
 
-def test_missing_topics_are_created_with_the_configured_partitions(kafka_bootstrap: str,
-                                                                  unique: str) -> None:
+def test_missing_topics_are_created_with_the_configured_partitions(
+    kafka_bootstrap: str, unique: str
+) -> None:
     """Starting against an empty cluster creates every registry topic with equal partition counts."""
     prefix = f"{unique}."
     counts = ensure_topics(kafka_bootstrap, prefix, 3)
@@ -19,8 +20,9 @@ def test_missing_topics_are_created_with_the_configured_partitions(kafka_bootstr
     assert {counts[topics.topic_name(s, prefix)] for s in topics.ALL if s.copartitioned} == {3}
 
 
-def test_worker_refuses_co_partitioned_topics_with_different_counts(kafka_bootstrap: str,
-                                                                    unique: str) -> None:
+def test_worker_refuses_co_partitioned_topics_with_different_counts(
+    kafka_bootstrap: str, unique: str
+) -> None:
     """A pilot topic with more partitions than the manifest topic stops start-up with a message naming both."""
     prefix = f"{unique}."
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
