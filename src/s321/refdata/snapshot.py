@@ -7,7 +7,7 @@ dictionary probe or a bounded fuzzy match, with no I/O, so the rules stay pure f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ class ReferenceSnapshot:
         for i, n in enumerate(self._watch_names):
             self._watch_exact.setdefault(n, []).append(i)
         self._list_hits: dict[tuple[str, str | None], dict[str, HtsHit]] = {}
-        self._memos: dict[str, dict[Any, Any]] = {}
+        self._memos: dict[Hashable, dict[Any, Any]] = {}
         # plain attributes, not properties: every evaluation reads several of them
         self.has_bands = bool(self._bands)
         self.has_reshippers = bool(self._reshippers)
@@ -161,7 +161,7 @@ class ReferenceSnapshot:
 
     # -- memos of derived values -------------------------------------------------------------
 
-    def memo(self, name: str) -> dict[Any, Any]:
+    def memo(self, name: Hashable) -> dict[Any, Any]:
         """A dict kept with this snapshot, in which callers memoise values they derive from its
         data (``name`` keeps callers apart; callers bound it by :data:`MEMO_LIMIT`)."""
         found = self._memos.get(name)

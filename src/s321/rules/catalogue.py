@@ -54,8 +54,8 @@ _UNSET: Final = object()
 
 Evidence = dict[str, str]
 Result = None | _NotApplicable | Evidence | tuple[Severity, Evidence]
-#: One of the record's (HTS, origin) pairs with its first hit on each list.
-_Listed = tuple[str, str | None, Mapping[str, HtsHit]]
+#: The first of a record's (HTS, origin) pairs on a list, with its hit.
+_Listed = tuple[str, str | None, HtsHit]
 
 
 class Ctx:
@@ -66,7 +66,7 @@ class Ctx:
     and weight findings), computed by the first check that asks.
     """
 
-    __slots__ = ("_lists", "_now", "_vague", "_weight", "agg", "facts", "params", "regime", "snap")
+    __slots__ = ("_listed", "_now", "_vague", "_weight", "agg", "facts", "params", "regime", "snap")
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class Ctx:
         self.agg = agg
         self.regime = regime
         self._now = now
-        self._lists: tuple[_Listed, ...] | None = None
+        self._listed: dict[str, _Listed] | None = None
         self._vague: Any = _UNSET
         self._weight: Any = _UNSET
 
@@ -94,19 +94,18 @@ class Ctx:
             self._now = datetime.now(UTC)
         return self._now
 
-    def on_list(self, name: str) -> tuple[str, str | None, HtsHit] | None:
-        """The first of the record's (HTS, origin) pairs on HTS list ``name``, with its hit."""
-        lists = self._lists
-        if lists is None:
+    def on_list(self, name: str) -> _Listed | None:
+        """The first of the record's (HTS, origin) pairs on HTS list ``name``, with its hit
+        (every list looked up at once, on the first call)."""
+        listed = self._listed
+        if listed is None:
+            listed = self._listed = {}
             hits = self.snap.list_hits
-            lists = self._lists = tuple(
-                (hts, origin, hits(hts, origin)) for hts, origin in self.facts.hts_origins
-            )
-        for hts, origin, found in lists:
-            hit = found.get(name)
-            if hit is not None:
-                return hts, origin, hit
-        return None
+            for hts, origin in self.facts.hts_origins:
+                for name_, hit in hits(hts, origin).items():
+                    if name_ not in listed:
+                        listed[name_] = (hts, origin, hit)
+        return listed.get(name)
 
 
 Check = Callable[[Ctx, Mapping[str, Any]], Result]
@@ -263,18 +262,19 @@ def _r06(c: Ctx, p: Mapping[str, Any]) -> Result:
     return _list_rule(c, "TRADE_ACTION")
 
 
-def _keyword_scan(words: frozenset[str]) -> BoundedMemo:
-    """description -> its first term in ``words`` (or None), memoised per text."""
-    return BoundedMemo(lambda d: next((t for t in Facts.terms(d) if t in words), None))
-
-
-def _first_keyword(descriptions: tuple[str, ...], scan: BoundedMemo) -> str | None:
-    """The first term of the descriptions that :func:`_keyword_scan` finds."""
+def _first_keyword(descriptions: tuple[str, ...], words: frozenset[str]) -> str | None:
+    """The first term of the descriptions that is in ``words``."""
     for d in descriptions:
-        found: str | None = scan[d]
-        if found is not None:
-            return found
+        for t in Facts.terms(d):
+            if t in words:
+                return t
     return None
+
+
+def _keyword_scan(words: frozenset[str]) -> BoundedMemo:
+    """descriptions -> :func:`_first_keyword` of them in ``words``, memoised (a record's
+    descriptions, as a tuple, repeat with its product)."""
+    return BoundedMemo(lambda descriptions: _first_keyword(descriptions, words))
 
 
 def _prepare_r07(p: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -285,6 +285,9 @@ def _prepare_r07(p: Mapping[str, Any]) -> Mapping[str, Any]:
         perfume_prefixes=tuple(sorted(p["perfume_prefixes"])),
         perfume_limit_usd=_dec(p["perfume_limit_usd"]),
         keyword_scan=_keyword_scan(p["keywords"]),
+        any_prefix=tuple(
+            sorted(p["alcohol_prefixes"] | p["tobacco_prefixes"] | p["perfume_prefixes"])
+        ),
     )
 
 
@@ -292,18 +295,16 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins and not f.descriptions:
         return NA
-    alcohol = p["alcohol_prefixes"]
-    tobacco = p["tobacco_prefixes"]
-    perfume = p["perfume_prefixes"]
+    excise = p["any_prefix"]
     for li in f.lines:
         h = li.hts
-        if not h:
+        if not h or not h.startswith(excise):  # the common case: one test per line
             continue
-        if h.startswith(alcohol):
+        if h.startswith(p["alcohol_prefixes"]):
             return {"hts": h, "category": "alcohol"}
-        if h.startswith(tobacco):
+        if h.startswith(p["tobacco_prefixes"]):
             return {"hts": h, "category": "tobacco"}
-        if h.startswith(perfume) and li.value > p["perfume_limit_usd"]:
+        if h.startswith(p["perfume_prefixes"]) and li.value > p["perfume_limit_usd"]:
             return {
                 "hts": h,
                 "category": "alcoholic_perfume",
@@ -314,7 +315,7 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
         found = c.on_list("EXCISE")
         if found is not None:
             return {"hts": found[0], "category": "excise_list", "prefix": found[2].prefix}
-    t = _first_keyword(f.descriptions, p["keyword_scan"])
+    t = p["keyword_scan"][f.descriptions]
     if t is not None:
         return {"category": "description_keyword", "keyword": t}
     return None
@@ -324,6 +325,8 @@ def _r08(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins or not c.snap.has_list("PGA"):
         return NA
+    if c.on_list("PGA") is None:  # the lines' pairs are among the record's pairs
+        return None
     hits = c.snap.list_hits
     manifest_release = f.release_path is _S321
     for li in f.lines:
@@ -442,11 +445,9 @@ def _r10(c: Ctx, p: Mapping[str, Any]) -> Result:
 
 def _chapters_of(snap: ReferenceSnapshot, text: str) -> tuple[frozenset[str], str, str] | None:
     """The HTS chapters the snapshot's keywords give a description (with the evidence text
-    of chapters and keywords), or None when it names no keyword; memoised per snapshot."""
+    of chapters and keywords), or None when it names no keyword; kept in the snapshot's
+    ``memo("R11")``, which :func:`_r11` reads first."""
     memo = snap.memo("R11")
-    if text in memo:
-        cached: tuple[frozenset[str], str, str] | None = memo[text]
-        return cached
     found = snap.keyword_chapters(Facts.terms(text))
     out = None
     if found:
@@ -459,14 +460,18 @@ def _chapters_of(snap: ReferenceSnapshot, text: str) -> tuple[frozenset[str], st
 
 
 def _r11(c: Ctx, p: Mapping[str, Any]) -> Result:
-    if not c.snap.has_keywords:
+    snap = c.snap
+    if not snap.has_keywords:
         return NA
     applicable = False
+    memo = snap.memo("R11")
     for li in c.facts.lines:
         if not li.hts or not li.description:
             continue
         applicable = True
-        found = _chapters_of(c.snap, li.description)
+        found = memo.get(li.description, _UNSET)
+        if found is _UNSET:
+            found = _chapters_of(snap, li.description)
         if found is not None and li.hts[:2] not in found[0]:
             return {
                 "hts": li.hts,
@@ -546,18 +551,6 @@ def _prepare_r15(p: Mapping[str, Any]) -> Mapping[str, Any]:
     return _prepared(p, value_tolerance=_dec(p["value_tolerance"]))
 
 
-def _differ(a: Any, b: Any, c: Any) -> bool:
-    """Two of the values that are present (not None, not empty) differ."""
-    first = None
-    for v in (a, b, c):
-        if v:
-            if first is None:
-                first = v
-            elif v != first:
-                return True
-    return False
-
-
 def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     r = f.record
@@ -581,7 +574,7 @@ def _r15(c: Ctx, p: Mapping[str, Any]) -> Result:
     mo = m.origin_country if m is not None else None
     po = pi.origin_country if pi is not None else None
     eo = e.origin_country if e is not None else None
-    origin = _differ(mo, po, eo)
+    origin = bool((mo and po and mo != po) or (mo and eo and mo != eo) or (po and eo and po != eo))
     deliver_to = False
     carrier: str | None = None
     if m is not None and pi is not None:
@@ -739,11 +732,20 @@ def _r19(c: Ctx, p: Mapping[str, Any]) -> Result:
     if not snap.has_watchlist:
         return NA
     cutoff = p["min_score"]
+    # (name, country) -> matches, for this snapshot and cutoff (the snapshot's own memo of
+    # watch_matches is keyed the same way, behind a method call and a longer key)
+    memo = snap.memo(("R19", cutoff))
     best: tuple[float, str, Any, Party] | None = None
     count = 0
     for role, party in c.facts.parties:
-        country = party.address.country if party.address else None
-        for m in snap.watch_matches(party.name, country, cutoff):
+        key = (party.name, party.address.country if party.address else None)
+        matches = memo.get(key)
+        if matches is None:
+            matches = snap.watch_matches(key[0], key[1], cutoff)
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = matches
+        for m in matches:
             count += 1
             rank = (1 if m.entry.severity == "CRITICAL" else 0) * 1000 + m.score
             if best is None or rank > best[0]:
@@ -808,7 +810,7 @@ def _r21(c: Ctx, p: Mapping[str, Any]) -> Result:
         found = c.on_list("PILL_PRESS")
         if found is not None:
             return {"hts": found[0], "prefix": found[2].prefix, "dea_transaction_id": "missing"}
-    t = _first_keyword(f.descriptions, p["keyword_scan"])
+    t = p["keyword_scan"][f.descriptions]
     if t is not None:
         return {"keyword": t, "dea_transaction_id": "missing"}
     return None

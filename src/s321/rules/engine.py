@@ -142,15 +142,15 @@ def evaluate(
         if ENTRY_ACTION not in actions:
             actions.insert(0, ENTRY_ACTION)
     return Evaluation(
-        outcome=Outcome.HOLD if hold else Outcome.RELEASE,
-        hits=tuple(hits),
-        not_applicable=tuple(na),
-        required_actions=tuple(actions),
-        regime_version=regime.version,
-        ruleset_version=ruleset.version,
-        refdata_version=snapshot.version,
-        eligible=eligible,
-        stale_refdata=stale_refdata,
-        errors=tuple(errors),
-        affected=aggregates.affected,
+        Outcome.HOLD if hold else Outcome.RELEASE,
+        tuple(hits),
+        tuple(na),
+        tuple(actions),
+        regime.version,
+        ruleset.version,
+        snapshot.version,
+        eligible,
+        stale_refdata,
+        tuple(errors),
+        aggregates.affected,
     )

@@ -218,7 +218,7 @@ class Facts:
         self.pga_lines: tuple[Line, ...] = tuple(pga)
         mv, ev = self.manifest_value, self.entry_value
         self.declared_value: Decimal | None = (
-            ev if mv is None else mv if ev is None else max(mv, ev)
+            ev if mv is None else mv if ev is None or not ev > mv else ev  # max(mv, ev)
         )
         self.origin: str | None = (
             (m.origin_country if m else None)
@@ -274,14 +274,10 @@ class Facts:
             for li in m.lines:
                 if li.manufacturer is not None:
                     parties.append(("manufacturer", li.manufacturer))
-        seen: set[tuple[str, str]] = set()
-        unique: list[tuple[str, Party]] = []
-        for role, party in parties:
-            k = (role, party.name)
-            if k not in seen:
-                seen.add(k)
-                unique.append((role, party))
-        self.parties: tuple[tuple[str, Party], ...] = tuple(unique)
+        unique: dict[tuple[str, str], tuple[str, Party]] = {}
+        for role, party in parties:  # the first party of each role and name, in order
+            unique.setdefault((role, party.name), (role, party))
+        self.parties: tuple[tuple[str, Party], ...] = tuple(unique.values())
         self.fields_cache: dict[str, Any] | None = None
 
     @staticmethod
