@@ -117,7 +117,13 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
 
 
 def collect(
-    bootstrap: str, prefix: str, expected: dict[str, Any], *, quiet_s: float, timeout_s: float
+    bootstrap: str,
+    prefix: str,
+    expected: dict[str, Any],
+    *,
+    quiet_s: float,
+    timeout_s: float,
+    progress: bool = False,
 ) -> tuple[dict[str, list[Decision]], dict[str, DeadLetter], int]:
     """Read decisions, unmatched reports and dead letters (read-committed) until every
     expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds."""
@@ -142,6 +148,9 @@ def collect(
     dead = 0
     deadline = time.monotonic() + timeout_s
     last_new = time.monotonic()
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(expected), desc="answered", unit="shipment", disable=not progress)
     try:
         while time.monotonic() < deadline:
             msgs = consumer.consume(500, 0.5)
@@ -164,11 +173,13 @@ def collect(
                 for k, t in expected.items()
                 if _final(decisions.get(k), unmatched.get(k), t) is not None
             )
+            bar.update(answered - bar.n)
             if answered >= len(expected) and time.monotonic() - last_new > 2:
                 break
             if time.monotonic() - last_new > quiet_s:
                 break
     finally:
+        bar.close()
         consumer.close()
     return decisions, unmatched, dead
 
@@ -300,7 +311,9 @@ def run_demo(
         traffic = generate(GeneratorConfig(seed=seed, shipments=shipments))
         _produce(bootstrap, prefix, traffic.events, progress)
         truth = traffic.truth_by_key()
-        decisions, unmatched, dead = collect(bootstrap, prefix, truth, quiet_s=45, timeout_s=600)
+        decisions, unmatched, dead = collect(
+            bootstrap, prefix, truth, quiet_s=60, timeout_s=3600, progress=progress
+        )
     finally:
         stop_worker(worker)
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
