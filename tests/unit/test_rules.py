@@ -529,3 +529,68 @@ def test_hyphenated_and_three_word_keywords_match_descriptions() -> None:
     )
     found = snap.keyword_chapters(terms("Men's t-shirt and food storage containers, set of 3"))
     assert found == {"T SHIRT": "61", "FOOD STORAGE CONTAINERS": "39"}
+
+
+def test_snapshot_list_hits_give_the_first_hit_of_each_list() -> None:
+    """``list_hits`` maps each list to the first (shortest-prefix) entry that covers the code
+    and origin, as ``on_list`` reports it; origin-restricted entries skip other origins."""
+    from s321.refdata.loader import HtsEntry, RefTables
+
+    snap = ReferenceSnapshot(
+        RefTables(
+            version="l",
+            description="test",
+            hts_lists=(
+                HtsEntry("PGA", "6109", None, ""),
+                HtsEntry("PGA", "610910", None, ""),
+                HtsEntry("ADCVD", "61091000", frozenset({"CN"}), ""),
+            ),
+        )
+    )
+    hits = snap.list_hits("6109100012", "CN")
+    assert {k: h.prefix for k, h in hits.items()} == {"PGA": "6109", "ADCVD": "61091000"}
+    assert snap.on_list("ADCVD", "6109100012", "VN") is None
+    assert snap.on_list("ADCVD", "6109100012", None) is not None  # unknown origin: covered
+    assert snap.list_hits("6109100012", "CN") is hits
+
+
+def test_party_and_address_keys_are_memoised_by_the_fields_they_read() -> None:
+    """Facts.pkey and Facts.akey equal party_key and address_key, for parties that differ
+    only in fields the keys do not read and for ones that differ in fields they do."""
+    from s321.models import address_key, party_key
+    from s321.rules.facts import Facts
+
+    a = Address("1 Main St", "Springfield", "US", "IL", "62701")
+    parties = [
+        Party("Ann Lee", a, "P-1"),
+        Party("Ann Lee", dataclasses.replace(a, region="XX"), "P-2"),
+        Party("Ann Lee", dataclasses.replace(a, postal_code="62702")),
+        Party("Ann Lee"),
+        Party("ann lee"),
+    ]
+    for p in parties * 2:
+        assert Facts.pkey(p) == party_key(p)
+        if p.address is not None:
+            assert Facts.akey(p.address) == address_key(p.address)
+    assert Facts.pkey(parties[0]) == Facts.pkey(parties[1])
+    assert Facts.pkey(parties[0]) != Facts.pkey(parties[2])
+
+
+def test_r08_and_r07_fire_on_a_later_line() -> None:
+    """R08 finds PGA goods on the second line (the record's pairs are looked up once), and
+    R07's one combined prefix test still tells tobacco from alcohol on a later line."""
+    shirt = LineItem(
+        "Mens cotton crew neck T-shirt", 1, Decimal("5.00"), Decimal("0.2"), "6109100012", "CN"
+    )
+    drug = LineItem("Ibuprofen tablets 200mg bottle", 1, Decimal("5.00"), None, "3004900000", "IN")
+    pipe = LineItem("Pipe tobacco blend pouch", 1, Decimal("5.00"), None, "2403190000", "CN")
+    ev = run(record(manifest(lines=(shirt, drug))))
+    r08 = next(h for h in ev.hits if h.rule_id == "R08")
+    assert r08.evidence == {
+        "hts": "3004900000",
+        "prefix": "3004",
+        "reason": "pga_goods_on_manifest_release",
+    }
+    ev = run(record(manifest(lines=(shirt, pipe))))
+    r07 = next(h for h in ev.hits if h.rule_id == "R07")
+    assert r07.evidence == {"hts": "2403190000", "category": "tobacco"}

@@ -54,3 +54,39 @@ def test_analyst_rule_condition_is_compiled_and_evaluated() -> None:
     assert cond({"origin": "KP", "gift": False}) is True
     assert cond({"origin": "VN", "gift": False}) is False
     assert cond({"origin": None, "gift": False}) is None
+
+
+def test_plan_is_built_at_load_once_per_forced_set_in_rule_order() -> None:
+    """A rule set's plan lists its enabled rules in order, adds the ones a regime forces on,
+    and is built once for each set of forced rules."""
+    rs = parse_ruleset('version = "p"\n[rules.R10]\nwhen = \'mode == "AIR"\'\n')
+    plain = rs.plan()
+    assert rs.plan() is plain
+    ids = [rule.id for rule, _, _ in plain.steps]
+    assert ids == [r.id for r in rs.rules if r.enabled]
+    assert "R06" not in ids
+    forced = rs.plan(frozenset({"R06"}))
+    assert [rule.id for rule, _, _ in forced.steps] == [r.id for r in rs.rules]
+    assert plain.threshold == rs.hold_threshold.rank
+    # a guarded rule goes through ActiveRule.run; an unguarded check is called directly
+    steps = {rule.id: (run, arg) for rule, run, arg in plain.steps}
+    assert steps["R10"][1] is rs.rule("R10")
+    assert steps["R14"] == (rs.rule("R14").check, rs.rule("R14").check_params)
+
+
+def test_parameters_are_prepared_once_for_the_checks() -> None:
+    """Numbers a check compares become Decimal from their text, prefix lists sorted tuples;
+    the rule keeps the validated parameters as written."""
+    from decimal import Decimal
+
+    rs = parse_ruleset(
+        'version = "q"\n[rules.R14.params]\nmin_ratio = 0.2\n'
+        '[rules.R07.params]\ntobacco_prefixes = ["2402", "24"]\n'
+        "[rules.R02.params]\nthreshold_usd = 0\n"
+    )
+    r14, r07, r02 = rs.rule("R14"), rs.rule("R07"), rs.rule("R02")
+    assert r14.params["min_ratio"] == 0.2
+    assert r14.check_params["min_ratio"] == Decimal("0.2")
+    assert r07.check_params["tobacco_prefixes"] == ("24", "2402")
+    assert r02.check_params["threshold_usd"] is None  # the regime's threshold
+    assert rs.plan().params["R14"] is r14.check_params

@@ -849,14 +849,13 @@ def _prepare_r23(p: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _brands_of(snap: ReferenceSnapshot, text: str) -> tuple[Any, ...]:
-    """The protected brands a description names (memoised per snapshot)."""
+    """The protected brands a description names, kept in the snapshot's ``memo("R23")``,
+    which :func:`_r23` reads first."""
     memo = snap.memo("R23")
-    found: tuple[Any, ...] | None = memo.get(text)
-    if found is None:
-        found = tuple(snap.brands_in(Facts.terms(text)))
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[text] = found
+    found = tuple(snap.brands_in(Facts.terms(text)))
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[text] = found
     return found
 
 
@@ -866,10 +865,14 @@ def _r23(c: Ctx, p: Mapping[str, Any]) -> Result:
         return NA
     fraction = p["max_price_fraction"]
     seller_id = f.seller.party_id if f.seller is not None else None
+    memo = c.snap.memo("R23")
     for li in f.lines:
         if not li.description:
             continue
-        for brand in _brands_of(c.snap, li.description):
+        brands = memo.get(li.description)
+        if brands is None:
+            brands = _brands_of(c.snap, li.description)
+        for brand in brands:
             if seller_id is not None and seller_id in brand.authorised_sellers:
                 continue
             unit = (
