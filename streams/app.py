@@ -122,17 +122,25 @@ class _SideProducer:
     """
 
     def __init__(self, bootstrap: str) -> None:
-        from confluent_kafka import Producer
-
+        self._bootstrap = bootstrap
         self._failed: list[str] = []
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-            }
-        )
+        self._made: Any = None
+
+    @property
+    def _producer(self) -> Any:
+        """Made on first use, so a worker that never forwards never connects it."""
+        if self._made is None:
+            from confluent_kafka import Producer
+
+            self._made = Producer(
+                {
+                    "bootstrap.servers": self._bootstrap,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 2,
+                }
+            )
+        return self._made
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -159,6 +167,8 @@ class _SideProducer:
         self._producer.poll(0)
 
     async def flush(self) -> None:
+        if self._made is None:
+            return
         loop = asyncio.get_running_loop()
         while await loop.run_in_executor(None, self._producer.flush, 30.0):
             pass  # librdkafka keeps retrying (idempotent): wait until all are delivered
