@@ -181,10 +181,19 @@ class _SideProducer:
             os._exit(70)
 
 
+_versions: dict[str, str] = {}
+
+
 def _observe(o: Any) -> None:
     """Count what an output says (labels are outcomes, reason codes, rule ids, error classes)."""
     if o.decision is not None:
         d = o.decision
+        if _versions.get("rules") != d.ruleset_version:
+            _versions["rules"] = d.ruleset_version
+            metrics.RULE_SET.info({"version": d.ruleset_version})
+        if _versions.get("refdata") != d.refdata_version:
+            _versions["refdata"] = d.refdata_version
+            metrics.REFERENCE_DATA.info({"version": d.refdata_version})
         metrics.DECISIONS.labels(outcome=d.outcome.value).inc()
         for hit in d.hits:
             metrics.DECISION_REASONS.labels(reason=hit.reason_code).inc()
@@ -263,6 +272,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
 
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
+    expired_seen = [0]
 
     last_seen: dict[int, float] = {}  # partition -> wall time of its last record (or assignment)
 
@@ -346,6 +356,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 await asyncio.gather(*delivered)
             staged.apply()
             metrics.WAITING.set(processor.waiting)
+            if processor.expired_total != expired_seen[0]:
+                metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
+                expired_seen[0] = processor.expired_total
 
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def tick() -> None:

@@ -239,6 +239,7 @@ class Processor:
         self._topic_kind = {topics.topic_name(t, prefix): t for t in topics.ALL}
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self.watermarks: dict[int, int] = {}
+        self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -429,6 +430,7 @@ class Processor:
             step = expire(state, event_ms)
             if not step.changed:
                 continue
+            self.expired_total += 1
             new_state = step.state
             if step.decide:
                 new_state, decided = self._decide(new_state)

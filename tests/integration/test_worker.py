@@ -324,3 +324,5 @@ def test_worker_serves_prometheus_metrics_of_what_it_did(run: WorkerRun) -> None
     assert decided >= len([t for t in traffic.truth if t.outcome != "UNMATCHED"])
     assert 's321_decisions_total{outcome="RELEASE"}' in text
     assert sample(text, "s321_decision_latency_from_broker_seconds_count") == decided
+    assert 's321_rule_set_info{version="' in text
+    assert 's321_reference_data_info{version="' in text

@@ -142,6 +142,7 @@ def test_missing_pilot_decides_at_deadline_with_r16() -> None:
     f.tick(int((T0 + timedelta(minutes=31)).timestamp() * 1000))
     [d] = f.decisions()
     assert [h.rule_id for h in d.hits] == ["R16"]
+    assert f.proc.expired_total == 1
 
 
 def test_deadline_is_estimated_arrival_when_sooner() -> None:
