@@ -11,12 +11,14 @@ import logging
 import os
 import struct
 import time
+import weakref
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 
 from s321 import metrics, topics
 from s321.pipeline import Evaluator, Processor
@@ -37,6 +39,8 @@ class WorkerConfig:
     processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
+    batch_size: int = 200
+    batch_within_s: float = 0.02
     idle_speedup: float = 1.0
     web_port: int | None = None
 
@@ -75,26 +79,29 @@ class _TableStore(MutableMapping[str, bytes]):
 
 
 class _Staged(MutableMapping[str, bytes]):
-    """One record's table writes, held back until what they record has been sent.
+    """A batch's table writes, held back until what they record has been sent.
 
-    Reads see the held writes first, so the processor sees its own changes."""
+    Reads see the held writes first, so the processor sees its own changes. Each write remembers
+    the partition of the record that made it: a table's changelog record must go to that
+    partition, so :meth:`apply` writes each one as if inside that partition's last record."""
 
     def __init__(self, base: MutableMapping[str, bytes]) -> None:
         self.base = base
-        self.writes: dict[str, bytes] = {}
+        self.writes: dict[str, tuple[bytes, int]] = {}
+        self.partition = 0
 
     def __getitem__(self, key: str) -> bytes:
         if key in self.writes:
-            return self.writes[key]
+            return self.writes[key][0]
         return self.base[key]
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in self.writes:
-            return self.writes[key]
+            return self.writes[key][0]
         return self.base.get(key, default)
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self.writes[key] = value
+        self.writes[key] = (value, self.partition)
 
     def __delitem__(self, key: str) -> None:
         raise NotImplementedError("the processor never deletes")
@@ -105,9 +112,13 @@ class _Staged(MutableMapping[str, bytes]):
     def __len__(self) -> int:
         return len(self.base)
 
-    def apply(self) -> None:
-        for key, value in self.writes.items():
-            self.base[key] = value
+    def apply(self, last_of: dict[int, Any]) -> None:
+        for key, (value, partition) in self.writes.items():
+            token = _current_event.set(weakref.ref(last_of[partition]))
+            try:
+                self.base[key] = value
+            finally:
+                _current_event.reset(token)
         self.writes.clear()
 
 
@@ -302,8 +313,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
     @app.agent(inputs)
     async def correlate(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
+        # records are handled in small batches so that waiting for the broker (forwards,
+        # decisions acknowledged before the state recording them) is paid once per batch
+        async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
                 for partition in now_assigned - assigned[0]:
@@ -311,50 +323,55 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 assigned[0] = now_assigned
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned))
-            if msg.topic == names[topics.TICKS] and not _idle(msg.partition):
-                continue  # its own records decide its time until it has seen them all
-            if msg.topic in fed_by:
-                last_seen[msg.partition] = time.monotonic()
-            if msg.topic in input_names:
-                last_input[0] = time.monotonic()
-                metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
             staged = _Staged(store)
-            outputs = processor.on_record(
-                msg.topic,
-                msg.partition,
-                msg.offset,
-                msg.key,
-                msg.value,
-                int(msg.timestamp * 1000),
-                staged,
-                list(msg.headers or ()),
-            )
+            last_of: dict[int, Any] = {}
             forwarded = False
             delivered = []
-            for o in outputs:
-                if o.spec in local:
-                    # same partition as the input: inside the input's transaction
-                    delivered.append(
-                        await out[o.spec].send(
-                            key=o.key,
-                            value=o.value,
-                            headers=list(o.headers),
-                            partition=msg.partition,
+            for event in events:
+                msg = event.message
+                if msg.topic == names[topics.TICKS] and not _idle(msg.partition):
+                    continue  # its own records decide its time until it has seen them all
+                if msg.topic in fed_by:
+                    last_seen[msg.partition] = time.monotonic()
+                if msg.topic in input_names:
+                    last_input[0] = time.monotonic()
+                    metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
+                last_of[msg.partition] = event
+                staged.partition = msg.partition
+                outputs = processor.on_record(
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    msg.key,
+                    msg.value,
+                    int(msg.timestamp * 1000),
+                    staged,
+                    list(msg.headers or ()),
+                )
+                for o in outputs:
+                    if o.spec in local:
+                        # same partition as the input: inside the input's transaction
+                        delivered.append(
+                            await out[o.spec].send(
+                                key=o.key,
+                                value=o.value,
+                                headers=list(o.headers),
+                                partition=msg.partition,
+                            )
                         )
-                    )
-                    _observe(o)
-                else:
-                    side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
-                    forwarded = True
+                        _observe(o)
+                    else:
+                        side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
+                        forwarded = True
             if forwarded:
-                # durable before this input is acknowledged, so its offset never commits
-                # ahead of what it handed on (a repeat is harmless: events are deduplicated)
+                # durable before these inputs are acknowledged, so no offset commits ahead of
+                # what it handed on (a repeat is harmless: events are deduplicated)
                 await side.flush()
             if delivered and not exactly_once:
                 # at least once: a decision is durable before the state that records it, so a
                 # crash can repeat a decision (same id) but never lose one
                 await asyncio.gather(*delivered)
-            staged.apply()
+            staged.apply(last_of)
             metrics.WAITING.set(processor.waiting)
             if processor.expired_total != expired_seen[0]:
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
