@@ -330,3 +330,14 @@ def test_a_mix_of_groups_that_does_not_divide_the_count_still_makes_that_many() 
     traffic = generate(GeneratorConfig(seed=5, shipments=60, mix={"address_cluster": 1.0}))
     assert len(traffic.truth) == 60
     assert {t.scenario for t in traffic.truth} == {"address_cluster", "ordinary"}
+
+
+def test_disagreeing_type86_value_never_crosses_the_threshold() -> None:
+    """A Type 86 value raised to disagree with the manifest stays within $800, so only R15 is expected."""
+    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.models import Entry86
+
+    traffic = generate(GeneratorConfig(seed=3, shipments=400, mix={"disagree": 1.0}))
+    entries = [e.value for e in traffic.events if isinstance(e.value, Entry86)]
+    assert entries, "the mix produced no Type 86 entry to check"
+    assert all(e.declared_value <= 800 for e in entries)

@@ -1136,7 +1136,11 @@ def _disagree(ctx: _Ctx) -> None:
     elif kind == "carrier":
         d.pilot_carrier = next(c.code for c in world.CARRIERS if c.code != d.carrier.code)
     else:
-        d.entry_value_factor = Decimal(str(round(ctx.rng.uniform(1.3, 1.45), 2)))
+        factor = Decimal(str(round(ctx.rng.uniform(1.3, 1.45), 2)))
+        if d.value * factor <= 800:
+            d.entry_value_factor = factor
+        else:  # the higher Type 86 value would also cross the threshold (R02): disagree on carrier
+            d.pilot_carrier = next(c.code for c in world.CARRIERS if c.code != d.carrier.code)
     ctx.finish(d, ("R15",))
 
 
