@@ -39,6 +39,7 @@ class WorkerConfig:
     processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
+    log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
     batch_size: int = 200
     batch_within_s: float = 0.02
     idle_speedup: float = 1.0
@@ -279,6 +280,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}
 
     side = _SideProducer(cfg.bootstrap)
+    trace = logging.getLogger("s321.records")
     exactly_once = cfg.processing_guarantee == "exactly_once"
     local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
 
@@ -315,6 +317,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     async def correlate(stream: Any) -> None:
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
+        logging.getLogger("s321").setLevel(cfg.log_level)  # after faust configured logging
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
@@ -338,6 +341,10 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                     metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
                 last_of[msg.partition] = event
                 staged.partition = msg.partition
+                if trace.isEnabledFor(logging.DEBUG):
+                    trace.debug(
+                        "record %s/%d/%d key=%r", msg.topic, msg.partition, msg.offset, msg.key
+                    )
                 outputs = processor.on_record(
                     msg.topic,
                     msg.partition,
@@ -349,6 +356,13 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                     list(msg.headers or ()),
                 )
                 for o in outputs:
+                    if o.decision is not None and trace.isEnabledFor(logging.DEBUG):
+                        trace.debug(
+                            "decision %s v%d %s",
+                            o.decision.shipment_key,
+                            o.decision.version,
+                            o.decision.outcome.value,
+                        )
                     if o.spec in local:
                         # same partition as the input: inside the input's transaction
                         delivered.append(

@@ -61,6 +61,7 @@ class Settings:
     partitions: int = 8
     stack_timeout_s: float = 90.0
     metrics_port: int = 9321
+    log_level: str = "WARNING"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -318,6 +318,7 @@ def run_worker(
         store=store,
         processing_guarantee=processing_guarantee,
         idle_speedup=idle_speedup,
+        log_level=settings.log_level,
     )
     evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     app, _ = build_app(cfg, evaluator)
