@@ -79,6 +79,19 @@ class _TableStore(MutableMapping[str, bytes]):
             yield (key.decode() if isinstance(key, bytes) else str(key)), value
 
 
+def _own_logging(level: str) -> None:
+    """s321's loggers at their own level, on a handler of their own (faust's handlers stay at
+    WARNING); called once the worker has configured logging."""
+    log = logging.getLogger("s321")
+    log.setLevel(level)
+    if not any(getattr(h, "s321", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] %(message)s"))
+        handler.s321 = True  # type: ignore[attr-defined]  # marks our own handler
+        log.addHandler(handler)
+        log.propagate = False
+
+
 class _Staged(MutableMapping[str, bytes]):
     """A batch's table writes, held back until what they record has been sent.
 
@@ -235,7 +248,6 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         # a killed worker's partitions move on after 10 s instead of the 60 s default
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
-        stream_wait_empty=False,
         producer_linger_ms=5,
         table_cleanup_interval=3600.0,
         key_serializer="raw",
@@ -317,7 +329,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     async def correlate(stream: Any) -> None:
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
-        logging.getLogger("s321").setLevel(cfg.log_level)  # after faust configured logging
+        _own_logging(cfg.log_level)
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
