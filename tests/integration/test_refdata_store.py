@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from s321.errors import ConfigError
 from s321.refdata import RefdataStore, RefdataWatcher, read_directory
 from s321.rules import default_ruleset
 from s321.rules.store import RulesetStore, RulesetWatcher
+from tests.conftest import free_port, start_own_redis
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "test_rules_fixture"
 
@@ -56,47 +55,15 @@ def test_same_version_with_other_content_is_refused(
         store.load(read_directory(d))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """A redis-server of this test's own, on a free port, that the test may stop."""
-    port = _free_port()
-    proc = _start(port, tmp_path)
+    port = free_port()
+    proc = start_own_redis(port, tmp_path)
     yield port, proc
     if proc.poll() is None:
         proc.terminate()
         proc.wait(10)
-
-
-def _start(port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("own redis-server did not start")
 
 
 def test_outage_keeps_last_snapshot_marks_stale_and_recovers(
@@ -114,7 +81,7 @@ def test_outage_keeps_last_snapshot_marks_stale_and_recovers(
     assert not watcher.poll()
     assert watcher.stale
     assert watcher.snapshot.version == "v1"
-    proc2 = _start(port, tmp_path / "v1")
+    proc2 = start_own_redis(port, tmp_path / "v1")
     try:
         store.load_directory(_copy(tmp_path, "v2"))
         assert watcher.poll()

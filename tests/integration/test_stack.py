@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, To
 from confluent_kafka.admin import AdminClient
 
 from s321.stack import KafkaService, StackConfig
-from tests.conftest import NewTopic
+from tests.conftest import NewTopic, free_port
 
 
 def _consume_all(
@@ -230,12 +229,6 @@ def test_compacted_topic_keeps_the_newest_value_per_key(
     assert set(counts.values()) == {1}, "older values were not compacted away"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_broker_restart_with_same_data_dir_loses_no_acknowledged_record(
     stack: object, settings: object, tmp_path: Path
@@ -248,9 +241,9 @@ def test_broker_restart_with_same_data_dir_loses_no_acknowledged_record(
         data_dir=tmp_path,
         cache_dir=settings.cache_dir,
         kafka_version=settings.kafka_version,
-        kafka_port=_free_port(),
-        controller_port=_free_port(),
-        redis_port=_free_port(),
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        redis_port=free_port(),
         kafka_heap="512m",
     )
     broker = KafkaService(cfg)

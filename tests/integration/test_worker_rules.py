@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from s321.generator.scenarios import GeneratorConfig, Traffic, generate
 from s321.models import Decision, Outcome
 from s321.rules import default_ruleset
 from s321.worker import ensure_topics, redis_prefix
+from tests.conftest import free_port, start_own_redis
 
 PARTITIONS = 2
 WORKER_ARGS = ("--idle-speedup", "7200")
@@ -233,48 +233,14 @@ def test_published_rule_set_reaches_a_running_worker_and_a_bad_one_is_refused(
     assert {run.decisions.newest(k).ruleset_version for k in keys3} == {new_version}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    directory.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the test's own redis-server did not start")
-
-
 def test_worker_keeps_deciding_through_a_redis_outage_and_recovers(
     kafka_bootstrap: str, unique: str, tmp_path: Path
 ) -> None:
     """With its Redis stopped mid-run a worker keeps deciding, marks decisions stale, holds
     every shipment whose cross-shipment rules could not read state, and once Redis is back
     decides new shipments normally and gives the held ones a new, released version."""
-    port = _free_port()
-    server = _redis_server(port, tmp_path / "redis")
+    port = free_port()
+    server = start_own_redis(port, tmp_path / "redis")
     run = _Run(kafka_bootstrap, f"redis://127.0.0.1:{port}/0", unique, tmp_path)
     try:
         run.start()
@@ -297,7 +263,7 @@ def test_worker_keeps_deciding_through_a_redis_outage_and_recovers(
             unavailable = {h.rule_id for h in d.hits if h.evidence.get("state") == "unavailable"}
             assert {"R03", "R04"} <= unavailable, d.hits
 
-        server = _redis_server(port, tmp_path / "redis")
+        server = start_own_redis(port, tmp_path / "redis")
         time.sleep(1.5)  # longer than the worker's back-off after a failed state read
         _produce(run.bootstrap, run.prefix, after)
         keys3 = _decided_keys(after)
