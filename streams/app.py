@@ -206,6 +206,38 @@ class _SideProducer:
             os._exit(70)
 
 
+def _rewind_uncommitted(consumer: Any) -> None:
+    """Make Faust's "seek back to committed offsets" also rewind partitions with no commit.
+
+    At every rebalance, and whenever records arrive while its flow is stopped, Faust drops the
+    records it has fetched but not yet handed to the agent, and relies on seeking every
+    assigned partition back to its committed offset to read them again. A partition with no
+    committed offset yet (or offset 0, which aiokafka does not seek to) is left where the
+    fetcher was: the dropped records would never be read, and a later commit would skip them.
+    Such partitions go back to their beginning instead, which is what ``earliest`` means;
+    anything read twice is deduplicated by event id, and a repeated decision keeps its id.
+    """
+    if getattr(consumer, "_s321_rewinds", False):
+        return
+    seek_committed = consumer.perform_seek
+
+    async def perform_seek() -> None:
+        await seek_committed()
+        committed = consumer._committed_offset  # no public accessor
+        fresh = [tp for tp in consumer.assignment() if not committed.get(tp)]
+        if fresh:
+            from aiokafka import TopicPartition  # the type aiokafka's seeks accept
+
+            await consumer._thread.seek_to_beginning(
+                *(TopicPartition(tp.topic, tp.partition) for tp in fresh)
+            )
+            for tp in fresh:
+                consumer._read_offset[tp] = None  # or Faust drops what it reads again
+
+    consumer.perform_seek = perform_seek
+    consumer._s321_rewinds = True
+
+
 _versions: dict[str, str] = {}
 
 
@@ -330,6 +362,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)
+        _rewind_uncommitted(app.consumer)
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
