@@ -206,36 +206,84 @@ class _SideProducer:
             os._exit(70)
 
 
-def _rewind_uncommitted(consumer: Any) -> None:
-    """Make Faust's "seek back to committed offsets" also rewind partitions with no commit.
+class Continuity:
+    """Checks that the agent sees every offset of its input partitions, in order.
 
-    At every rebalance, and whenever records arrive while its flow is stopped, Faust drops the
-    records it has fetched but not yet handed to the agent, and relies on seeking every
-    assigned partition back to its committed offset to read them again. A partition with no
-    committed offset yet (or offset 0, which aiokafka does not seek to) is left where the
-    fetcher was: the dropped records would never be read, and a later commit would skip them.
-    Such partitions go back to their beginning instead, which is what ``earliest`` means;
-    anything read twice is deduplicated by event id, and a repeated decision keeps its id.
+    Faust drops records it has fetched but not yet handed to the agent (at a rebalance, when
+    its flow stops, when a queue is cleared on resume) and relies on seeking back to the
+    committed offset to read them again; in several of its paths the seek does not happen, or
+    records fetched after it are dropped too, so the next record the agent sees is further on
+    and Faust later commits past the ones it skipped. This keeps, per partition, the next
+    offset the agent must see, starting from the group's committed offset (or the partition's
+    first offset) when the partition is assigned here:
+
+    - ``"process"``: the expected offset (after a rewind, the first offset at or before the
+      jump that caused it: a real gap, e.g. a transaction marker, is then accepted);
+    - ``"skip"``: an offset already processed here (a re-delivery after a seek back);
+    - ``"rewind"``: records are missing before this one: seek back to :meth:`expected` and
+      skip records of the partition until it arrives.
     """
-    if getattr(consumer, "_s321_rewinds", False):
-        return
-    seek_committed = consumer.perform_seek
 
-    async def perform_seek() -> None:
-        await seek_committed()
-        committed = consumer._committed_offset  # no public accessor
-        fresh = [tp for tp in consumer.assignment() if not committed.get(tp)]
-        if fresh:
-            from aiokafka import TopicPartition  # the type aiokafka's seeks accept
+    def __init__(self) -> None:
+        self._next: dict[Any, int] = {}
+        self._rewound: dict[Any, tuple[int, int]] = {}  # tp -> (rewound to, the jump seen)
 
-            await consumer._thread.seek_to_beginning(
-                *(TopicPartition(tp.topic, tp.partition) for tp in fresh)
-            )
-            for tp in fresh:
-                consumer._read_offset[tp] = None  # or Faust drops what it reads again
+    def start(self, tp: Any, offset: int) -> None:
+        """``tp`` was assigned here; its first record to process is at ``offset``."""
+        self._next[tp] = offset
+        self._rewound.pop(tp, None)
 
-    consumer.perform_seek = perform_seek
-    consumer._s321_rewinds = True
+    def forget(self, tp: Any) -> None:
+        self._next.pop(tp, None)
+        self._rewound.pop(tp, None)
+
+    def expected(self, tp: Any) -> int | None:
+        return self._next.get(tp)
+
+    def check(self, tp: Any, offset: int) -> str:
+        want = self._next.get(tp)
+        if want is None or offset == want:
+            return self._take(tp, offset)
+        if offset < want:
+            return "skip"
+        rewound = self._rewound.get(tp)
+        if rewound is None:
+            self._rewound[tp] = (want, offset)
+            return "rewind"
+        if offset <= rewound[1]:
+            return self._take(tp, offset)  # read again from ``want``: the gap is real
+        return "skip"  # fetched before the rewind: it comes again after the missing ones
+
+    def _take(self, tp: Any, offset: int) -> str:
+        self._next[tp] = offset + 1
+        self._rewound.pop(tp, None)
+        return "process"
+
+
+class _Offsets:
+    """The group's committed offsets and partitions' first offsets, read from the broker
+    (by a client of our own that never joins the group)."""
+
+    def __init__(self, bootstrap: str, group: str) -> None:
+        self._conf = {"bootstrap.servers": bootstrap, "group.id": group}
+        self._client: Any = None
+
+    def starts(self, tps: list[Any]) -> dict[Any, int]:
+        from confluent_kafka import Consumer, TopicPartition
+
+        if self._client is None:
+            self._client = Consumer({**self._conf, "enable.auto.commit": False})
+        committed = self._client.committed(
+            [TopicPartition(tp.topic, tp.partition) for tp in tps], timeout=30
+        )
+        out = {}
+        for tp, c in zip(tps, committed, strict=True):
+            if c.offset >= 0:
+                out[tp] = c.offset
+            else:
+                low, _ = self._client.get_watermark_offsets(c, timeout=30)
+                out[tp] = low
+        return out
 
 
 _versions: dict[str, str] = {}
@@ -329,6 +377,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     local = (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
 
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
+    continuity = Continuity()
+    offsets = _Offsets(cfg.bootstrap, cfg.app_id)
     expired_seen = [0]
 
     last_seen: dict[int, float] = {}  # partition -> wall time of its last record (or assignment)
@@ -362,12 +412,24 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)
-        _rewind_uncommitted(app.consumer)
+        loop = asyncio.get_running_loop()
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
             if now_assigned != assigned[0]:
                 for partition in now_assigned - assigned[0]:
                     last_seen[partition] = time.monotonic()
+                for partition in assigned[0] - now_assigned:
+                    for name in fed_by:
+                        continuity.forget(faust.types.TP(name, partition))
+                fresh = [
+                    faust.types.TP(name, partition)
+                    for partition in sorted(now_assigned - assigned[0])
+                    for name in fed_by
+                ]
+                if fresh:
+                    starts = await loop.run_in_executor(None, offsets.starts, fresh)
+                    for tp, offset in starts.items():
+                        continuity.start(tp, offset)
                 assigned[0] = now_assigned
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned))
@@ -380,6 +442,19 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 if msg.topic == names[topics.TICKS] and not _idle(msg.partition):
                     continue  # its own records decide its time until it has seen them all
                 if msg.topic in fed_by:
+                    seen = continuity.check(msg.tp, msg.offset)
+                    if seen == "skip":
+                        continue
+                    if seen == "rewind":
+                        want = continuity.expected(msg.tp)
+                        assert want is not None  # a rewind needs a known next offset
+                        logging.getLogger("s321.worker").warning(
+                            "%s/%d: offsets %d to %d were not delivered; reading them again",
+                            msg.topic, msg.partition, want, msg.offset - 1,
+                        )  # fmt: skip
+                        metrics.REWINDS.inc()
+                        await app.consumer.seek(msg.tp, want)
+                        continue
                     last_seen[msg.partition] = time.monotonic()
                 if msg.topic in input_names:
                     last_input[0] = time.monotonic()

@@ -158,6 +158,12 @@ LATENCY_FROM_BROKER = Histogram(
 REBALANCES = Counter(
     "s321_rebalances", "Consumer-group rebalances this worker went through.", registry=REGISTRY
 )
+REWINDS = Counter(
+    "s321_rewinds",
+    "Times records of an input partition were missing before the one delivered, and were read "
+    "again from the first missing offset.",
+    registry=REGISTRY,
+)
 RECOVERY_REMAINING = Gauge(
     "s321_table_recovery_remaining_records",
     "Changelog records still to replay before a table is recovered.", ["table"],

@@ -1,0 +1,64 @@
+"""The agent's check that it sees every offset of its input partitions, in order."""
+
+from __future__ import annotations
+
+from s321.streams.app import Continuity
+
+TP = ("s321.manifest.v1", 0)
+
+
+def _run(c: Continuity, offsets: list[int]) -> list[str]:
+    return [c.check(TP, o) for o in offsets]
+
+
+def test_offsets_in_order_are_processed() -> None:
+    c = Continuity()
+    c.start(TP, 5)
+    assert _run(c, [5, 6, 7]) == ["process"] * 3
+    assert c.expected(TP) == 8
+
+
+def test_a_partition_never_started_accepts_its_first_offset() -> None:
+    c = Continuity()
+    assert _run(c, [40, 41]) == ["process", "process"]
+
+
+def test_missing_offsets_are_read_again_and_nothing_is_processed_twice() -> None:
+    """Faust dropped 7..9: the agent rewinds to 7, skips what was already queued after the
+    jump, processes 7..11 once each when they come again, and skips the repeat of 5..6."""
+    c = Continuity()
+    c.start(TP, 5)
+    assert _run(c, [5, 6]) == ["process", "process"]
+    assert c.check(TP, 10) == "rewind"
+    assert c.expected(TP) == 7
+    assert _run(c, [11, 12]) == ["skip", "skip"]  # queued before the seek took effect
+    assert _run(c, [7, 8, 9, 10, 11, 12]) == ["process"] * 6
+    assert _run(c, [6]) == ["skip"]
+
+
+def test_the_first_record_of_an_assignment_may_not_skip_the_committed_ones() -> None:
+    """The scale-out loss: no commit yet, records 0..7 dropped, the first one seen is 8."""
+    c = Continuity()
+    c.start(TP, 0)
+    assert c.check(TP, 8) == "rewind"
+    assert _run(c, [0, 1]) == ["process", "process"]
+
+
+def test_a_real_gap_is_accepted_after_one_rewind() -> None:
+    """Offset 7 is a transaction marker: reading again from 7 brings 8 first, which is at or
+    before the jump that caused the rewind, so the gap is real and 8 is processed."""
+    c = Continuity()
+    c.start(TP, 7)
+    assert c.check(TP, 8) == "rewind"
+    assert c.check(TP, 8) == "process"
+    assert c.check(TP, 9) == "process"
+
+
+def test_forgetting_a_revoked_partition_resets_it() -> None:
+    c = Continuity()
+    c.start(TP, 5)
+    c.forget(TP)
+    assert c.expected(TP) is None
+    assert c.check(TP, 99) == "process"
+    c.start(TP, 3)
+    assert c.check(TP, 3) == "process"
