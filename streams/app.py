@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 import time
 import weakref
 from collections.abc import Iterator, MutableMapping
@@ -39,6 +38,7 @@ class WorkerConfig:
     processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
+    stall_after_s: float = 10.0  # records waiting and none delivered: read them again
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
     batch_size: int = 200
     batch_within_s: float = 0.02
@@ -227,15 +227,18 @@ class Continuity:
     def __init__(self) -> None:
         self._next: dict[Any, int] = {}
         self._rewound: dict[Any, tuple[int, int]] = {}  # tp -> (rewound to, the jump seen)
+        self._moved: dict[Any, float] = {}  # tp -> monotonic time it last moved (or started)
 
     def start(self, tp: Any, offset: int) -> None:
         """``tp`` was assigned here; its first record to process is at ``offset``."""
         self._next[tp] = offset
         self._rewound.pop(tp, None)
+        self._moved[tp] = time.monotonic()
 
     def forget(self, tp: Any) -> None:
         self._next.pop(tp, None)
         self._rewound.pop(tp, None)
+        self._moved.pop(tp, None)
 
     def expected(self, tp: Any) -> int | None:
         return self._next.get(tp)
@@ -257,7 +260,19 @@ class Continuity:
     def _take(self, tp: Any, offset: int) -> str:
         self._next[tp] = offset + 1
         self._rewound.pop(tp, None)
+        self._moved[tp] = time.monotonic()
         return "process"
+
+    def quiet(self, for_s: float) -> dict[Any, int]:
+        """Partitions that processed nothing for ``for_s`` seconds, with their next offset (the
+        caller asks the broker whether records are waiting there)."""
+        now = time.monotonic()
+        return {tp: self._next[tp] for tp, moved in self._moved.items() if now - moved > for_s}
+
+    def restart(self, tp: Any) -> None:
+        """``tp`` was sought back to its next offset: wait for it again from now."""
+        self._rewound.pop(tp, None)
+        self._moved[tp] = time.monotonic()
 
 
 class _Offsets:
@@ -268,12 +283,28 @@ class _Offsets:
         self._conf = {"bootstrap.servers": bootstrap, "group.id": group}
         self._client: Any = None
 
-    def starts(self, tps: list[Any]) -> dict[Any, int]:
-        from confluent_kafka import Consumer, TopicPartition
-
+    @property
+    def _consumer(self) -> Any:
         if self._client is None:
+            from confluent_kafka import Consumer
+
             self._client = Consumer({**self._conf, "enable.auto.commit": False})
-        committed = self._client.committed(
+        return self._client
+
+    def ends(self, tps: list[Any]) -> dict[Any, int]:
+        from confluent_kafka import TopicPartition
+
+        return {
+            tp: self._consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=30
+            )[1]
+            for tp in tps
+        }
+
+    def starts(self, tps: list[Any]) -> dict[Any, int]:
+        from confluent_kafka import TopicPartition
+
+        committed = self._consumer.committed(
             [TopicPartition(tp.topic, tp.partition) for tp in tps], timeout=30
         )
         out = {}
@@ -281,7 +312,7 @@ class _Offsets:
             if c.offset >= 0:
                 out[tp] = c.offset
             else:
-                low, _ = self._client.get_watermark_offsets(c, timeout=30)
+                low, _ = self._consumer.get_watermark_offsets(c, timeout=30)
                 out[tp] = low
         return out
 
@@ -353,7 +384,6 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             topics.DEAD_LETTERS,
             topics.UNMATCHED,
             topics.REPARTITION,
-            topics.TICKS,
         )
     }
     inputs = app.topic(
@@ -381,13 +411,12 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     offsets = _Offsets(cfg.bootstrap, cfg.app_id)
     expired_seen = [0]
 
-    last_seen: dict[int, float] = {}  # partition -> wall time of its last record (or assignment)
+    last_seen: dict[int, float] = {}  # partition -> wall time of its last input (or assignment)
 
     def _idle(partition: int) -> bool:
-        """A tick may move a partition's time only when the partition is idle: no record of its
-        own for ``idle_after_s`` since the last one (or since it was assigned here), and every
-        record already in its input topics has been read. A lagging, recovering or just
-        reassigned partition is decided by its own records."""
+        """An input partition is idle when none of its input topics had a record for
+        ``idle_after_s`` (since the last one, or since it was assigned here) and every record
+        already in them has been read: it then holds no other partition's clock back."""
         quiet = time.monotonic() - last_seen.get(partition, time.monotonic())
         return quiet > cfg.idle_after_s and not _lagging(partition)
 
@@ -396,7 +425,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         input topics."""
         consumer = app.consumer
         read_offsets = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
-        for name in fed_by:
+        for name in input_names:
             tp = faust.types.TP(name, partition)
             end = consumer.highwater(tp)
             if end is None:
@@ -439,11 +468,15 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             delivered = []
             for event in events:
                 msg = event.message
-                if msg.topic == names[topics.TICKS] and not _idle(msg.partition):
-                    continue  # its own records decide its time until it has seen them all
                 if msg.topic in fed_by:
                     seen = continuity.check(msg.tp, msg.offset)
                     if seen == "skip":
+                        if trace.isEnabledFor(logging.DEBUG):
+                            trace.debug(
+                                "skip %s/%d/%d (next to process: %s)",
+                                msg.topic, msg.partition, msg.offset,
+                                continuity.expected(msg.tp),
+                            )  # fmt: skip
                         continue
                     if seen == "rewind":
                         want = continuity.expected(msg.tp)
@@ -455,9 +488,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                         metrics.REWINDS.inc()
                         await app.consumer.seek(msg.tp, want)
                         continue
-                    last_seen[msg.partition] = time.monotonic()
                 if msg.topic in input_names:
-                    last_input[0] = time.monotonic()
+                    last_seen[msg.partition] = last_input[0] = time.monotonic()
                     metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
                 last_of[msg.partition] = event
                 staged.partition = msg.partition
@@ -511,22 +543,44 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
                 expired_seen[0] = processor.expired_total
 
+    async def _unstall() -> None:
+        """A partition with records waiting and none delivered for ``stall_after_s`` (Faust left
+        it paused, or dropped its records with nothing after them to show the gap) is resumed
+        and read again from the next offset it must process."""
+        quiet = continuity.quiet(cfg.stall_after_s)
+        if not quiet:
+            return
+        ends = await asyncio.get_running_loop().run_in_executor(None, offsets.ends, list(quiet))
+        for tp, want in quiet.items():
+            if ends.get(tp, 0) > want + 1:  # one of slack: a transaction marker ends it unread
+                logging.getLogger("s321.worker").warning(
+                    "%s/%d: nothing delivered for %.0f s while offsets %d to %d wait; "
+                    "reading them again", tp.topic, tp.partition, cfg.stall_after_s, want,
+                    ends[tp] - 1,
+                )  # fmt: skip
+                metrics.REWINDS.inc()
+                app.consumer.resume_partitions({tp})
+                await app.consumer.seek(tp, want)
+            continuity.restart(tp)
+
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def tick() -> None:
-        """Advance idle partitions: every partition learns the newest event time seen here;
-        when no input arrived for a while, time moves on by ``idle_speedup`` × wall time."""
+        """Tell every partition how far each input partition owned here has been read (see
+        :mod:`s321.pipeline`, event time). An idle one proposes the newest event time seen
+        here, moved on by ``idle_speedup`` × the wall time since the last input."""
         remaining = app.tables.recovery.active_remaining_total()  # type: ignore[attr-defined]  # on the concrete TableManager
         metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)
         metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
-        if not processor.watermarks:
+        if not assigned[0]:
             return
-        newest = max(processor.watermarks.values())
-        idle = time.monotonic() - last_input[0]
-        if idle > cfg.idle_after_s:
-            newest += int(idle * cfg.idle_speedup * 1000)
-        value = struct.pack(">q", newest)
-        for partition in range(cfg.partitions):
-            side.send(names[topics.TICKS], None, value, (), partition)
+        await _unstall()
+        newest = max((*processor.watermarks.values(), *processor.read_ms.values(), 0))
+        quiet = time.monotonic() - last_input[0]
+        if quiet > cfg.idle_after_s:
+            newest += int(quiet * cfg.idle_speedup * 1000)
+        for source in sorted(assigned[0]):
+            for o in processor.marks(source, newest if _idle(source) else None):
+                side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
         side.poll()
 
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:

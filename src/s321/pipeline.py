@@ -9,6 +9,14 @@ HOLD with an engine-error reason. Nothing is silently released because something
 Records whose Kafka key or partition disagree with the payload's shipment key are forwarded to
 the repartition topic (explicit partition: murmur2 of the key, the same as Java clients'
 default), so the two halves of a shipment always meet in one partition.
+
+Event time. A partition's deadlines fire when its clock passes them. The clock moves only on
+*marks*: each worker, once a second, tells every partition how far (in event time) it has read
+each input partition it owns, through the repartition topic, after the records it forwarded
+from there. A partition's clock is the smallest mark over all input partitions, so it never
+passes a record that another partition has still to forward to it; input partitions that are
+idle (fully read, quiet) do not hold it back, and when all are idle it moves on by the idle
+proposal the marks carry.
 """
 
 from __future__ import annotations
@@ -188,6 +196,7 @@ def decode_state(b: bytes) -> ShipmentState:
 
 _WATERMARK = "\x00watermark:"
 _REEVALUATE = "s321-reevaluate"
+_MARK = "s321-mark"  # value: the input partition a mark reports on
 _LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
 _KEY = "s321-key"  # value: the shipment key a forwarded record belongs to
 _ORIGIN = "s321-origin"  # value: topic/partition/offset where a forwarded record first landed
@@ -238,7 +247,9 @@ class Processor:
         self.clock = clock
         self._topic_kind = {topics.topic_name(t, prefix): t for t in topics.ALL}
         self._heaps: dict[int, list[tuple[int, str]]] = {}
-        self.watermarks: dict[int, int] = {}
+        self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
+        self.read_ms: dict[int, int] = {}  # input partition -> newest event time read from it
+        self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
@@ -257,10 +268,9 @@ class Processor:
         """Process one record; returns what to send. Never raises for the record's content."""
         spec = self._topic_kind.get(topic)
         try:
-            if spec is topics.TICKS:
-                (tick_ms,) = struct.unpack(">q", value or b"\0" * 8)
-                return self._advance(partition, tick_ms, store)
             meta = dict(headers) if spec is topics.REPARTITION else {}
+            if _MARK in meta:
+                return self._on_mark(partition, int(meta[_MARK]), value or b"", store)
             if _REEVALUATE in meta:
                 return self._reevaluate((key or b"").decode(), store)
             if _LINK in meta:
@@ -308,6 +318,9 @@ class Processor:
             raise serialization.DecodeError(
                 f"a {type(event).__name__} record is not an input event", raw=value
             )
+        event_ms = int(event.header.event_time.timestamp() * 1000)
+        if spec is not topics.REPARTITION and event_ms > self.read_ms.get(partition, 0):
+            self.read_ms[partition] = event_ms
         if spec is not topics.REPARTITION:
             expected = (
                 {
@@ -339,13 +352,7 @@ class Processor:
             return [self._forward(state.alias_of, value, origin, forced=True)]
         o_topic, o_partition, o_offset = origin.decode().rsplit("/", 2)
         ref = InputRef(o_topic, int(o_partition), int(o_offset), event.header.event_id)
-        part = Part(
-            value,
-            ref,
-            int(event.header.event_time.timestamp() * 1000),
-            event.header.action,
-            timestamp_ms,
-        )
+        part = Part(value, ref, event_ms, event.header.action, timestamp_ms)
         step = merge(state, event, part, partition, self.deadlines, key=skey)
         out: list[Output] = []
         other = link_key(event)
@@ -367,7 +374,6 @@ class Processor:
             store[skey] = encode_state(new_state)
         if new_state.deadline_ms is not None:
             heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
-        out.extend(self._advance(partition, part.event_time_ms, store))
         return out
 
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
@@ -401,7 +407,32 @@ class Processor:
         )
         return out
 
-    # -- deadlines ------------------------------------------------------------------------
+    # -- event time and deadlines ---------------------------------------------------------
+
+    def marks(self, source: int, idle_ms: int | None) -> list[Output]:
+        """The records telling every partition how far input partition ``source`` has been read
+        here: the newest event time read from it, or, when ``idle_ms`` is given (the partition
+        is fully read and quiet), that it holds no one back and proposes ``idle_ms``."""
+        read = -1 if idle_ms is not None else self.read_ms.get(source, 0)
+        value = struct.pack(">qq", read, idle_ms or 0)
+        header = ((_MARK, str(source).encode()),)
+        return [
+            Output(topics.REPARTITION, None, value, header, partition=p)
+            for p in range(self.partitions)
+        ]
+
+    def _on_mark(
+        self, partition: int, source: int, value: bytes, store: MutableMapping[str, bytes]
+    ) -> list[Output]:
+        read, idle = struct.unpack(">qq", value)
+        marks = self._marks.setdefault(partition, {})
+        marks[source] = (read, idle)
+        if len(marks) < self.partitions:
+            return []  # some input partition has not said how far it is read
+        busy = [r for r, _ in marks.values() if r >= 0]
+        return self._advance(
+            partition, min(busy) if busy else max(i for _, i in marks.values()), store
+        )
 
     def _advance(
         self, partition: int, event_ms: int, store: MutableMapping[str, bytes]
@@ -444,6 +475,8 @@ class Processor:
         """Rebuild the in-memory deadline index from the table (after recovery or rebalance)."""
         self._heaps = {p: [] for p in partitions}
         self.watermarks = {p: w for p, w in self.watermarks.items() if p in partitions}
+        self.read_ms = {p: t for p, t in self.read_ms.items() if p in partitions}
+        self._marks = {p: m for p, m in self._marks.items() if p in partitions}
         count = 0
         for skey, raw in store.items():
             if skey.startswith(_WATERMARK):

@@ -78,18 +78,12 @@ REPARTITION = TopicSpec(
     "shipment key (derived from the payload)",
     "input event (any of the three)",
     True,
-    doc="inputs whose producer key or partition disagreed with the payload",
-)
-TICKS = TopicSpec(
-    "s321.ticks.v1",
-    "none",
-    "8-byte event time in ms",
-    True,
-    doc="advances an idle partition's event time so its deadlines fire",
+    doc="inputs whose producer key or partition disagreed with the payload; links, "
+    "re-evaluations, and the event-time marks of every input partition",
 )
 
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)
-INTERNAL: tuple[TopicSpec, ...] = (REPARTITION, TICKS)
+INTERNAL: tuple[TopicSpec, ...] = (REPARTITION,)
 ALL: tuple[TopicSpec, ...] = (*INPUTS, *INTERNAL, DECISIONS, DEAD_LETTERS, UNMATCHED)
 
 

@@ -60,12 +60,13 @@ class Feed:
         return outs
 
     def tick(self, at_ms: int) -> None:
-        import struct
-
-        for p in range(P):
-            self.out += self.proc.on_record(
-                topics.TICKS.base, p, 0, None, struct.pack(">q", at_ms), 0, self.store
-            )
+        """Every input partition reports itself idle, proposing ``at_ms`` as the time."""
+        for source in range(P):
+            for o in self.proc.marks(source, at_ms):
+                self.out += self.proc.on_record(
+                    topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0,
+                    self.store, o.headers,
+                )  # fmt: skip
 
     def decisions(self) -> list[Decision]:
         return [
@@ -143,6 +144,53 @@ def test_missing_pilot_decides_at_deadline_with_r16() -> None:
     [d] = f.decisions()
     assert [h.rule_id for h in d.hits] == ["R16"]
     assert f.proc.expired_total == 1
+
+
+def _ms(delta: timedelta) -> int:
+    return int((T0 + delta).timestamp() * 1000)
+
+
+def _mark(f: Feed, source: int, read: timedelta | None, idle: timedelta | None = None) -> None:
+    """Input partition ``source`` reports how far it has been read (as another worker would)."""
+    if read is not None:
+        f.proc.read_ms[source] = _ms(read)
+    for o in f.proc.marks(source, None if idle is None else _ms(idle)):
+        f.out += f.proc.on_record(
+            topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
+        )
+
+
+def test_a_partition_clock_waits_for_the_slowest_input_partition() -> None:
+    """In catch-up one input partition is read far ahead of another that may still forward a
+    partner: the clock is the slowest busy input partition's, so no deadline fires early."""
+    f = Feed()
+    f.send(manifest("HB6"))
+    slow = (murmur2_partition(b"HB6", P) + 1) % P
+    for source in range(P):
+        _mark(f, source, timedelta(minutes=10) if source == slow else timedelta(hours=5))
+    assert f.decisions() == [], "a partition still behind could forward the pilot record"
+    _mark(f, slow, timedelta(minutes=31))
+    [d] = f.decisions()
+    assert [h.rule_id for h in d.hits] == ["R16"]
+
+
+def test_no_clock_until_every_input_partition_has_reported() -> None:
+    f = Feed()
+    f.send(manifest("HB6"))
+    for source in range(P - 1):
+        _mark(f, source, None, idle=timedelta(hours=5))
+    assert f.decisions() == []
+    _mark(f, P - 1, None, idle=timedelta(hours=5))
+    assert len(f.decisions()) == 1
+
+
+def test_idle_input_partitions_do_not_hold_the_clock_back() -> None:
+    f = Feed()
+    f.send(manifest("HB6"))
+    for source in range(P):
+        _mark(f, source, None, idle=timedelta(minutes=5))
+    _mark(f, 0, timedelta(minutes=40))  # the one busy partition decides the time
+    assert len(f.decisions()) == 1
 
 
 def test_deadline_is_estimated_arrival_when_sooner() -> None:
