@@ -250,6 +250,7 @@ class Processor:
         self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
         self.read_ms: dict[int, int] = {}  # input partition -> newest event time read from it
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
+        self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
         self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
@@ -313,7 +314,7 @@ class Processor:
             raise serialization.DecodeError(
                 "empty record value (tombstone) on an input topic", raw=b""
             )
-        event = serialization.decode(value)
+        event = self._decode(value)
         if not isinstance(event, ManifestEvent | PilotRecord | Entry86):
             raise serialization.DecodeError(
                 f"a {type(event).__name__} record is not an input event", raw=value
@@ -496,9 +497,23 @@ class Processor:
 
     # -- decisions ------------------------------------------------------------------------
 
+    _DECODED_KEPT = 8192
+
+    def _decode(self, raw: bytes) -> Any:
+        """Decoded input events, kept for the most recent ones: a shipment's parts are decoded
+        when they arrive and again when it is decided, usually soon after (events are
+        immutable, so sharing one decoded object is safe)."""
+        event = self._decoded.get(raw)
+        if event is None:
+            event = serialization.decode(raw)
+            if len(self._decoded) >= self._DECODED_KEPT:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[raw] = event
+        return event
+
     def complete_record(self, state: ShipmentState) -> CompleteRecord:
         def load(p: Part | None) -> Any:
-            return serialization.decode(p.raw) if p is not None else None
+            return self._decode(p.raw) if p is not None else None
 
         manifest = load(state.manifest)
         return CompleteRecord(
