@@ -106,7 +106,7 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     is_flag=True,
     help="A few minutes: smaller backlog, two loads, no million-shipment phases.",
 )
-@click.option("--shipments", type=int, help="Backlog size.  [default: 200000; quick 20000]")
+@click.option("--shipments", type=int, help="Backlog size.  [default: 200000; quick 2000]")
 @click.option(
     "--waiting",
     type=int,
