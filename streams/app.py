@@ -38,7 +38,7 @@ class WorkerConfig:
     processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
-    stall_after_s: float = 10.0  # records waiting and none delivered: read them again
+    stall_after_s: float = 5.0  # records waiting and none delivered: read them again
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
     batch_size: int = 200
     batch_within_s: float = 0.02
@@ -427,7 +427,10 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         read_offsets = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
         for name in input_names:
             tp = faust.types.TP(name, partition)
-            end = consumer.highwater(tp)
+            try:
+                end = consumer.highwater(tp)
+            except AssertionError:  # aiokafka's way of saying it is no longer assigned here
+                return True
             if end is None:
                 return True
             read = read_offsets.get(tp)
@@ -547,7 +550,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         """A partition with records waiting and none delivered for ``stall_after_s`` (Faust left
         it paused, or dropped its records with nothing after them to show the gap) is resumed
         and read again from the next offset it must process."""
-        quiet = continuity.quiet(cfg.stall_after_s)
+        here = app.consumer.assignment()
+        quiet = {tp: o for tp, o in continuity.quiet(cfg.stall_after_s).items() if tp in here}
         if not quiet:
             return
         ends = await asyncio.get_running_loop().run_in_executor(None, offsets.ends, list(quiet))
@@ -571,17 +575,26 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         remaining = app.tables.recovery.active_remaining_total()  # type: ignore[attr-defined]  # on the concrete TableManager
         metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)
         metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
-        if not assigned[0]:
+        # during a rebalance the agent's view and the consumer's may differ: mark only what both
+        # say is owned here (a mark is sent again within a second anyway)
+        owned = assigned[0] & {tp.partition for tp in app.assignor.assigned_actives()}
+        if not owned:
             return
-        await _unstall()
-        newest = max((*processor.watermarks.values(), *processor.read_ms.values(), 0))
-        quiet = time.monotonic() - last_input[0]
-        if quiet > cfg.idle_after_s:
-            newest += int(quiet * cfg.idle_speedup * 1000)
-        for source in sorted(assigned[0]):
-            for o in processor.marks(source, newest if _idle(source) else None):
-                side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
-        side.poll()
+        try:
+            await _unstall()
+        except Exception:  # e.g. the partition was revoked meanwhile; the next tick looks again
+            logging.getLogger("s321.worker").warning("stall check failed", exc_info=True)
+        try:
+            newest = max((*processor.watermarks.values(), *processor.read_ms.values(), 0))
+            quiet = time.monotonic() - last_input[0]
+            if quiet > cfg.idle_after_s:
+                newest += int(quiet * cfg.idle_speedup * 1000)
+            for source in sorted(owned):
+                for o in processor.marks(source, newest if _idle(source) else None):
+                    side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
+            side.poll()
+        except Exception:  # a timer that raises stops the worker; the next tick tries again
+            logging.getLogger("s321.worker").warning("marks not sent this tick", exc_info=True)
 
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
