@@ -38,7 +38,7 @@ class WorkerConfig:
     processing_guarantee: str = "at_least_once"
     tick_interval_s: float = 1.0
     idle_after_s: float = 5.0
-    stall_after_s: float = 5.0  # records waiting and none delivered: read them again
+    stall_after_s: float = 30.0  # records waiting, none fetched or delivered: read them again
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
     batch_size: int = 200
     batch_within_s: float = 0.02
@@ -270,8 +270,7 @@ class Continuity:
         return {tp: self._next[tp] for tp, moved in self._moved.items() if now - moved > for_s}
 
     def restart(self, tp: Any) -> None:
-        """``tp`` was sought back to its next offset: wait for it again from now."""
-        self._rewound.pop(tp, None)
+        """``tp`` was looked at (and maybe sought back): wait for it again from now."""
         self._moved[tp] = time.monotonic()
 
 
@@ -408,6 +407,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
     continuity = Continuity()
+    fetch_seen: dict[Any, int | None] = {}  # tp -> Faust's read offset at the last stall check
     offsets = _Offsets(cfg.bootstrap, cfg.app_id)
     expired_seen = [0]
 
@@ -424,7 +424,6 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         """True while this worker has not yet read every record already in the partition's
         input topics."""
         consumer = app.consumer
-        read_offsets = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
         for name in input_names:
             tp = faust.types.TP(name, partition)
             try:
@@ -433,9 +432,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 return True
             if end is None:
                 return True
-            read = read_offsets.get(tp)
+            done = continuity.expected(tp)  # processed, not just fetched
             # one offset of slack: a transaction's commit marker ends a partition unread
-            if end > 0 and (read is None or read < end - 2):
+            if end > 0 and (done is None or done < end - 1):
                 return True
         return False
 
@@ -550,8 +549,20 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         """A partition with records waiting and none delivered for ``stall_after_s`` (Faust left
         it paused, or dropped its records with nothing after them to show the gap) is resumed
         and read again from the next offset it must process."""
-        here = app.consumer.assignment()
-        quiet = {tp: o for tp, o in continuity.quiet(cfg.stall_after_s).items() if tp in here}
+        consumer = app.consumer
+        here = consumer.assignment()
+        fetched = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
+        quiet = {}
+        for tp, want in continuity.quiet(cfg.stall_after_s).items():
+            if tp not in here:
+                continue
+            # a partition whose records are still being fetched is only waiting in the queue
+            position = fetched.get(tp)
+            if fetch_seen.get(tp) != position:
+                fetch_seen[tp] = position
+                continuity.restart(tp)
+                continue
+            quiet[tp] = want
         if not quiet:
             return
         ends = await asyncio.get_running_loop().run_in_executor(None, offsets.ends, list(quiet))
