@@ -407,7 +407,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
     continuity = Continuity()
-    fetch_seen: dict[Any, int | None] = {}  # tp -> Faust's read offset at the last stall check
+    fetch_seen: dict[Any, tuple[int | None, float]] = {}  # tp -> (Faust's read offset, since)
     offsets = _Offsets(cfg.bootstrap, cfg.app_id)
     expired_seen = [0]
 
@@ -488,7 +488,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                             msg.topic, msg.partition, want, msg.offset - 1,
                         )  # fmt: skip
                         metrics.REWINDS.inc()
-                        await app.consumer.seek(msg.tp, want)
+                        await _seek(msg.tp, want)
                         continue
                 if msg.topic in input_names:
                     last_seen[msg.partition] = last_input[0] = time.monotonic()
@@ -545,6 +545,13 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
                 expired_seen[0] = processor.expired_total
 
+    async def _seek(tp: Any, offset: int) -> None:
+        """Seek in the consumer's own thread (as Faust's recovery does): a seek from the event
+        loop's thread races the fetcher, which then crashes or stops waking up."""
+        from aiokafka import TopicPartition
+
+        await app.consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
+
     async def _unstall() -> None:
         """A partition with records waiting and none delivered for ``stall_after_s`` (Faust left
         it paused, or dropped its records with nothing after them to show the gap) is resumed
@@ -552,17 +559,16 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         consumer = app.consumer
         here = consumer.assignment()
         fetched = consumer._read_offset  # type: ignore[attr-defined]  # no public accessor
+        now = time.monotonic()
+        for tp in here:
+            position = fetched.get(tp)
+            if tp not in fetch_seen or fetch_seen[tp][0] != position:
+                fetch_seen[tp] = (position, now)
         quiet = {}
         for tp, want in continuity.quiet(cfg.stall_after_s).items():
-            if tp not in here:
-                continue
             # a partition whose records are still being fetched is only waiting in the queue
-            position = fetched.get(tp)
-            if fetch_seen.get(tp) != position:
-                fetch_seen[tp] = position
-                continuity.restart(tp)
-                continue
-            quiet[tp] = want
+            if tp in here and now - fetch_seen[tp][1] > cfg.stall_after_s:
+                quiet[tp] = want
         if not quiet:
             return
         ends = await asyncio.get_running_loop().run_in_executor(None, offsets.ends, list(quiet))
@@ -575,7 +581,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 )  # fmt: skip
                 metrics.REWINDS.inc()
                 app.consumer.resume_partitions({tp})
-                await app.consumer.seek(tp, want)
+                await _seek(tp, want)
             continuity.restart(tp)
 
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
