@@ -463,7 +463,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                         continuity.start(tp, offset)
                 assigned[0] = now_assigned
                 metrics.REBALANCES.inc()
-                processor.rebuild_deadlines(store, set(now_assigned))
+                processor.rebuild_deadlines(store, set(now_assigned), app.consumer_generation_id)
             staged = _Staged(store)
             last_of: dict[int, Any] = {}
             forwarded = False
@@ -607,7 +607,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             if quiet > cfg.idle_after_s:
                 newest += int(quiet * cfg.idle_speedup * 1000)
             for source in sorted(owned):
-                for o in processor.marks(source, newest if _idle(source) else None):
+                idle_ms = newest if _idle(source) else None
+                for o in processor.marks(source, idle_ms, app.consumer_generation_id):
                     side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
             side.poll()
         except Exception:  # a timer that raises stops the worker; the next tick tries again

@@ -194,7 +194,7 @@ def decode_state(b: bytes) -> ShipmentState:
     )
 
 
-_WATERMARK = "\x00watermark:"
+_WATERMARK = "\x00watermark:"  # clocks were once stored under this; such keys are skipped
 _REEVALUATE = "s321-reevaluate"
 _MARK = "s321-mark"  # value: the input partition a mark reports on
 _LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
@@ -251,6 +251,7 @@ class Processor:
         self.read_ms: dict[int, int] = {}  # input partition -> newest event time read from it
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
+        self.generation = 0  # the consumer group's, as of the last rebalance seen here
         self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
@@ -410,12 +411,14 @@ class Processor:
 
     # -- event time and deadlines ---------------------------------------------------------
 
-    def marks(self, source: int, idle_ms: int | None) -> list[Output]:
+    def marks(self, source: int, idle_ms: int | None, generation: int = 0) -> list[Output]:
         """The records telling every partition how far input partition ``source`` has been read
         here: the newest event time read from it, or, when ``idle_ms`` is given (the partition
-        is fully read and quiet), that it holds no one back and proposes ``idle_ms``."""
+        is fully read and quiet), that it holds no one back and proposes ``idle_ms``.
+        ``generation`` is the consumer group's: marks of an earlier one are ignored, since the
+        records they count may be read again after a rebalance."""
         read = -1 if idle_ms is not None else self.read_ms.get(source, 0)
-        value = struct.pack(">qq", read, idle_ms or 0)
+        value = struct.pack(">qqq", read, idle_ms or 0, generation)
         header = ((_MARK, str(source).encode()),)
         return [
             Output(topics.REPARTITION, None, value, header, partition=p)
@@ -425,7 +428,9 @@ class Processor:
     def _on_mark(
         self, partition: int, source: int, value: bytes, store: MutableMapping[str, bytes]
     ) -> list[Output]:
-        read, idle = struct.unpack(">qq", value)
+        read, idle, generation = struct.unpack(">qqq", value)
+        if generation < self.generation:
+            return []  # sent before the last rebalance: what it counts may be read again
         marks = self._marks.setdefault(partition, {})
         marks[source] = (read, idle)
         if len(marks) < self.partitions:
@@ -439,16 +444,9 @@ class Processor:
         self, partition: int, event_ms: int, store: MutableMapping[str, bytes]
     ) -> list[Output]:
         """Move the partition's event time forward and fire every deadline it passed."""
-        wm_key = f"{_WATERMARK}{partition}"
-        current = self.watermarks.get(partition)
-        if current is None:
-            stored = store.get(wm_key)
-            current = int(stored) if stored is not None else 0
-        if event_ms <= current:
-            self.watermarks[partition] = current
+        if event_ms <= self.watermarks.get(partition, 0):
             return []
         self.watermarks[partition] = event_ms
-        store[wm_key] = str(event_ms).encode()
         heap = self._heaps.setdefault(partition, [])
         out: list[Output] = []
         while heap and heap[0][0] <= event_ms:
@@ -472,12 +470,20 @@ class Processor:
             store[skey] = encode_state(new_state)
         return out
 
-    def rebuild_deadlines(self, store: MutableMapping[str, bytes], partitions: set[int]) -> int:
-        """Rebuild the in-memory deadline index from the table (after recovery or rebalance)."""
+    def rebuild_deadlines(
+        self, store: MutableMapping[str, bytes], partitions: set[int], generation: int = 0
+    ) -> int:
+        """Rebuild the in-memory deadline index from the table (after recovery or rebalance).
+
+        Clocks start again from the marks of ``generation``: after a rebalance, records read
+        before it may be read again (their effects may not have been durable), so neither a
+        clock reached before nor a mark sent before may fire a deadline ahead of them."""
+        kept = partitions & set(self._heaps)
         self._heaps = {p: [] for p in partitions}
-        self.watermarks = {p: w for p, w in self.watermarks.items() if p in partitions}
-        self.read_ms = {p: t for p, t in self.read_ms.items() if p in partitions}
-        self._marks = {p: m for p, m in self._marks.items() if p in partitions}
+        self.generation = generation
+        self.watermarks = {}
+        self._marks = {}
+        self.read_ms = {p: t for p, t in self.read_ms.items() if p in kept}
         count = 0
         for skey, raw in store.items():
             if skey.startswith(_WATERMARK):

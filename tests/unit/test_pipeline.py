@@ -384,3 +384,23 @@ def test_a_second_type86_entry_for_the_bill_reaches_the_rules_even_if_older() ->
     f.send(entry86("HB32", at=T0 + timedelta(minutes=10)))
     f.send(dc_replace(entry86("HB32", at=T0), entry_number="XYZ00000019"))
     assert seen[-1] == ("ABC12345675", "XYZ00000019")
+
+
+def test_marks_from_before_a_rebalance_are_ignored() -> None:
+    """After a rebalance, records counted by an earlier generation's marks may be read again,
+    so those marks move no clock; the new generation's marks do."""
+    f = Feed()
+    f.proc.rebuild_deadlines(f.store, set(range(P)), generation=2)
+    f.send(manifest("HB6"))
+    for source in range(P):
+        for o in f.proc.marks(source, _ms(timedelta(hours=5)), generation=1):
+            f.out += f.proc.on_record(
+                topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
+            )
+    assert f.decisions() == []
+    for source in range(P):
+        for o in f.proc.marks(source, _ms(timedelta(hours=5)), generation=2):
+            f.out += f.proc.on_record(
+                topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
+            )
+    assert len(f.decisions()) == 1
