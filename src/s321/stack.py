@@ -234,6 +234,18 @@ logger.apache.level = WARN
 """
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own generator it never starts with "-", which command-line parsers read as an
+    option (one id in 64 would otherwise make `format` fail).
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class KafkaService:
     """A single-node KRaft broker+controller on loopback."""
 
@@ -346,10 +358,13 @@ class KafkaService:
     def _format(self, server: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(server), "--standalone"
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={new_cluster_id()}",
+                f"--config={server}",
+                "--standalone",
             ),
             capture_output=True,
             text=True,

@@ -54,3 +54,17 @@ def test_secrets_are_masked_when_printed() -> None:
     assert "hunter2" not in repr(s)
     assert "hunter2" not in str(s.describe())
     assert s.schema_registry_auth.get() == "user:hunter2"
+
+
+def test_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random id that would start with "-" is drawn again: one in 64 used to break `format`."""
+    import uuid
+
+    from s321 import stack
+
+    draws = iter([uuid.UUID(bytes=b"\xf8" + b"\0" * 15), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(stack.uuid, "uuid4", lambda: next(draws))
+    cid = stack.new_cluster_id()
+    assert cid == "AQEBAQEBAQEBAQEBAQEBAQ"
+    monkeypatch.undo()
+    assert all(not stack.new_cluster_id().startswith("-") for _ in range(2000))
