@@ -413,30 +413,24 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
     last_seen: dict[int, float] = {}  # partition -> wall time of its last input (or assignment)
 
-    def _idle(partition: int) -> bool:
-        """An input partition is idle when none of its input topics had a record for
-        ``idle_after_s`` (since the last one, or since it was assigned here) and every record
-        already in them has been read: it then holds no other partition's clock back."""
-        quiet = time.monotonic() - last_seen.get(partition, time.monotonic())
-        return quiet > cfg.idle_after_s and not _lagging(partition)
-
-    def _lagging(partition: int) -> bool:
-        """True while this worker has not yet read every record already in the partition's
-        input topics."""
+    def _caught_up(partition: int) -> set[str]:
+        """The partition's input topics whose every record this worker has processed (not
+        just fetched)."""
         consumer = app.consumer
+        done = set()
         for name in input_names:
             tp = faust.types.TP(name, partition)
             try:
                 end = consumer.highwater(tp)
             except AssertionError:  # aiokafka's way of saying it is no longer assigned here
-                return True
+                continue
             if end is None:
-                return True
-            done = continuity.expected(tp)  # processed, not just fetched
+                continue
+            at = continuity.expected(tp)
             # one offset of slack: a transaction's commit marker ends a partition unread
-            if end > 0 and (done is None or done < end - 1):
-                return True
-        return False
+            if end == 0 or (at is not None and at >= end - 1):
+                done.add(name)
+        return done
 
     @app.agent(inputs)
     async def correlate(stream: Any) -> None:
@@ -607,8 +601,15 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             if quiet > cfg.idle_after_s:
                 newest += int(quiet * cfg.idle_speedup * 1000)
             for source in sorted(owned):
-                idle_ms = newest if _idle(source) else None
-                for o in processor.marks(source, idle_ms, app.consumer_generation_id):
+                # idle: every record in its input topics read, and none came for idle_after_s
+                # (since the last one, or since it was assigned here)
+                caught_up = _caught_up(source)
+                since = time.monotonic() - last_seen.get(source, time.monotonic())
+                idle = since > cfg.idle_after_s and caught_up == input_names
+                marks = processor.marks(
+                    source, newest if idle else None, app.consumer_generation_id, caught_up
+                )
+                for o in marks:
                     side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
             side.poll()
         except Exception:  # a timer that raises stops the worker; the next tick tries again

@@ -27,7 +27,7 @@ import json
 import struct
 import time
 import traceback
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Collection, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -246,9 +246,11 @@ class Processor:
         self.deadlines = deadlines or Deadlines()
         self.clock = clock
         self._topic_kind = {topics.topic_name(t, prefix): t for t in topics.ALL}
+        self._input_names = tuple(topics.topic_name(t, prefix) for t in topics.INPUTS)
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
-        self.read_ms: dict[int, int] = {}  # input partition -> newest event time read from it
+        # (input topic, partition) -> the newest event time read from it
+        self.read_ms: dict[tuple[str, int], int] = {}
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
         self.generation = 0  # the consumer group's, as of the last rebalance seen here
@@ -321,8 +323,8 @@ class Processor:
                 f"a {type(event).__name__} record is not an input event", raw=value
             )
         event_ms = int(event.header.event_time.timestamp() * 1000)
-        if spec is not topics.REPARTITION and event_ms > self.read_ms.get(partition, 0):
-            self.read_ms[partition] = event_ms
+        if spec is not topics.REPARTITION and event_ms > self.read_ms.get((topic, partition), 0):
+            self.read_ms[(topic, partition)] = event_ms
         if spec is not topics.REPARTITION:
             expected = (
                 {
@@ -411,13 +413,30 @@ class Processor:
 
     # -- event time and deadlines ---------------------------------------------------------
 
-    def marks(self, source: int, idle_ms: int | None, generation: int = 0) -> list[Output]:
+    def read_to(self, source: int, caught_up: Collection[str] = ()) -> int:
+        """How far (event time) input partition ``source`` has been read here.
+
+        Its input topics are read at their own pace (in catch-up one can be hours ahead of
+        another), so this is the least, over those still being read, of the newest event time
+        read from each (0 for one not read yet). Topics in ``caught_up`` (every record in them
+        read) hold nothing back; when all are, it is the newest event time read from any."""
+        read = {name: self.read_ms.get((name, source), 0) for name in self._input_names}
+        behind = [t for name, t in read.items() if name not in caught_up]
+        return min(behind) if behind else max(read.values())
+
+    def marks(
+        self,
+        source: int,
+        idle_ms: int | None,
+        generation: int = 0,
+        caught_up: Collection[str] = (),
+    ) -> list[Output]:
         """The records telling every partition how far input partition ``source`` has been read
-        here: the newest event time read from it, or, when ``idle_ms`` is given (the partition
-        is fully read and quiet), that it holds no one back and proposes ``idle_ms``.
-        ``generation`` is the consumer group's: marks of an earlier one are ignored, since the
-        records they count may be read again after a rebalance."""
-        read = -1 if idle_ms is not None else self.read_ms.get(source, 0)
+        here (:meth:`read_to`), or, when ``idle_ms`` is given (the partition is fully read and
+        quiet), that it holds no one back and proposes ``idle_ms``. ``generation`` is the
+        consumer group's: marks of an earlier one are ignored, since the records they count may
+        be read again after a rebalance."""
+        read = -1 if idle_ms is not None else self.read_to(source, caught_up)
         value = struct.pack(">qqq", read, idle_ms or 0, generation)
         header = ((_MARK, str(source).encode()),)
         return [
@@ -483,7 +502,7 @@ class Processor:
         self.generation = generation
         self.watermarks = {}
         self._marks = {}
-        self.read_ms = {p: t for p, t in self.read_ms.items() if p in kept}
+        self.read_ms = {tp: t for tp, t in self.read_ms.items() if tp[1] in kept}
         count = 0
         for skey, raw in store.items():
             if skey.startswith(_WATERMARK):

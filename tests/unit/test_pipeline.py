@@ -150,11 +150,18 @@ def _ms(delta: timedelta) -> int:
     return int((T0 + delta).timestamp() * 1000)
 
 
-def _mark(f: Feed, source: int, read: timedelta | None, idle: timedelta | None = None) -> None:
+def _mark(
+    f: Feed,
+    source: int,
+    read: timedelta | None,
+    idle: timedelta | None = None,
+    caught_up: frozenset[str] | set[str] = frozenset(),
+) -> None:
     """Input partition ``source`` reports how far it has been read (as another worker would)."""
     if read is not None:
-        f.proc.read_ms[source] = _ms(read)
-    for o in f.proc.marks(source, None if idle is None else _ms(idle)):
+        for spec in topics.INPUTS:
+            f.proc.read_ms[(spec.base, source)] = _ms(read)
+    for o in f.proc.marks(source, None if idle is None else _ms(idle), caught_up=caught_up):
         f.out += f.proc.on_record(
             topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
         )
@@ -172,6 +179,26 @@ def test_a_partition_clock_waits_for_the_slowest_input_partition() -> None:
     _mark(f, slow, timedelta(minutes=31))
     [d] = f.decisions()
     assert [h.rule_id for h in d.hits] == ["R16"]
+
+
+def test_an_input_partition_is_read_as_far_as_its_slowest_topic() -> None:
+    """After a restart the manifest topic of an input partition can be replayed hours ahead of
+    its pilot topic (each resumes from its own committed offset): the partition's mark is the
+    slower topic's, so a pilot record still unread there cannot miss its deadline."""
+    f = Feed()
+    f.send(manifest("HB6"))
+    home = murmur2_partition(b"HB6", P)
+    for source in range(P):
+        if source != home:
+            _mark(f, source, timedelta(hours=5))
+    f.proc.read_ms[(topics.MANIFEST.base, home)] = _ms(timedelta(hours=5))
+    f.proc.read_ms[(topics.PILOT.base, home)] = _ms(timedelta(minutes=10))
+    assert f.proc.read_to(home) == 0, "a topic not read yet holds the partition at 0"
+    f.proc.read_ms[(topics.ENTRY86.base, home)] = _ms(timedelta(hours=5))
+    _mark(f, home, None)
+    assert f.decisions() == [], "the pilot topic is read only to 10 minutes"
+    _mark(f, home, None, caught_up={topics.PILOT.base})  # all pilot records read
+    assert [[h.rule_id for h in d.hits] for d in f.decisions()] == [["R16"]]
 
 
 def test_no_clock_until_every_input_partition_has_reported() -> None:
