@@ -221,12 +221,16 @@ class Continuity:
       jump that caused it: a real gap, e.g. a transaction marker, is then accepted);
     - ``"skip"``: an offset already processed here (a re-delivery after a seek back);
     - ``"rewind"``: records are missing before this one: seek back to :meth:`expected` and
-      skip records of the partition until it arrives.
+      skip records of the partition until it arrives. If records after the jump still come
+      ``reseek_after_s`` after a rewind, the seek was lost (Faust seeks too, at rebalances and
+      recoveries): the answer is ``"rewind"`` again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reseek_after_s: float = 5.0) -> None:
+        self.reseek_after_s = reseek_after_s
         self._next: dict[Any, int] = {}
-        self._rewound: dict[Any, tuple[int, int]] = {}  # tp -> (rewound to, the jump seen)
+        # tp -> (rewound to, the jump seen, monotonic time of the seek)
+        self._rewound: dict[Any, tuple[int, int, float]] = {}
         self._moved: dict[Any, float] = {}  # tp -> monotonic time it last moved (or started)
 
     def start(self, tp: Any, offset: int) -> None:
@@ -250,8 +254,9 @@ class Continuity:
         if offset < want:
             return "skip"
         rewound = self._rewound.get(tp)
-        if rewound is None:
-            self._rewound[tp] = (want, offset)
+        now = time.monotonic()
+        if rewound is None or now - rewound[2] > self.reseek_after_s:
+            self._rewound[tp] = (want, max(offset, rewound[1] if rewound else offset), now)
             return "rewind"
         if offset <= rewound[1]:
             return self._take(tp, offset)  # read again from ``want``: the gap is real
@@ -437,6 +442,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)
+        _cap_commits()
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             now_assigned = frozenset(tp.partition for tp in app.assignor.assigned_actives())
@@ -540,11 +546,38 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 expired_seen[0] = processor.expired_total
 
     async def _seek(tp: Any, offset: int) -> None:
-        """Seek in the consumer's own thread (as Faust's recovery does): a seek from the event
-        loop's thread races the fetcher, which then crashes or stops waking up."""
+        """Read ``tp`` again from ``offset``.
+
+        The seek runs in the consumer's own thread (as Faust's recovery does): a seek from the
+        event loop's thread races the fetcher, which then crashes or stops waking up. Then
+        Faust is told where reading resumes, as its own ``seek`` does: it drops every fetched
+        record below the last offset it handed on, so without this it would drop the very
+        records the seek is for."""
         from aiokafka import TopicPartition
 
-        await app.consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
+        consumer = app.consumer
+        await consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
+        # no public API: the name is faust.transport.consumer.Consumer's
+        consumer._read_offset[tp] = offset if offset else None  # type: ignore[attr-defined]
+
+    def _cap_commits() -> None:
+        """Faust commits the end of the first run of acknowledged offsets, and counts offsets it
+        saw skipped (and records the agent skipped, which it acknowledges too) as done; from
+        here on a commit never passes the next offset the agent must process."""
+        consumer = app.consumer
+        if getattr(consumer, "_s321_capped", False):
+            return
+        new_offset = consumer._new_offset  # type: ignore[attr-defined]  # no public hook
+
+        def capped(tp: Any) -> int | None:
+            offset: int | None = new_offset(tp)  # (forgets the acknowledgements it covers)
+            want = continuity.expected(tp)
+            if offset is None or want is None or offset <= want:
+                return offset
+            return want  # those after it are acknowledged again once processed
+
+        consumer._new_offset = capped  # type: ignore[attr-defined]
+        consumer._s321_capped = True  # type: ignore[attr-defined]
 
     async def _unstall() -> None:
         """A partition with records waiting and none delivered for ``stall_after_s`` (Faust left

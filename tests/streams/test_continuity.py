@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from s321.streams.app import Continuity
 
 TP = ("s321.manifest.v1", 0)
@@ -52,6 +54,21 @@ def test_a_real_gap_is_accepted_after_one_rewind() -> None:
     assert c.check(TP, 8) == "rewind"
     assert c.check(TP, 8) == "process"
     assert c.check(TP, 9) == "process"
+
+
+def test_a_lost_seek_is_made_again() -> None:
+    """After a rewind to 7, records after the jump keep coming: the seek was lost (Faust seeks
+    at rebalances too), so once ``reseek_after_s`` has passed the answer is to rewind again,
+    and a record between the two jumps then counts as after the first one."""
+    c = Continuity(reseek_after_s=0.05)
+    c.start(TP, 7)
+    assert c.check(TP, 10) == "rewind"
+    assert c.check(TP, 11) == "skip"
+    time.sleep(0.06)
+    assert c.check(TP, 12) == "rewind"
+    assert c.expected(TP) == 7
+    assert c.check(TP, 13) == "skip"
+    assert _run(c, [7, 8, 9, 10, 11, 12, 13]) == ["process"] * 7
 
 
 def test_forgetting_a_revoked_partition_resets_it() -> None:
