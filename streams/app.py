@@ -206,6 +206,20 @@ class _SideProducer:
             os._exit(70)
 
 
+class _HandedOn(dict[Any, Any]):
+    """Faust's record of the last offset it handed on, per partition (its ``_read_offset``).
+
+    Faust drops every fetched record below that offset, and notes the offsets it jumped as a
+    gap to commit as if done. Both go wrong after a seek back: records fetched from the new
+    position before the offset is reset are dropped, the very records the seek was for. Here
+    a read through ``[]`` (the only way Faust reads it) answers None: every fetched record is
+    handed on, and :class:`Continuity` skips those already processed. ``get`` still returns
+    what was recorded (the stall check watches it move)."""
+
+    def __getitem__(self, tp: Any) -> None:
+        return None
+
+
 class Continuity:
     """Checks that the agent sees every offset of its input partitions, in order.
 
@@ -215,33 +229,34 @@ class Continuity:
     records fetched after it are dropped too, so the next record the agent sees is further on
     and Faust later commits past the ones it skipped. This keeps, per partition, the next
     offset the agent must see, starting from the group's committed offset (or the partition's
-    first offset) when the partition is assigned here:
+    first offset) when the partition is assigned here. :meth:`check` answers:
 
-    - ``"process"``: the expected offset (after a rewind, the first offset at or before the
-      jump that caused it: a real gap, e.g. a transaction marker, is then accepted);
-    - ``"skip"``: an offset already processed here (a re-delivery after a seek back);
-    - ``"rewind"``: records are missing before this one: seek back to :meth:`expected` and
-      skip records of the partition until it arrives. If records after the jump still come
-      ``reseek_after_s`` after a rewind, the seek was lost (Faust seeks too, at rebalances and
-      recoveries): the answer is ``"rewind"`` again.
+    - ``"process"``: the expected offset;
+    - ``"skip"``: an offset already processed here (a re-delivery after a seek back), or one
+      after the expected offset while a seek back to it is under way;
+    - ``"gap"``: this offset is after the expected one. The caller asks the broker which
+      record comes first from the expected offset: if it is this one, nothing readable is in
+      between (transaction markers) and :meth:`accept` makes it the expected offset; if not,
+      records were dropped, and the caller seeks back and calls :meth:`sought`. If records
+      after the expected one still come ``reseek_after_s`` after that seek, the seek was lost
+      (Faust seeks too, at rebalances and recoveries) and the answer is ``"gap"`` again.
     """
 
     def __init__(self, reseek_after_s: float = 5.0) -> None:
         self.reseek_after_s = reseek_after_s
         self._next: dict[Any, int] = {}
-        # tp -> (rewound to, the jump seen, monotonic time of the seek)
-        self._rewound: dict[Any, tuple[int, int, float]] = {}
+        self._sought: dict[Any, float] = {}  # tp -> monotonic time of the seek back
         self._moved: dict[Any, float] = {}  # tp -> monotonic time it last moved (or started)
 
     def start(self, tp: Any, offset: int) -> None:
         """``tp`` was assigned here; its first record to process is at ``offset``."""
         self._next[tp] = offset
-        self._rewound.pop(tp, None)
+        self._sought.pop(tp, None)
         self._moved[tp] = time.monotonic()
 
     def forget(self, tp: Any) -> None:
         self._next.pop(tp, None)
-        self._rewound.pop(tp, None)
+        self._sought.pop(tp, None)
         self._moved.pop(tp, None)
 
     def expected(self, tp: Any) -> int | None:
@@ -250,23 +265,25 @@ class Continuity:
     def check(self, tp: Any, offset: int) -> str:
         want = self._next.get(tp)
         if want is None or offset == want:
-            return self._take(tp, offset)
+            self._next[tp] = offset + 1
+            self._sought.pop(tp, None)
+            self._moved[tp] = time.monotonic()
+            return "process"
         if offset < want:
             return "skip"
-        rewound = self._rewound.get(tp)
-        now = time.monotonic()
-        if rewound is None or now - rewound[2] > self.reseek_after_s:
-            self._rewound[tp] = (want, max(offset, rewound[1] if rewound else offset), now)
-            return "rewind"
-        if offset <= rewound[1]:
-            return self._take(tp, offset)  # read again from ``want``: the gap is real
-        return "skip"  # fetched before the rewind: it comes again after the missing ones
+        sought = self._sought.get(tp)
+        if sought is not None and time.monotonic() - sought <= self.reseek_after_s:
+            return "skip"  # fetched before the seek back: it comes again after the missing ones
+        return "gap"
 
-    def _take(self, tp: Any, offset: int) -> str:
-        self._next[tp] = offset + 1
-        self._rewound.pop(tp, None)
-        self._moved[tp] = time.monotonic()
-        return "process"
+    def accept(self, tp: Any, offset: int) -> None:
+        """Nothing readable lies between the expected offset and ``offset``: expect it."""
+        self._next[tp] = offset
+        self._sought.pop(tp, None)
+
+    def sought(self, tp: Any) -> None:
+        """The partition was sought back to the expected offset."""
+        self._sought[tp] = time.monotonic()
 
     def quiet(self, for_s: float) -> dict[Any, int]:
         """Partitions that processed nothing for ``for_s`` seconds, with their next offset (the
@@ -283,9 +300,11 @@ class _Offsets:
     """The group's committed offsets and partitions' first offsets, read from the broker
     (by a client of our own that never joins the group)."""
 
-    def __init__(self, bootstrap: str, group: str) -> None:
+    def __init__(self, bootstrap: str, group: str, isolation: str = "read_uncommitted") -> None:
         self._conf = {"bootstrap.servers": bootstrap, "group.id": group}
+        self._isolation = isolation  # the worker's own consumer's
         self._client: Any = None
+        self._reader: Any = None
 
     @property
     def _consumer(self) -> Any:
@@ -304,6 +323,31 @@ class _Offsets:
             )[1]
             for tp in tps
         }
+
+    def first(self, tp: Any, offset: int, timeout_s: float = 10.0) -> int | None:
+        """The offset of the first record a consumer reads from ``offset`` on (None if none
+        came within ``timeout_s``)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        if self._reader is None:
+            self._reader = Consumer(
+                {
+                    **self._conf,
+                    "enable.auto.commit": False,
+                    "isolation.level": self._isolation,
+                    "enable.partition.eof": False,
+                }
+            )
+        self._reader.assign([TopicPartition(tp.topic, tp.partition, offset)])
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                msg = self._reader.poll(0.5)
+                if msg is not None and not msg.error():
+                    return int(msg.offset())
+            return None
+        finally:
+            self._reader.unassign()
 
     def starts(self, tps: list[Any]) -> dict[Any, int]:
         from confluent_kafka import TopicPartition
@@ -413,7 +457,11 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     fed_by = [names[s] for s in (*topics.INPUTS, topics.REPARTITION)]
     continuity = Continuity()
     fetch_seen: dict[Any, tuple[int | None, float]] = {}  # tp -> (Faust's read offset, since)
-    offsets = _Offsets(cfg.bootstrap, cfg.app_id)
+    offsets = _Offsets(
+        cfg.bootstrap,
+        cfg.app_id,
+        "read_committed" if cfg.processing_guarantee == "exactly_once" else "read_uncommitted",
+    )
     expired_seen = [0]
 
     last_seen: dict[int, float] = {}  # partition -> wall time of its last input (or assignment)
@@ -480,16 +528,22 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                                 continuity.expected(msg.tp),
                             )  # fmt: skip
                         continue
-                    if seen == "rewind":
+                    if seen == "gap":
                         want = continuity.expected(msg.tp)
-                        assert want is not None  # a rewind needs a known next offset
-                        logging.getLogger("s321.worker").warning(
-                            "%s/%d: offsets %d to %d were not delivered; reading them again",
-                            msg.topic, msg.partition, want, msg.offset - 1,
-                        )  # fmt: skip
-                        metrics.REWINDS.inc()
-                        await _seek(msg.tp, want)
-                        continue
+                        assert want is not None  # a gap needs a known next offset
+                        first = await loop.run_in_executor(None, offsets.first, msg.tp, want)
+                        if first is not None and first >= msg.offset:
+                            continuity.accept(msg.tp, msg.offset)  # e.g. transaction markers
+                            continuity.check(msg.tp, msg.offset)
+                        else:
+                            logging.getLogger("s321.worker").warning(
+                                "%s/%d: offsets %d to %d were not delivered; reading them again",
+                                msg.topic, msg.partition, want, msg.offset - 1,
+                            )  # fmt: skip
+                            metrics.REWINDS.inc()
+                            await _seek(msg.tp, want)
+                            continuity.sought(msg.tp)
+                            continue
                 if msg.topic in input_names:
                     last_seen[msg.partition] = last_input[0] = time.monotonic()
                     metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
@@ -549,16 +603,11 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         """Read ``tp`` again from ``offset``.
 
         The seek runs in the consumer's own thread (as Faust's recovery does): a seek from the
-        event loop's thread races the fetcher, which then crashes or stops waking up. Then
-        Faust is told where reading resumes, as its own ``seek`` does: it drops every fetched
-        record below the last offset it handed on, so without this it would drop the very
-        records the seek is for."""
+        event loop's thread races the fetcher, which then crashes or stops waking up. The
+        records it fetches are all handed on (see :class:`_HandedOn`)."""
         from aiokafka import TopicPartition
 
-        consumer = app.consumer
-        await consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
-        # no public API: the name is faust.transport.consumer.Consumer's
-        consumer._read_offset[tp] = offset if offset else None  # type: ignore[attr-defined]
+        await app.consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
 
     def _cap_commits() -> None:
         """Faust commits the end of the first run of acknowledged offsets, and counts offsets it
@@ -651,6 +700,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
 
+    consumer = app.consumer  # made here, before its fetcher starts and reads the mapping
+    consumer._read_offset = _HandedOn(consumer._read_offset)  # type: ignore[attr-defined]
     app.on_before_shutdown.connect(_flush_side)  # type: ignore[arg-type]  # the stub wants a positional-only sender
 
     return app, processor

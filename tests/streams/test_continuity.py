@@ -26,13 +26,14 @@ def test_a_partition_never_started_accepts_its_first_offset() -> None:
 
 
 def test_missing_offsets_are_read_again_and_nothing_is_processed_twice() -> None:
-    """Faust dropped 7..9: the agent rewinds to 7, skips what was already queued after the
-    jump, processes 7..11 once each when they come again, and skips the repeat of 5..6."""
+    """Faust dropped 7..9: the agent seeks back to 7, skips what was already queued after the
+    jump, processes 7..12 once each when they come again, and skips the repeat of 5..6."""
     c = Continuity()
     c.start(TP, 5)
     assert _run(c, [5, 6]) == ["process", "process"]
-    assert c.check(TP, 10) == "rewind"
+    assert c.check(TP, 10) == "gap"
     assert c.expected(TP) == 7
+    c.sought(TP)
     assert _run(c, [11, 12]) == ["skip", "skip"]  # queued before the seek took effect
     assert _run(c, [7, 8, 9, 10, 11, 12]) == ["process"] * 6
     assert _run(c, [6]) == ["skip"]
@@ -42,31 +43,45 @@ def test_the_first_record_of_an_assignment_may_not_skip_the_committed_ones() -> 
     """The scale-out loss: no commit yet, records 0..7 dropped, the first one seen is 8."""
     c = Continuity()
     c.start(TP, 0)
-    assert c.check(TP, 8) == "rewind"
+    assert c.check(TP, 8) == "gap"
+    c.sought(TP)
     assert _run(c, [0, 1]) == ["process", "process"]
 
 
-def test_a_real_gap_is_accepted_after_one_rewind() -> None:
-    """Offset 7 is a transaction marker: reading again from 7 brings 8 first, which is at or
-    before the jump that caused the rewind, so the gap is real and 8 is processed."""
+def test_a_gap_the_broker_confirms_is_accepted() -> None:
+    """Offset 7 is a transaction marker: the broker's first record from 7 on is 8, so the agent
+    accepts 8 without seeking."""
     c = Continuity()
     c.start(TP, 7)
-    assert c.check(TP, 8) == "rewind"
-    assert c.check(TP, 8) == "process"
-    assert c.check(TP, 9) == "process"
+    assert c.check(TP, 8) == "gap"
+    c.accept(TP, 8)
+    assert _run(c, [8, 9]) == ["process", "process"]
+
+
+def test_records_dropped_again_after_the_seek_back_are_not_taken_for_a_gap() -> None:
+    """After the seek back to 7, 9 comes first (7 and 8 were dropped once more): it is a gap
+    again, never a reason to move on past 7."""
+    c = Continuity(reseek_after_s=0.05)
+    c.start(TP, 7)
+    assert c.check(TP, 10) == "gap"
+    c.sought(TP)
+    assert c.check(TP, 9) == "skip"
+    time.sleep(0.06)
+    assert c.check(TP, 9) == "gap"
+    assert c.expected(TP) == 7
 
 
 def test_a_lost_seek_is_made_again() -> None:
-    """After a rewind to 7, records after the jump keep coming: the seek was lost (Faust seeks
-    at rebalances too), so once ``reseek_after_s`` has passed the answer is to rewind again,
-    and a record between the two jumps then counts as after the first one."""
+    """After a seek back to 7, records after the jump keep coming: the seek was lost (Faust
+    seeks at rebalances too), so once ``reseek_after_s`` has passed the answer is a gap again."""
     c = Continuity(reseek_after_s=0.05)
     c.start(TP, 7)
-    assert c.check(TP, 10) == "rewind"
+    assert c.check(TP, 10) == "gap"
+    c.sought(TP)
     assert c.check(TP, 11) == "skip"
     time.sleep(0.06)
-    assert c.check(TP, 12) == "rewind"
-    assert c.expected(TP) == 7
+    assert c.check(TP, 12) == "gap"
+    c.sought(TP)
     assert c.check(TP, 13) == "skip"
     assert _run(c, [7, 8, 9, 10, 11, 12, 13]) == ["process"] * 7
 
