@@ -233,19 +233,22 @@ class Continuity:
 
     - ``"process"``: the expected offset;
     - ``"skip"``: an offset already processed here (a re-delivery after a seek back), or one
-      after the expected offset while a seek back to it is under way;
-    - ``"gap"``: this offset is after the expected one. The caller asks the broker which
-      record comes first from the expected offset: if it is this one, nothing readable is in
-      between (transaction markers) and :meth:`accept` makes it the expected offset; if not,
-      records were dropped, and the caller seeks back and calls :meth:`sought`. If records
-      after the expected one still come ``reseek_after_s`` after that seek, the seek was lost
-      (Faust seeks too, at rebalances and recoveries) and the answer is ``"gap"`` again.
+      fetched before a seek back that is under way (after the jump that caused it);
+    - ``"rewind"``: records are missing before this one: the caller seeks back to the
+      expected offset and calls :meth:`sought`. If records after the jump still come
+      ``reseek_after_s`` later, the seek was lost (Faust seeks too, at rebalances and
+      recoveries) and the answer is ``"rewind"`` again;
+    - ``"gap"``: after a seek back, the first record is after the expected one again (at or
+      before the jump). The caller asks the broker which record comes first from the expected
+      offset: if it is this one, nothing readable is in between (transaction markers) and
+      :meth:`accept` makes it the expected offset; if not, records were dropped once more and
+      the caller seeks back again.
     """
 
     def __init__(self, reseek_after_s: float = 5.0) -> None:
         self.reseek_after_s = reseek_after_s
         self._next: dict[Any, int] = {}
-        self._sought: dict[Any, float] = {}  # tp -> monotonic time of the seek back
+        self._sought: dict[Any, tuple[float, int]] = {}  # tp -> (time of the seek, the jump)
         self._moved: dict[Any, float] = {}  # tp -> monotonic time it last moved (or started)
 
     def start(self, tp: Any, offset: int) -> None:
@@ -272,18 +275,23 @@ class Continuity:
         if offset < want:
             return "skip"
         sought = self._sought.get(tp)
-        if sought is not None and time.monotonic() - sought <= self.reseek_after_s:
+        if sought is None:
+            return "rewind"
+        if offset <= sought[1]:
+            return "gap"
+        if time.monotonic() - sought[0] <= self.reseek_after_s:
             return "skip"  # fetched before the seek back: it comes again after the missing ones
-        return "gap"
+        return "rewind"
 
     def accept(self, tp: Any, offset: int) -> None:
         """Nothing readable lies between the expected offset and ``offset``: expect it."""
         self._next[tp] = offset
         self._sought.pop(tp, None)
 
-    def sought(self, tp: Any) -> None:
-        """The partition was sought back to the expected offset."""
-        self._sought[tp] = time.monotonic()
+    def sought(self, tp: Any, jump: int) -> None:
+        """The partition was sought back to the expected offset because ``jump`` came first."""
+        before = self._sought.get(tp)
+        self._sought[tp] = (time.monotonic(), max(jump, before[1] if before else jump))
 
     def quiet(self, for_s: float) -> dict[Any, int]:
         """Partitions that processed nothing for ``for_s`` seconds, with their next offset (the
@@ -336,6 +344,7 @@ class _Offsets:
                     "enable.auto.commit": False,
                     "isolation.level": self._isolation,
                     "enable.partition.eof": False,
+                    "fetch.wait.max.ms": 20,
                 }
             )
         self._reader.assign([TopicPartition(tp.topic, tp.partition, offset)])
@@ -528,10 +537,14 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                                 continuity.expected(msg.tp),
                             )  # fmt: skip
                         continue
-                    if seen == "gap":
+                    if seen in ("rewind", "gap"):
                         want = continuity.expected(msg.tp)
                         assert want is not None  # a gap needs a known next offset
-                        first = await loop.run_in_executor(None, offsets.first, msg.tp, want)
+                        first = (
+                            await loop.run_in_executor(None, offsets.first, msg.tp, want)
+                            if seen == "gap"
+                            else None
+                        )
                         if first is not None and first >= msg.offset:
                             continuity.accept(msg.tp, msg.offset)  # e.g. transaction markers
                             continuity.check(msg.tp, msg.offset)
@@ -542,7 +555,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                             )  # fmt: skip
                             metrics.REWINDS.inc()
                             await _seek(msg.tp, want)
-                            continuity.sought(msg.tp)
+                            continuity.sought(msg.tp, msg.offset)
                             continue
                 if msg.topic in input_names:
                     last_seen[msg.partition] = last_input[0] = time.monotonic()

@@ -31,9 +31,9 @@ def test_missing_offsets_are_read_again_and_nothing_is_processed_twice() -> None
     c = Continuity()
     c.start(TP, 5)
     assert _run(c, [5, 6]) == ["process", "process"]
-    assert c.check(TP, 10) == "gap"
+    assert c.check(TP, 10) == "rewind"
     assert c.expected(TP) == 7
-    c.sought(TP)
+    c.sought(TP, 10)
     assert _run(c, [11, 12]) == ["skip", "skip"]  # queued before the seek took effect
     assert _run(c, [7, 8, 9, 10, 11, 12]) == ["process"] * 6
     assert _run(c, [6]) == ["skip"]
@@ -43,45 +43,50 @@ def test_the_first_record_of_an_assignment_may_not_skip_the_committed_ones() -> 
     """The scale-out loss: no commit yet, records 0..7 dropped, the first one seen is 8."""
     c = Continuity()
     c.start(TP, 0)
-    assert c.check(TP, 8) == "gap"
-    c.sought(TP)
+    assert c.check(TP, 8) == "rewind"
+    c.sought(TP, 8)
     assert _run(c, [0, 1]) == ["process", "process"]
 
 
-def test_a_gap_the_broker_confirms_is_accepted() -> None:
-    """Offset 7 is a transaction marker: the broker's first record from 7 on is 8, so the agent
-    accepts 8 without seeking."""
+def test_a_gap_the_seek_back_brings_again_is_checked_then_accepted() -> None:
+    """Offset 7 is a transaction marker: after the seek back to 7, 8 comes first again. That
+    is a ``gap`` (the agent asks the broker, whose first record from 7 on is 8) and 8 is then
+    accepted."""
     c = Continuity()
     c.start(TP, 7)
+    assert c.check(TP, 8) == "rewind"
+    c.sought(TP, 8)
     assert c.check(TP, 8) == "gap"
     c.accept(TP, 8)
     assert _run(c, [8, 9]) == ["process", "process"]
 
 
-def test_records_dropped_again_after_the_seek_back_are_not_taken_for_a_gap() -> None:
-    """After the seek back to 7, 9 comes first (7 and 8 were dropped once more): it is a gap
-    again, never a reason to move on past 7."""
-    c = Continuity(reseek_after_s=0.05)
+def test_records_dropped_again_after_the_seek_back_are_not_skipped_past() -> None:
+    """After the seek back to 7, 9 comes first (7 and 8 were dropped once more): a ``gap``
+    the broker will not confirm, so the agent seeks back again; 7 is still expected."""
+    c = Continuity()
     c.start(TP, 7)
-    assert c.check(TP, 10) == "gap"
-    c.sought(TP)
-    assert c.check(TP, 9) == "skip"
-    time.sleep(0.06)
+    assert c.check(TP, 10) == "rewind"
+    c.sought(TP, 10)
     assert c.check(TP, 9) == "gap"
+    c.sought(TP, 9)
     assert c.expected(TP) == 7
+    assert c.check(TP, 11) == "skip"
+    assert c.check(TP, 10) == "gap", "the first jump is still remembered"
 
 
 def test_a_lost_seek_is_made_again() -> None:
     """After a seek back to 7, records after the jump keep coming: the seek was lost (Faust
-    seeks at rebalances too), so once ``reseek_after_s`` has passed the answer is a gap again."""
+    seeks at rebalances too), so once ``reseek_after_s`` has passed the answer is to rewind
+    again."""
     c = Continuity(reseek_after_s=0.05)
     c.start(TP, 7)
-    assert c.check(TP, 10) == "gap"
-    c.sought(TP)
+    assert c.check(TP, 10) == "rewind"
+    c.sought(TP, 10)
     assert c.check(TP, 11) == "skip"
     time.sleep(0.06)
-    assert c.check(TP, 12) == "gap"
-    c.sought(TP)
+    assert c.check(TP, 12) == "rewind"
+    c.sought(TP, 12)
     assert c.check(TP, 13) == "skip"
     assert _run(c, [7, 8, 9, 10, 11, 12, 13]) == ["process"] * 7
 
