@@ -236,7 +236,6 @@ def test_reordered_and_resent_traffic_gets_one_decision_per_version(run: WorkerR
     _check(run, traffic)
 
 
-@pytest.mark.known_defect  # a replaced or departing worker can still leave a partition unread (issue 4)
 @pytest.mark.slow
 def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) -> None:
     """A worker killed with SIGKILL mid-run and replaced on the same data directory loses and
@@ -256,7 +255,6 @@ def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) ->
     _check(run, traffic, timeout_s=180, quiet_s=90)
 
 
-@pytest.mark.known_defect  # a replaced or departing worker can still leave a partition unread (issue 4)
 @pytest.mark.slow
 def test_worker_joining_and_leaving_mid_run_changes_nothing(run: WorkerRun) -> None:
     """A second worker that joins while traffic flows and then leaves with SIGTERM changes no
