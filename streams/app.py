@@ -137,13 +137,14 @@ class _Staged(MutableMapping[str, bytes]):
 
 
 class _SideProducer:
-    """Records that leave the input's partition (re-keyed inputs, ticks, re-evaluations).
+    """Records sent outside Faust: those that leave the input's partition (re-keyed inputs,
+    marks, re-evaluations) and, at least once, decisions, unmatched reports and dead letters.
 
     Faust's exactly-once transactions are per partition, named after the partition a record is
     sent to; a record for a partition this worker does not own cannot join the input's
-    transaction. These records are safe to repeat (events are deduplicated by id, ticks only
-    move time forward), so they go through an idempotent producer of their own, flushed before
-    the input that caused them is acknowledged.
+    transaction. These records are safe to repeat (events are deduplicated by id, marks only
+    move time forward, a repeated decision has the same id), so they go through an idempotent
+    producer of their own, flushed before the input that caused them is acknowledged.
     """
 
     def __init__(self, bootstrap: str) -> None:
@@ -524,7 +525,6 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             staged = _Staged(store)
             last_of: dict[int, Any] = {}
             forwarded = False
-            delivered = []
             for event in events:
                 msg = event.message
                 if msg.topic in fed_by:
@@ -584,28 +584,30 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                             o.decision.version,
                             o.decision.outcome.value,
                         )
-                    if o.spec in local:
+                    if o.spec in local and exactly_once:
                         # same partition as the input: inside the input's transaction
-                        delivered.append(
-                            await out[o.spec].send(
-                                key=o.key,
-                                value=o.value,
-                                headers=list(o.headers),
-                                partition=msg.partition,
-                            )
+                        await out[o.spec].send(
+                            key=o.key,
+                            value=o.value,
+                            headers=list(o.headers),
+                            partition=msg.partition,
                         )
                         _observe(o)
                     else:
-                        side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
+                        # at least once, decisions, unmatched reports and dead letters go
+                        # with the rest through the producer flushed below (a C client:
+                        # cheaper per record than Faust's), to the input's partition
+                        local_one = o.spec in local
+                        part = msg.partition if local_one else o.partition
+                        side.send(names[o.spec], o.key, o.value, o.headers, part)
+                        if local_one:
+                            _observe(o)
                         forwarded = True
             if forwarded:
-                # durable before these inputs are acknowledged, so no offset commits ahead of
-                # what it handed on (a repeat is harmless: events are deduplicated)
+                # durable before these inputs are acknowledged and before the state that
+                # records them, so no offset commits ahead of what it handed on and a crash
+                # can repeat a decision (same id) but never lose one
                 await side.flush()
-            if delivered and not exactly_once:
-                # at least once: a decision is durable before the state that records it, so a
-                # crash can repeat a decision (same id) but never lose one
-                await asyncio.gather(*delivered)
             staged.apply(last_of)
             metrics.WAITING.set(processor.waiting)
             if processor.expired_total != expired_seen[0]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import faust
 import pytest
+from s321.streams import app as app_module
 from s321.streams.app import WorkerConfig, build_app
 
 from s321 import serialization, topics
@@ -44,7 +45,17 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
         delivered.set_result(None)  # as if the broker acknowledged it at once
         return delivered
 
-    monkeypatch.setattr(faust.Topic, "send", capture)
+    def side_send(
+        self: Any, topic: str, key: bytes | None, value: bytes, headers: Any, partition: Any
+    ) -> None:
+        sent.append((topic, key, value))
+
+    async def side_flush(self: Any) -> None:
+        return None  # as if the broker acknowledged everything at once
+
+    monkeypatch.setattr(faust.Topic, "send", capture)  # Faust's producer (exactly once)
+    monkeypatch.setattr(app_module._SideProducer, "send", side_send)  # at least once
+    monkeypatch.setattr(app_module._SideProducer, "flush", side_flush)
     loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
     asyncio.set_event_loop(loop)
     app = _app(tmp_path)
