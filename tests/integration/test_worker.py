@@ -237,9 +237,11 @@ def test_reordered_and_resent_traffic_gets_one_decision_per_version(run: WorkerR
 
 
 @pytest.mark.slow
-def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) -> None:
-    """A worker killed with SIGKILL mid-run and replaced on the same data directory loses and
-    duplicates nothing, and shipments straddling the kill correlate from the recovered table."""
+@pytest.mark.parametrize("where", ["same data directory", "fresh data directory"])
+def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun, where: str) -> None:
+    """A worker killed with SIGKILL mid-run and replaced (restarted on its data directory, or
+    started on an empty one, so its table comes from the changelog alone) loses and duplicates
+    nothing, and shipments straddling the kill correlate from the recovered table."""
     traffic = _traffic(300, seed=12, days=1)
     cut = len(traffic.events) * 3 // 5
     assert len(_straddling(traffic.events, cut)) >= 5, "the kill would split no shipment"
@@ -249,7 +251,7 @@ def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun) ->
     assert seen >= 50, f"the first worker made only {seen} decisions\n{run.log_tails()}"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    run.start()
+    run.start(None if where == "same data directory" else run.tmp_path / "fresh")
     _produce(run.bootstrap, run.prefix, traffic.events[cut:])
     # the killed member keeps its partitions until its session (10 s here) expires
     _check(run, traffic, timeout_s=180, quiet_s=90)
