@@ -82,6 +82,12 @@ class Aggregates:
     address_day_names: int | None = None
     consignee_history: int | None = None
     affected: tuple[str, ...] = ()
+    #: other shipments in an aggregate that this shipment's contribution keeps across a limit
+    #: although recording it again changed nothing. After a crash, the recording may have
+    #: reached Redis while the re-evaluations it called for were lost; the decision repeated
+    #: on replay sends them again from here (only when it publishes a version, so two
+    #: shipments never keep re-evaluating each other).
+    affected_by_presence: tuple[str, ...] = ()
 
     @classmethod
     def unavailable(cls) -> Aggregates:
@@ -99,11 +105,11 @@ local ship = ARGV[1]
 local mode = ARGV[2]
 local n = tonumber(ARGV[3])
 local index = KEYS[1]
-local affected = {}
-local function add_members(key, except)
+local affected, present = {}, {}
+local function add_members(key, except, into)
   local fields = redis.call('HKEYS', key)
   for _, f in ipairs(fields) do
-    if f ~= except then affected[#affected + 1] = f end
+    if f ~= except then into[#into + 1] = f end
   end
 end
 local function parse(v)
@@ -117,14 +123,14 @@ local old = redis.call('HGETALL', index)
 for j = 1, #old, 2 do
   local k, f = old[j], old[j + 1]
   if not wanted[k] or mode == 'forget' then
-    if redis.call('HDEL', k, f) == 1 then add_members(k, f) end
+    if redis.call('HDEL', k, f) == 1 then add_members(k, f, affected) end
     redis.call('HDEL', index, k)
   end
 end
 local out = {}
 if mode == 'forget' then
   redis.call('DEL', index)
-  return {out, affected}
+  return {out, affected, present}
 end
 for i = 1, n do
   local key = KEYS[1 + i]
@@ -152,7 +158,16 @@ for i = 1, n do
       local pc, pt = parse(prev)
       if pt >= lo and pt <= hi then before = before + pc end
     end
-    if (before > limit) ~= (total > limit) then add_members(key, field) end
+    local others = before
+    if prev then
+      local pc, pt = parse(prev)
+      if pt >= lo and pt <= hi then others = before - pc end
+    end
+    if (before > limit) ~= (total > limit) then
+      add_members(key, field, affected)
+    elseif (others > limit) ~= (total > limit) then
+      add_members(key, field, present)
+    end
     out[i] = {tostring(total), count, 0}
   else
     local names, count, before_names = {}, 0, {}
@@ -169,14 +184,25 @@ for i = 1, n do
     local bcount = count
     if not prev then bcount = count - 1 end
     local limit2 = lo
+    local odistinct, ocount = 0, count - 1
+    local seen_other = {}
+    for j = 1, #all, 2 do
+      local v = all[j + 1]
+      if all[j] ~= field and not seen_other[v] then
+        seen_other[v] = true; odistinct = odistinct + 1
+      end
+    end
     if ((bdistinct > limit) ~= (distinct > limit)) or ((bcount > limit2) ~= (count > limit2)) then
-      add_members(key, field)
+      add_members(key, field, affected)
+    elseif ((odistinct > limit) ~= (distinct > limit))
+        or ((ocount > limit2) ~= (count > limit2)) then
+      add_members(key, field, present)
     end
     out[i] = {tostring(count), count, distinct}
   end
 end
 redis.call('EXPIRE', index, tonumber(ARGV[#ARGV]))
-return {out, affected}
+return {out, affected, present}
 """
 
 
@@ -353,10 +379,10 @@ class CrossShipmentStore:
             args += [s.kind, s.field, s.payload, s.limit, s.lo, s.hi, s.ttl]
         args.append(max([s.ttl for s in specs], default=_DAY))
         try:
-            out, affected = self._script(keys=keys, args=args)
+            out, affected, present = self._script(keys=keys, args=args)
         except redis.RedisError:
             return Aggregates.unavailable()
-        return self._aggregates(specs, out, affected, record.key)
+        return self._aggregates(specs, out, affected, record.key, present)
 
     def read(self, record: CompleteRecord, limits: CrossShipmentLimits | None = None) -> Aggregates:
         """The aggregates :meth:`record_and_read` would return, computed without writing
@@ -390,14 +416,18 @@ class CrossShipmentStore:
         """Remove a shipment from every aggregate; returns the shipments to re-evaluate."""
         keys = [f"{self._p}xs:ship:{_h(record.key)}"]
         try:
-            _, affected = self._script(keys=keys, args=[record.key, "forget", 0, _DAY])
+            _, affected, _ = self._script(keys=keys, args=[record.key, "forget", 0, _DAY])
         except redis.RedisError:
             return ()
         return tuple(sorted({_s(a) for a in affected} - {record.key}))
 
     @staticmethod
     def _aggregates(
-        specs: Sequence[_Spec], out: Sequence[Any], affected: Sequence[Any], own: str
+        specs: Sequence[_Spec],
+        out: Sequence[Any],
+        affected: Sequence[Any],
+        own: str,
+        present: Sequence[Any] = (),
     ) -> Aggregates:
         vals: dict[str, Any] = {}
         for spec, row in zip(specs, out, strict=True):
@@ -420,6 +450,7 @@ class CrossShipmentStore:
             address_day_names=vals["ad"][1] if "ad" in vals else None,
             consignee_history=vals["ch"][1] if "ch" in vals else None,
             affected=tuple(sorted({_s(a) for a in affected} - {own})),
+            affected_by_presence=tuple(sorted({_s(a) for a in present} - {own})),
         )
 
 

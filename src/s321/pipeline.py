@@ -590,6 +590,10 @@ class Processor:
                 + "|"
                 + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
             )
+        new = signature != state.signature
+        others = dict.fromkeys(getattr(verdict, "affected", ()))
+        if new:  # a replay after a crash repeats the signals the first run may have lost
+            others.update(dict.fromkeys(getattr(verdict, "affected_by_presence", ())))
         affected: list[Output] = [
             Output(
                 topics.REPARTITION,
@@ -598,10 +602,10 @@ class Processor:
                 ((_REEVALUATE, b"1"),),
                 partition=murmur2_partition(other.encode(), self.partitions),
             )
-            for other in getattr(verdict, "affected", ())
+            for other in others
             if other != state.key
         ]
-        if signature == state.signature:
+        if not new:
             return state, affected
         version = state.version + 1
         parts = [p for p in (state.manifest, state.pilot, state.entry86) if p is not None]

@@ -50,6 +50,24 @@ def test_person_day_counts_each_shipment_once_and_signals_crossing(
     assert store.record_and_read(_rec("A", "500")).person_day_total == Decimal("500.00")
 
 
+def test_a_replayed_recording_still_names_the_shipments_it_keeps_over_the_limit(
+    redis_url: str, unique: str
+) -> None:
+    """B's first recording crossed $800 and named A; if that signal was lost in a crash, the
+    repeat of B's recording (which changes nothing) names A as kept over the limit by B's
+    presence. A's own repeat names B likewise, so the processor sends these only with a new
+    decision version (two shipments never re-evaluate each other for ever)."""
+    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    store.record_and_read(_rec("A", "500"))
+    first = store.record_and_read(_rec("B", "400"))
+    assert (first.affected, first.affected_by_presence) == (("A",), ())
+    replay = store.record_and_read(_rec("B", "400"))
+    assert (replay.affected, replay.affected_by_presence) == ((), ("A",))
+    assert store.record_and_read(_rec("A", "500")).affected_by_presence == ("B",)
+    store.record_and_read(_rec("C", "900"))  # now over the limit with or without B
+    assert store.record_and_read(_rec("B", "400")).affected_by_presence == ()
+
+
 def test_unreachable_redis_gives_unavailable_aggregates(unique: str) -> None:
     """A store whose Redis cannot be reached returns aggregates marked unavailable."""
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -360,6 +361,42 @@ def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
         ("HBA", 2): Outcome.HOLD,
     }
     assert all(o.decision is not None for o in f.of(topics.DECISIONS))
+
+
+def test_shipments_kept_over_a_limit_are_named_again_only_with_a_new_version() -> None:
+    """A decision that publishes a version sends re-evaluations to the shipments its presence
+    keeps over a limit (a replay after a crash repeats the signal its first run may have
+    lost); one that changes nothing sends none, so two shipments cannot re-evaluate each
+    other for ever."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Kept:
+        base: object
+        affected_by_presence: tuple[str, ...]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.base, name)
+
+    def presence(record: CompleteRecord) -> object:
+        return Kept(value_rule(record), ("HBZ",))
+
+    f = Feed(presence)
+    named: list[bytes | None] = []  # re-evaluations delivered, as the repartition topic would
+    deliver = f.proc.on_record
+
+    def on_record(topic: str, partition: int, offset: int, key: bytes | None, *rest: Any) -> Any:
+        if key == b"HBZ":
+            named.append(key)
+        return deliver(topic, partition, offset, key, *rest)
+
+    f.proc.on_record = on_record  # type: ignore[method-assign]
+    f.send(manifest("HBA"))
+    f.send(pilot("HBA"))
+    assert named == [b"HBZ"], "the first version names HBZ"
+    f.send(entry86("HBA"))  # evaluated again, same outcome and reasons: no new version
+    assert [(d.shipment_key, d.version) for d in f.decisions()] == [("HBA", 1)]
+    assert named == [b"HBZ"]
 
 
 def test_pilot_keyed_by_tracking_number_meets_manifest_keyed_by_house_bill() -> None:

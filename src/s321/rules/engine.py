@@ -46,6 +46,9 @@ class Evaluation:
     errors: tuple[str, ...] = ()
     #: other shipments whose aggregate this one moved across a limit (to decide again)
     affected: tuple[str, ...] = ()
+    #: others this one's contribution keeps across a limit (to decide again when this
+    #: decision is a new version; see :attr:`Aggregates.affected_by_presence`)
+    affected_by_presence: tuple[str, ...] = ()
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -153,4 +156,5 @@ def evaluate(
         stale_refdata,
         tuple(errors),
         aggregates.affected,
+        aggregates.affected_by_presence,
     )
