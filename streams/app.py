@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,22 +249,36 @@ class Continuity:
     def __init__(self, reseek_after_s: float = 5.0) -> None:
         self.reseek_after_s = reseek_after_s
         self._next: dict[Any, int] = {}
+        self._done: dict[Any, int] = {}  # tp -> first offset not yet fully processed
         self._sought: dict[Any, tuple[float, int]] = {}  # tp -> (time of the seek, the jump)
         self._moved: dict[Any, float] = {}  # tp -> monotonic time it last moved (or started)
 
     def start(self, tp: Any, offset: int) -> None:
         """``tp`` was assigned here; its first record to process is at ``offset``."""
         self._next[tp] = offset
+        self._done[tp] = offset
         self._sought.pop(tp, None)
         self._moved[tp] = time.monotonic()
 
     def forget(self, tp: Any) -> None:
         self._next.pop(tp, None)
+        self._done.pop(tp, None)
         self._sought.pop(tp, None)
         self._moved.pop(tp, None)
 
     def expected(self, tp: Any) -> int | None:
         return self._next.get(tp)
+
+    def finished(self, tps: Iterable[Any]) -> None:
+        """Everything handed to :meth:`check` for ``tps`` so far is fully processed: its state
+        written and what it produced acknowledged by the broker."""
+        for tp in tps:
+            if tp in self._next:
+                self._done[tp] = self._next[tp]
+
+    def committable(self, tp: Any) -> int | None:
+        """The offset a commit may reach: the first one not fully processed."""
+        return self._done.get(tp)
 
     def check(self, tp: Any, offset: int) -> str:
         want = self._next.get(tp)
@@ -609,6 +623,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 # can repeat a decision (same id) but never lose one
                 await side.flush()
             staged.apply(last_of)
+            continuity.finished({event.message.tp for event in events})
             metrics.WAITING.set(processor.waiting)
             if processor.expired_total != expired_seen[0]:
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
@@ -625,9 +640,11 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         await app.consumer.seek_wait({TopicPartition(tp.topic, tp.partition): offset})
 
     def _cap_commits() -> None:
-        """Faust commits the end of the first run of acknowledged offsets, and counts offsets it
-        saw skipped (and records the agent skipped, which it acknowledges too) as done; from
-        here on a commit never passes the next offset the agent must process."""
+        """Faust commits the end of the first run of acknowledged offsets. It acknowledges the
+        records the agent skipped, and a whole batch when the agent stops in the middle of it
+        (at shutdown), so from here on a commit never passes the first offset whose
+        processing is not finished: a worker stopped mid-batch leaves those records to be
+        processed again."""
         consumer = app.consumer
         if getattr(consumer, "_s321_capped", False):
             return
@@ -635,10 +652,10 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
 
         def capped(tp: Any) -> int | None:
             offset: int | None = new_offset(tp)  # (forgets the acknowledgements it covers)
-            want = continuity.expected(tp)
-            if offset is None or want is None or offset <= want:
+            done = continuity.committable(tp)
+            if offset is None or done is None or offset <= done:
                 return offset
-            return want  # those after it are acknowledged again once processed
+            return done  # those after it are read, and acknowledged, again
 
         consumer._new_offset = capped  # type: ignore[attr-defined]
         consumer._s321_capped = True  # type: ignore[attr-defined]

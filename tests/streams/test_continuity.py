@@ -91,6 +91,19 @@ def test_a_lost_seek_is_made_again() -> None:
     assert _run(c, [7, 8, 9, 10, 11, 12, 13]) == ["process"] * 7
 
 
+def test_commits_wait_until_a_batch_is_finished() -> None:
+    """Offsets handed to the agent may be committed only once their batch is finished (state
+    written, outputs acknowledged): Faust acknowledges a whole batch when the agent stops in
+    the middle of it."""
+    c = Continuity()
+    c.start(TP, 5)
+    assert c.committable(TP) == 5
+    assert _run(c, [5, 6, 7]) == ["process"] * 3
+    assert c.committable(TP) == 5, "the batch is still being processed"
+    c.finished([TP])
+    assert c.committable(TP) == 8
+
+
 def test_forgetting_a_revoked_partition_resets_it() -> None:
     c = Continuity()
     c.start(TP, 5)
