@@ -46,6 +46,15 @@ class WorkerConfig:
     web_port: int | None = None
 
 
+#: RocksDB settings of the shipment table (a copy is passed: Faust pops keys from it)
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 8 * 1024**2,
+    "max_write_buffer_number": 3,
+    "block_cache_size": 16 * 1024**2,
+    "block_cache_compressed_size": 8 * 1024**2,
+}
+
+
 class _TableStore(MutableMapping[str, bytes]):
     """The Faust table seen as a str -> bytes mapping (keys are stored as UTF-8 bytes)."""
 
@@ -466,7 +475,16 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         value_serializer="raw",
         partitions=cfg.partitions,
     )
-    table = app.Table("shipments", partitions=cfg.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        "shipments",
+        partitions=cfg.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        # Faust opens one RocksDB per partition, by default each with 3 write buffers of 64 MB
+        # and a 2 GB block cache: a worker holding a million waiting shipments grew past 1 GB.
+        # Bounded here: at most about 24 MB of write buffers and a 16 MB cache per partition.
+        options=dict(ROCKSDB_OPTIONS),
+    )
     store = _TableStore(table)
     processor = Processor(evaluate, cfg.partitions, cfg.prefix)
     last_input = [time.monotonic()]
