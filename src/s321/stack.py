@@ -234,6 +234,31 @@ logger.apache.level = WARN
 """
 
 
+_OFFSETS_PARTITIONS = 10  # offsets.topic.num.partitions in the broker's configuration
+
+
+def _group_partition(group: str) -> int:
+    """The offsets-topic partition (so the coordinator) of a consumer group, as Kafka picks
+    it: Java's String.hashCode, made non-negative, modulo the partition count."""
+    h = 0
+    for ch in group:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % _OFFSETS_PARTITIONS
+
+
+def _coordinator_probes() -> list[str]:
+    """One group name per offsets-topic partition."""
+    found: dict[int, str] = {}
+    i = 0
+    while len(found) < _OFFSETS_PARTITIONS:
+        found.setdefault(_group_partition(f"s321-ready-{i}"), f"s321-ready-{i}")
+        i += 1
+    return [found[p] for p in sorted(found)]
+
+
+_COORDINATOR_PROBES = _coordinator_probes()
+
+
 def new_cluster_id() -> str:
     """A random KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
 
@@ -327,7 +352,7 @@ class KafkaService:
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
             "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "10",
+            "offsets.topic.num.partitions": str(_OFFSETS_PARTITIONS),
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "transaction.state.log.num.partitions": "10",
@@ -382,6 +407,11 @@ class KafkaService:
         admin = AdminClient({"bootstrap.servers": self.address, "socket.timeout.ms": 2000})
         try:
             admin.list_topics(timeout=2)
+            # a fresh broker answers metadata before its group coordinators have loaded; until
+            # then a synchronous offset commit fails (COORDINATOR_LOAD_IN_PROGRESS): ask about
+            # one group per offsets partition, each of which makes its coordinator load
+            for fut in admin.describe_consumer_groups(_COORDINATOR_PROBES).values():
+                fut.result(timeout=5)
         except Exception:
             return False
         return True
