@@ -42,6 +42,7 @@ class WorkerConfig:
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
     batch_size: int = 200
     batch_within_s: float = 0.02
+    index_slice_s: float = 0.05  # per batch, while the deadline index is being rebuilt
     idle_speedup: float = 1.0
     web_port: int | None = None
 
@@ -642,6 +643,9 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 await side.flush()
             staged.apply(last_of)
             continuity.finished({event.message.tp for event in events})
+            # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
+            # over a million waiting shipments decides again at once (their deadlines wait)
+            processor.index_deadlines(cfg.index_slice_s)
             metrics.WAITING.set(processor.waiting)
             if processor.expired_total != expired_seen[0]:
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
@@ -750,8 +754,14 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
 
+    async def _revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Faust lets go of a revoked partition's RocksDB and may open it again at once; an
+        # unfinished read of the table must not keep the old handle open meanwhile
+        processor.pause_indexing()
+
     consumer = app.consumer  # made here, before its fetcher starts and reads the mapping
     consumer._read_offset = _HandedOn(consumer._read_offset)  # type: ignore[attr-defined]
     app.on_before_shutdown.connect(_flush_side)  # type: ignore[arg-type]  # the stub wants a positional-only sender
+    app.on_partitions_revoked.connect(_revoked)  # type: ignore[arg-type]  # as above
 
     return app, processor

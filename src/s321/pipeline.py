@@ -24,10 +24,11 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import re
 import struct
 import time
 import traceback
-from collections.abc import Callable, Collection, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -153,15 +154,16 @@ def _part_in(v: Any) -> Part | None:
 
 
 def encode_state(s: ShipmentState) -> bytes:
+    # partition and deadline first: rebuilding the deadline index reads only them (_HEAD)
     return json.dumps(
         {
-            "k": s.key,
             "p": s.partition,
+            "dl": s.deadline_ms,
+            "k": s.key,
             "m": _part_out(s.manifest),
             "pi": _part_out(s.pilot),
             "e": _part_out(s.entry86),
             "seen": list(s.seen),
-            "dl": s.deadline_ms,
             "px": s.pilot_expired,
             "um": s.unmatched,
             "v": s.version,
@@ -192,6 +194,20 @@ def decode_state(b: bytes) -> ShipmentState:
         alias_of=d.get("al"),
         entry_numbers=tuple(d.get("en", ())),
     )
+
+
+_HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
+
+
+def deadline_of(raw: bytes) -> tuple[int, int | None]:
+    """A stored state's partition and deadline, read from the head of its encoding (states
+    written before the head was first are decoded in full)."""
+    head = _HEAD.match(raw)
+    if head is None:
+        state = decode_state(raw)
+        return state.partition, state.deadline_ms
+    deadline = head.group(2)
+    return int(head.group(1)), None if deadline == b"null" else int(deadline)
 
 
 _WATERMARK = "\x00watermark:"  # clocks were once stored under this; such keys are skipped
@@ -254,6 +270,11 @@ class Processor:
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
         self.generation = 0  # the consumer group's, as of the last rebalance seen here
+        # the deadline index being rebuilt: partitions whose deadlines wait for it, the table
+        # read, and where in it the reading is
+        self._indexing: set[int] = set()
+        self._index_store: MutableMapping[str, bytes] = {}
+        self._scan: Iterator[tuple[str, bytes]] | None = None
         self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
@@ -374,8 +395,9 @@ class Processor:
         if step.decide:
             new_state, decided = self._decide(new_state)
             out.extend(decided)
-        if not step.duplicate:
-            store[skey] = encode_state(new_state)
+        # a duplicate writes its state too: replayed after a crash, it may find here a state
+        # whose changelog record never reached the broker, and so sends it again
+        store[skey] = encode_state(new_state)
         if new_state.deadline_ms is not None:
             heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
         return out
@@ -398,9 +420,10 @@ class Processor:
         """Record that ``alias`` names shipment ``target``; hand over what waited under it."""
         raw_state = store.get(alias)
         state = decode_state(raw_state) if raw_state is not None else None
-        if state is not None and state.alias_of == target:
-            return []
-        out = []
+        out: list[Output] = []
+        if raw_state is not None and state is not None and state.alias_of == target:
+            store[alias] = raw_state  # written again, as a duplicate input is (see _on_input)
+            return out
         if state is not None:
             for part in (state.manifest, state.pilot, state.entry86):
                 if part is not None:
@@ -454,6 +477,8 @@ class Processor:
         marks[source] = (read, idle)
         if len(marks) < self.partitions:
             return []  # some input partition has not said how far it is read
+        if partition in self._indexing:
+            return []  # its deadlines are not all indexed yet; a later mark moves its clock
         busy = [r for r, _ in marks.values() if r >= 0]
         return self._advance(
             partition, min(busy) if busy else max(i for _, i in marks.values()), store
@@ -491,8 +516,10 @@ class Processor:
 
     def rebuild_deadlines(
         self, store: MutableMapping[str, bytes], partitions: set[int], generation: int = 0
-    ) -> int:
-        """Rebuild the in-memory deadline index from the table (after recovery or rebalance).
+    ) -> None:
+        """Start rebuilding the in-memory deadline index from the table (after recovery or
+        rebalance). :meth:`index_deadlines` reads the table a slice at a time, so the worker
+        decides shipments meanwhile; a partition's deadlines fire only once all of it is read.
 
         Clocks start again from the marks of ``generation``: after a rebalance, records read
         before it may be read again (their effects may not have been durable), so neither a
@@ -503,17 +530,36 @@ class Processor:
         self.watermarks = {}
         self._marks = {}
         self.read_ms = {tp: t for tp, t in self.read_ms.items() if tp[1] in kept}
-        count = 0
-        for skey, raw in store.items():
-            if skey.startswith(_WATERMARK):
-                continue
-            state = decode_state(raw)
-            if state.deadline_ms is not None and state.partition in self._heaps:
-                self._heaps[state.partition].append((state.deadline_ms, skey))
-                count += 1
-        for heap in self._heaps.values():
-            heapq.heapify(heap)
-        return count
+        self._indexing = set(partitions)
+        self._index_store = store
+        self._scan = None
+
+    def index_deadlines(self, budget_s: float | None = None) -> bool:
+        """Read more of the table into the deadline index, for about ``budget_s`` seconds (all
+        of it when None). True once the index is complete. Shipments written meanwhile are
+        indexed as they are written; an entry met twice is harmless (each is checked against
+        the shipment's deadline when it comes due)."""
+        if not self._indexing:
+            return True
+        if self._scan is None:
+            self._scan = iter(self._index_store.items())
+        stop = None if budget_s is None else time.monotonic() + budget_s
+        heaps = self._heaps
+        for n, (skey, raw) in enumerate(self._scan, 1):
+            if not skey.startswith(_WATERMARK):
+                partition, deadline = deadline_of(raw)
+                if deadline is not None and partition in heaps:
+                    heapq.heappush(heaps[partition], (deadline, skey))
+            if stop is not None and n % 512 == 0 and time.monotonic() > stop:
+                return False
+        self._scan = None
+        self._indexing = set()
+        return True
+
+    def pause_indexing(self) -> None:
+        """Let go of the table being read (its partitions are being revoked); the next
+        :meth:`index_deadlines` reads it from the start again."""
+        self._scan = None
 
     @property
     def waiting(self) -> int:

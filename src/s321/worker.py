@@ -259,14 +259,20 @@ def _serve_metrics(port: int) -> None:
 _claimed: list[Any] = []  # open lock files, held for the life of the process
 
 
-def claim_state_dir(base: Path, slots: int = 64) -> Path:
+def claim_state_dir(base: Path, slots: int = 64, *, keep_after_crash: bool = True) -> Path:
     """A local state directory no other running worker uses: ``base/slot<N>``.
-
-    A slot whose last worker did not stop cleanly is emptied first (see below).
 
     Two worker processes on one machine must not share a table store. Each takes the first slot
     whose lock it can hold; the lock dies with the process, so a worker restarted after a crash
-    takes the same slot back and reuses its local store instead of recovering from scratch.
+    takes the same slot back and reuses its local store: Faust then reads only the changelog
+    written since (a million shipments are not restored from scratch).
+
+    That is safe at least once: outputs are flushed before the state recording them is
+    written, so the local store is never ahead of what was sent, and a state written here whose
+    changelog record was lost is written again when its record is replayed (duplicates rewrite
+    their state). Exactly once it is not: a crash aborts the transaction holding a batch's
+    outputs while the local store keeps its effects, so with ``keep_after_crash=False`` a slot
+    whose last worker did not stop cleanly is emptied and restored from the changelog.
     """
     import fcntl
 
@@ -283,9 +289,7 @@ def claim_state_dir(base: Path, slots: int = 64) -> Path:
         clean = slot / ".clean"
         if clean.exists():
             clean.unlink()  # a crash from here on must leave no marker behind
-        else:
-            # the last worker here did not stop cleanly: its local store may hold writes the
-            # broker never committed, so start empty and restore from the changelog
+        elif not keep_after_crash:
             for child in slot.iterdir():
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
@@ -313,7 +317,10 @@ def run_worker(
         app_id=settings.app_id,
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.partitions,
-        data_dir=claim_state_dir(settings.data_dir / "worker" / settings.app_id),
+        data_dir=claim_state_dir(
+            settings.data_dir / "worker" / settings.app_id,
+            keep_after_crash=processing_guarantee != "exactly_once",
+        ),
         prefix=settings.topic_prefix,
         store=store,
         processing_guarantee=processing_guarantee,
@@ -324,6 +331,10 @@ def run_worker(
     app, _ = build_app(cfg, evaluator)
     _serve_metrics(settings.metrics_port)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    # Faust's terminal spinner would put the root logger at DEBUG, so that every debug call in
+    # faust and aiokafka (several per record and per changelog record recovered) builds and
+    # handles a log record only for the spinner to drop it
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -32,3 +32,26 @@ def test_a_second_process_gets_another_slot_and_a_restart_gets_the_first_back(
     once = _CLAIM + f"print(claim_state_dir(Path({str(tmp_path)!r})))\n"
     done = subprocess.run([sys.executable, "-c", once], capture_output=True, text=True, check=True)
     assert done.stdout.strip().endswith("slot0")
+
+
+def test_a_store_left_by_a_crash_is_kept_at_least_once_and_emptied_exactly_once(
+    tmp_path: Path,
+) -> None:
+    """A slot whose last worker did not stop cleanly (no ``.clean`` marker) keeps its store
+    at least once (the replacement reads only the changelog's tail) and is emptied for exactly
+    once (its store may hold effects of an aborted transaction)."""
+    slot = tmp_path / "slot0"
+    slot.mkdir()
+    (slot / "shipments-0.db").write_text("state")
+    assert claim_state_dir(tmp_path) == slot
+    worker_module._claimed.pop().close()
+    assert (slot / "shipments-0.db").exists()
+    assert claim_state_dir(tmp_path, keep_after_crash=False) == slot
+    worker_module._claimed.pop().close()
+    assert not (slot / "shipments-0.db").exists()
+    (slot / "shipments-0.db").write_text("state")
+    (slot / ".clean").touch()  # stopped cleanly: kept either way, and the marker is used up
+    assert claim_state_dir(tmp_path, keep_after_crash=False) == slot
+    worker_module._claimed.pop().close()
+    assert (slot / "shipments-0.db").exists()
+    assert not (slot / ".clean").exists()
