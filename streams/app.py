@@ -62,6 +62,18 @@ class _TableStore(MutableMapping[str, bytes]):
     def __init__(self, table: Any) -> None:
         self.table = table
 
+    def read(self, key: str, partition: int) -> bytes | None:
+        """The value of ``key``, which lives in ``partition`` (the processor reads only keys of
+        the partition whose record it handles): one RocksDB read in that partition's store.
+        Faust's own lookup, outside its stream's event context, asks every partition's store
+        twice (contains, then get)."""
+        data = self.table.data
+        if hasattr(data, "_db_for_partition"):  # RocksDB; the raw serializer stores bytes as is
+            value: bytes | None = data._db_for_partition(partition).get(key.encode())
+        else:
+            value = self.get(key)
+        return value
+
     def __getitem__(self, key: str) -> bytes:
         value = self.table[key.encode()]
         if value is None:
@@ -109,20 +121,23 @@ class _Staged(MutableMapping[str, bytes]):
     the partition of the record that made it: a table's changelog record must go to that
     partition, so :meth:`apply` writes each one as if inside that partition's last record."""
 
-    def __init__(self, base: MutableMapping[str, bytes]) -> None:
+    def __init__(self, base: _TableStore) -> None:
         self.base = base
         self.writes: dict[str, tuple[bytes, int]] = {}
-        self.partition = 0
+        self.partition = 0  # of the record being processed
 
     def __getitem__(self, key: str) -> bytes:
-        if key in self.writes:
-            return self.writes[key][0]
-        return self.base[key]
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]  # bytes, as stored
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self.writes:
-            return self.writes[key][0]
-        return self.base.get(key, default)
+        held = self.writes.get(key)
+        if held is not None:
+            return held[0]
+        value = self.base.read(key, self.partition)
+        return default if value is None else value
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self.writes[key] = (value, self.partition)
