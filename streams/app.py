@@ -20,7 +20,7 @@ import faust
 from faust.streams import _current_event
 
 from s321 import metrics, topics
-from s321.pipeline import Evaluator, Processor
+from s321.pipeline import Evaluator, Output, Processor
 
 __all__ = ["WorkerConfig", "build_app"]
 
@@ -140,7 +140,10 @@ class _Staged(MutableMapping[str, bytes]):
         return default if value is None else value
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self.writes[key] = (value, self.partition)
+        # a key written again in the batch keeps the partition of its first write (the
+        # decisions made when the batch ends write states of every partition it touched)
+        held = self.writes.get(key)
+        self.writes[key] = (value, self.partition if held is None else held[1])
 
     def __delitem__(self, key: str) -> None:
         raise NotImplementedError("the processor never deletes")
@@ -572,7 +575,6 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                 processor.rebuild_deadlines(store, set(now_assigned), app.consumer_generation_id)
             staged = _Staged(store)
             last_of: dict[int, Any] = {}
-            forwarded = False
             for event in events:
                 msg = event.message
                 if msg.topic in fed_by:
@@ -625,37 +627,13 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
                     list(msg.headers or ()),
                 )
                 for o in outputs:
-                    if o.decision is not None and trace.isEnabledFor(logging.DEBUG):
-                        trace.debug(
-                            "decision %s v%d %s",
-                            o.decision.shipment_key,
-                            o.decision.version,
-                            o.decision.outcome.value,
-                        )
-                    if o.spec in local and exactly_once:
-                        # same partition as the input: inside the input's transaction
-                        await out[o.spec].send(
-                            key=o.key,
-                            value=o.value,
-                            headers=list(o.headers),
-                            partition=msg.partition,
-                        )
-                        _observe(o)
-                    else:
-                        # at least once, decisions, unmatched reports and dead letters go
-                        # with the rest through the producer flushed below (a C client:
-                        # cheaper per record than Faust's), to the input's partition
-                        local_one = o.spec in local
-                        part = msg.partition if local_one else o.partition
-                        side.send(names[o.spec], o.key, o.value, o.headers, part)
-                        if local_one:
-                            _observe(o)
-                        forwarded = True
-            if forwarded:
-                # durable before these inputs are acknowledged and before the state that
-                # records them, so no offset commits ahead of what it handed on and a crash
-                # can repeat a decision (same id) but never lose one
-                await side.flush()
+                    await emit(o, msg.partition)
+            for o in processor.decide_pending(staged):
+                await emit(o, o.partition)
+            # durable before these inputs are acknowledged and before the state that records
+            # them, so no offset commits ahead of what it handed on and a crash can repeat a
+            # decision (same id) but never lose one
+            await side.flush()
             staged.apply(last_of)
             continuity.finished({event.message.tp for event in events})
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
@@ -665,6 +643,30 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             if processor.expired_total != expired_seen[0]:
                 metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - expired_seen[0])
                 expired_seen[0] = processor.expired_total
+
+    async def emit(o: Output, partition: int | None) -> None:
+        """Send one output. Decisions, unmatched reports and dead letters stay in the partition
+        of the shipment or record they are about (``partition``); the rest say their own."""
+        if o.decision is not None and trace.isEnabledFor(logging.DEBUG):
+            trace.debug(
+                "decision %s v%d %s",
+                o.decision.shipment_key,
+                o.decision.version,
+                o.decision.outcome.value,
+            )
+        if o.spec in local and exactly_once:
+            # inside the transaction of the input's partition
+            await out[o.spec].send(
+                key=o.key, value=o.value, headers=list(o.headers), partition=partition
+            )
+            _observe(o)
+        elif o.spec in local:
+            # at least once, they go with the rest through the producer flushed at the end
+            # of the batch (a C client: cheaper per record than Faust's)
+            side.send(names[o.spec], o.key, o.value, o.headers, partition)
+            _observe(o)
+        else:
+            side.send(names[o.spec], o.key, o.value, o.headers, o.partition)
 
     async def _seek(tp: Any, offset: int) -> None:
         """Read ``tp`` again from ``offset``.

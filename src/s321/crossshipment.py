@@ -370,19 +370,53 @@ class CrossShipmentStore:
         A record whose manifest action is DELETE is removed from every aggregate instead.
         Never raises for Redis trouble: returns :meth:`Aggregates.unavailable`.
         """
+        [aggregates] = self.record_and_read_many([record], limits)
+        return aggregates
+
+    def record_and_read_many(
+        self, records: Sequence[CompleteRecord], limits: CrossShipmentLimits | None = None
+    ) -> list[Aggregates]:
+        """:meth:`record_and_read` for each record, in order, in one round trip: the script
+        calls are pipelined, and Redis runs each atomically after the one before, so each sees
+        the same state as if called alone. Never raises for Redis trouble: a call that failed
+        (or all of them, when Redis cannot be reached) gives :meth:`Aggregates.unavailable`."""
         lim = limits or self.limits
-        forget = record.manifest is not None and record.manifest.header.action == Action.DELETE
-        specs = [] if forget else self._specs(record, lim)
-        keys = [f"{self._p}xs:ship:{_h(record.key)}", *(s.key for s in specs)]
-        args: list[Any] = [record.key, "forget" if forget else "record", len(specs)]
-        for s in specs:
-            args += [s.kind, s.field, s.payload, s.limit, s.lo, s.hi, s.ttl]
-        args.append(max([s.ttl for s in specs], default=_DAY))
+        calls: list[tuple[str, list[_Spec], list[Any]]] = []
+        for record in records:
+            forget = record.manifest is not None and record.manifest.header.action == Action.DELETE
+            specs = [] if forget else self._specs(record, lim)
+            args: list[Any] = [f"{self._p}xs:ship:{_h(record.key)}", *(s.key for s in specs)]
+            args[:0] = [len(args)]
+            args += [record.key, "forget" if forget else "record", len(specs)]
+            for s in specs:
+                args += [s.kind, s.field, s.payload, s.limit, s.lo, s.hi, s.ttl]
+            args.append(max([s.ttl for s in specs], default=_DAY))
+            calls.append((record.key, specs, args))
         try:
-            out, affected, present = self._script(keys=keys, args=args)
+            replies = self._evalsha_all([args for _, _, args in calls])
         except redis.RedisError:
-            return Aggregates.unavailable()
-        return self._aggregates(specs, out, affected, record.key, present)
+            return [Aggregates.unavailable() for _ in records]
+        return [
+            Aggregates.unavailable()
+            if isinstance(reply, Exception)
+            else self._aggregates(specs, reply[0], reply[1], key, reply[2])
+            for (key, specs, _), reply in zip(calls, replies, strict=True)
+        ]
+
+    def _evalsha_all(self, calls: list[list[Any]]) -> list[Any]:
+        """Run the script once per argument list (numkeys, keys, args), pipelined; each reply,
+        or the error of a call that failed. When Redis does not know the script (restarted,
+        flushed) none of the calls ran: it is loaded and all are sent again."""
+        replies: list[Any] = []
+        for _ in range(2):
+            pipe = self._r.pipeline(transaction=False)
+            for args in calls:
+                pipe.evalsha(self._script.sha, *args)
+            replies = pipe.execute(raise_on_error=False)
+            if not all(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                break
+            self._r.script_load(_LUA)
+        return replies
 
     def read(self, record: CompleteRecord, limits: CrossShipmentLimits | None = None) -> Aggregates:
         """The aggregates :meth:`record_and_read` would return, computed without writing

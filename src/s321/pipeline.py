@@ -2,9 +2,12 @@
 
 :class:`Processor.on_record` takes one Kafka record (topic, partition, offset, key, value,
 broker timestamp) and a state store (the Faust table, or a dict in tests) and returns the
-records to send. It never raises for bad input: an undecodable or invalid record becomes a
-dead letter with its original bytes; an exception while evaluating rules makes that shipment a
-HOLD with an engine-error reason. Nothing is silently released because something failed.
+records to send. The decisions those records ask for are made together when the batch ends,
+by :meth:`Processor.decide_pending` (one round trip to the cross-shipment state for all of
+them), with the same results as if each had been made when asked. It never raises for bad
+input: an undecodable or invalid record becomes a dead letter with its original bytes; an
+exception while evaluating rules makes that shipment a HOLD with an engine-error reason.
+Nothing is silently released because something failed.
 
 Records whose Kafka key or partition disagree with the payload's shipment key are forwarded to
 the repartition topic (explicit partition: murmur2 of the key, the same as Java clients'
@@ -83,6 +86,19 @@ class Verdict(Protocol):
 
 
 Evaluator = Callable[[CompleteRecord], Verdict]
+"""Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
+of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
+records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A decision asked for by a record, made when its batch ends."""
+
+    key: str
+    partition: int
+    record: CompleteRecord | None  # None: cancelled, nothing to evaluate
+    parts: tuple[Part, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +291,9 @@ class Processor:
         self._indexing: set[int] = set()
         self._index_store: MutableMapping[str, bytes] = {}
         self._scan: Iterator[tuple[str, bytes]] | None = None
+        # decisions asked for in this batch, and each such shipment's decision before it
+        self._asked: list[_Asked] = []
+        self._before: dict[str, tuple[int, str, int | None]] = {}
         self.expired_total = 0  # deadlines that ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
@@ -290,8 +309,10 @@ class Processor:
         store: MutableMapping[str, bytes],
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> list[Output]:
-        """Process one record; returns what to send. Never raises for the record's content."""
+        """Process one record; returns what to send (its decisions come from
+        :meth:`decide_pending`). Never raises for the record's content."""
         spec = self._topic_kind.get(topic)
+        asked = len(self._asked)
         try:
             meta = dict(headers) if spec is topics.REPARTITION else {}
             if _MARK in meta:
@@ -304,8 +325,10 @@ class Processor:
                 spec, topic, partition, offset, key, value, timestamp_ms, store, meta
             )
         except serialization.DecodeError as exc:
+            self._unask(asked)
             return [self._dead_letter(topic, partition, offset, key, value, exc, exc.reason)]
         except Exception as exc:  # never lose a record: park it with the reason
+            self._unask(asked)
             reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
             return [
                 self._dead_letter(
@@ -393,8 +416,7 @@ class Processor:
             )
         new_state = step.state
         if step.decide:
-            new_state, decided = self._decide(new_state)
-            out.extend(decided)
+            new_state = self._ask(new_state)
         # a duplicate writes its state too: replayed after a crash, it may find here a state
         # whose changelog record never reached the broker, and so sends it again
         store[skey] = encode_state(new_state)
@@ -507,8 +529,7 @@ class Processor:
             self.expired_total += 1
             new_state = step.state
             if step.decide:
-                new_state, decided = self._decide(new_state)
-                out.extend(decided)
+                new_state = self._ask(new_state)
             if step.unmatched:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
@@ -615,52 +636,117 @@ class Processor:
         state = decode_state(raw_state)
         if state.version == 0 or not state.ready:
             return []  # it will see the aggregate when it is decided
-        state, out = self._decide(state)
-        store[skey] = encode_state(state)
+        store[skey] = encode_state(self._ask(state))
+        return []
+
+    def _ask(self, state: ShipmentState) -> ShipmentState:
+        """Ask for the shipment's decision, made when the batch ends (:meth:`decide_pending`).
+
+        The state returned already counts as decided (version at least 1), as it will be once
+        the decision is made; :meth:`decide_pending` writes its real version and signature."""
+        if state.key not in self._before:
+            self._before[state.key] = (state.version, state.signature, state.decided_ms)
+        record = None if state.cancelled else self.complete_record(state)
+        parts = tuple(p for p in (state.manifest, state.pilot, state.entry86) if p is not None)
+        self._asked.append(_Asked(state.key, state.partition, record, parts))
+        return replace(state, version=max(state.version, 1))
+
+    def _unask(self, asked: int) -> None:
+        """Drop the decisions a record asked for before it failed (it becomes a dead letter)."""
+        del self._asked[asked:]
+        keep = {a.key for a in self._asked}
+        self._before = {k: v for k, v in self._before.items() if k in keep}
+
+    def decide_pending(self, store: MutableMapping[str, bytes]) -> list[Output]:
+        """Make the decisions this batch's records asked for and write their versions into
+        the shipments' states; returns what to send.
+
+        The rules are evaluated for all of them at once (:meth:`_verdicts`), in the order
+        asked, so the cross-shipment state sees them in that order; then each decision is
+        compared with the one before it for the same shipment, exactly as if it had been made
+        when asked: a changed signature publishes a new version."""
+        asked, self._asked = self._asked, []
+        before, self._before = self._before, {}
+        if not asked:
+            return []
+        verdicts = iter(self._verdicts([a.record for a in asked if a.record is not None]))
+        latest = dict(before)  # shipment -> version, signature, decided_ms so far
+        out: list[Output] = []
+        for a in asked:
+            verdict: Verdict
+            if a.record is None:
+                verdict = _EngineErrorVerdict(
+                    hits=(), outcome=Outcome.CANCELLED, required_actions=()
+                )
+                signature = "CANCELLED"
+            else:
+                verdict = next(verdicts)
+                signature = (
+                    verdict.outcome.value
+                    + "|"
+                    + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
+                )
+            version, previous, decided_ms = latest[a.key]
+            new = signature != previous
+            others = dict.fromkeys(getattr(verdict, "affected", ()))
+            if new:
+                # a replay after a crash repeats the signals the first run may have lost
+                others.update(dict.fromkeys(getattr(verdict, "affected_by_presence", ())))
+                version += 1
+                decided_ms = self.clock()
+                latest[a.key] = (version, signature, decided_ms)
+                out.append(self._decision(a, verdict, version, decided_ms))
+            out.extend(
+                Output(
+                    topics.REPARTITION,
+                    other.encode(),
+                    b"",
+                    ((_REEVALUATE, b"1"),),
+                    partition=murmur2_partition(other.encode(), self.partitions),
+                )
+                for other in others
+                if other != a.key
+            )
+        for key, (version, signature, decided_ms) in latest.items():
+            raw_state = store.get(key)
+            if raw_state is not None:
+                state = replace(
+                    decode_state(raw_state),
+                    version=version,
+                    signature=signature,
+                    decided_ms=decided_ms,
+                )
+                store[key] = encode_state(state)
         return out
 
-    def _decide(self, state: ShipmentState) -> tuple[ShipmentState, list[Output]]:
-        record = self.complete_record(state)
-        if state.cancelled:
-            verdict: Verdict = _EngineErrorVerdict(
-                hits=(), outcome=Outcome.CANCELLED, required_actions=()
-            )
-            signature = "CANCELLED"
-        else:
-            try:
-                verdict = self.evaluate(record)
-            except Exception as exc:  # a failing rule holds the shipment, never releases it
-                verdict = _EngineErrorVerdict(hits=(_engine_error_hit(exc),))
-            signature = (
-                verdict.outcome.value
-                + "|"
-                + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
-            )
-        new = signature != state.signature
-        others = dict.fromkeys(getattr(verdict, "affected", ()))
-        if new:  # a replay after a crash repeats the signals the first run may have lost
-            others.update(dict.fromkeys(getattr(verdict, "affected_by_presence", ())))
-        affected: list[Output] = [
-            Output(
-                topics.REPARTITION,
-                other.encode(),
-                b"",
-                ((_REEVALUATE, b"1"),),
-                partition=murmur2_partition(other.encode(), self.partitions),
-            )
-            for other in others
-            if other != state.key
+    def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
+        """The rules' verdicts for ``records``, in order. An evaluation that fails holds its
+        shipment with an engine-error reason; it never releases it."""
+        if not records:
+            return []
+        many = getattr(self.evaluate, "many", None)
+        results: list[Any]
+        try:
+            results = many(records) if many is not None else [self._one(r) for r in records]
+        except Exception as exc:
+            results = [exc] * len(records)
+        return [
+            _EngineErrorVerdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
+            for r in results
         ]
-        if not new:
-            return state, affected
-        version = state.version + 1
-        parts = [p for p in (state.manifest, state.pilot, state.entry86) if p is not None]
-        now = self.clock()
-        last_broker = max(p.broker_time_ms for p in parts)
-        last_event = max(p.event_time_ms for p in parts)
+
+    def _one(self, record: CompleteRecord) -> Verdict | Exception:
+        try:
+            return self.evaluate(record)
+        except Exception as exc:
+            return exc
+
+    def _decision(self, a: _Asked, verdict: Verdict, version: int, now: int) -> Output:
+        last_broker = max(p.broker_time_ms for p in a.parts)
+        last_event = max(p.event_time_ms for p in a.parts)
         decision = Decision(
-            decision_id=decision_id(state.key, version),
-            shipment_key=state.key,
+            decision_id=decision_id(a.key, version),
+            shipment_key=a.key,
             version=version,
             outcome=verdict.outcome,
             hits=tuple(verdict.hits),
@@ -668,22 +754,21 @@ class Processor:
             regime_version=verdict.regime_version,
             ruleset_version=verdict.ruleset_version,
             refdata_version=verdict.refdata_version,
-            inputs=tuple(p.ref for p in parts),
+            inputs=tuple(p.ref for p in a.parts),
             event_time=datetime.fromtimestamp(last_event / 1000, UTC),
             decided_at=datetime.fromtimestamp(now / 1000, UTC),
             latency_ms=float(max(0, now - last_broker)),
             stale_refdata=verdict.stale_refdata,
             not_applicable=tuple(verdict.not_applicable),
         )
-        state = replace(state, version=version, signature=signature, decided_ms=now)
-        decided = Output(
+        return Output(
             topics.DECISIONS,
-            state.key.encode(),
+            a.key.encode(),
             serialization.encode(decision),
             (("s321-decision-id", decision.decision_id.encode()),),
+            partition=a.partition,
             decision=decision,
         )
-        return state, [decided, *affected]
 
     def _unmatched(self, state: ShipmentState) -> Output:
         part = state.pilot or state.entry86

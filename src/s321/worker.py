@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -153,7 +153,24 @@ class RuleEvaluator:
         return d if isinstance(d, ReferenceSnapshot) else d.snapshot
 
     def __call__(self, record: CompleteRecord) -> Evaluation:
-        aggregates = self._aggregates(record)
+        [result] = self.many([record])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def many(self, records: Sequence[CompleteRecord]) -> list[Evaluation | Exception]:
+        """Evaluate ``records`` in order, their cross-shipment state recorded and read in one
+        round trip (each script call sees the ones before it, as if called one by one). A
+        record whose rules raise gets the exception in its place."""
+        out: list[Evaluation | Exception] = []
+        for record, aggregates in zip(records, self._aggregates(records), strict=True):
+            try:
+                out.append(self._evaluate(record, aggregates))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _evaluate(self, record: CompleteRecord, aggregates: Aggregates) -> Evaluation:
         # Redis answered the state store: sources that could not reach it poll at once
         back = aggregates.available and self.cross is not None
         stale = False
@@ -184,16 +201,16 @@ class RuleEvaluator:
             ev = replace(ev, affected=(*ev.affected, *again))
         return ev
 
-    def _aggregates(self, record: CompleteRecord) -> Aggregates:
+    def _aggregates(self, records: Sequence[CompleteRecord]) -> list[Aggregates]:
         if self.cross is None:
-            return Aggregates.empty()
+            return [Aggregates.empty()] * len(records)
         now = self._clock()
         if now < self._cross_retry_at:
-            return Aggregates.unavailable()
-        aggregates = self.cross.record_and_read(record)
-        if not aggregates.available:
+            return [Aggregates.unavailable()] * len(records)
+        found = self.cross.record_and_read_many(records)
+        if not all(a.available for a in found):
             self._cross_retry_at = now + self.retry_after_s
-        return aggregates
+        return found
 
     @property
     def pending_recheck(self) -> int:

@@ -4,8 +4,9 @@ Run: ``.venv/bin/python tests/benchmarks/bench_processor.py [--shipments 2000] [
 (not a pytest file; the local stack must be up for Redis: ``s321 stack up``).
 
 Feeds the benchmark's cached backlog (demo mix, every scenario) straight to
-:class:`s321.pipeline.Processor` with a dict as its store, routing re-keyed records back to it
-as the repartition topic would, then fires the trailing deadlines with idle marks. It does
+:class:`s321.pipeline.Processor` with a dict as its store, in the worker's batches of 200
+records (each batch's decisions made as it ends), routing re-keyed records back to it as the
+repartition topic would, then fires the trailing deadlines with idle marks. It does
 this twice in one run: with the worker's evaluator (rules, reference data and the
 cross-shipment state in the real Redis), and, as the baseline, with the same evaluator
 without cross-shipment state. It prints shipments per second (process CPU time and wall
@@ -21,8 +22,10 @@ import pstats
 import sys
 import time
 import uuid
+from collections import deque
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -38,25 +41,26 @@ __all__ = ["main"]
 PARTITIONS = 8
 
 
-def feed(processor: Processor, records: list[WireRecord]) -> int:
-    """Every record to the processor, re-keyed ones looped back; returns decisions made."""
+def feed(processor: Processor, records: list[WireRecord], batch: int = 200) -> int:
+    """Every record to the processor in the worker's batches (decisions made as each ends),
+    re-keyed ones queued behind the rest as the repartition topic would; returns decisions."""
     store: dict[str, bytes] = {}
     decided = 0
     offset = 0
+    queue: deque[tuple[str, int, bytes | None, bytes, Any]] = deque()
     for r in records:
         key = r.key if isinstance(r.key, bytes) else r.key.encode()
-        pending = processor.on_record(
-            r.topic, murmur2_partition(key, PARTITIONS), offset, key, r.value, 0, store
-        )
-        offset += 1
-        while pending:
-            o = pending.pop(0)
+        queue.append((r.topic, murmur2_partition(key, PARTITIONS), key, r.value, ()))
+    while queue:
+        outs = []
+        for _ in range(min(batch, len(queue))):
+            topic, partition, key, value, headers = queue.popleft()
+            outs += processor.on_record(topic, partition, offset, key, value, 0, store, headers)
+            offset += 1
+        outs += processor.decide_pending(store)
+        for o in outs:
             if o.spec is topics.REPARTITION:
-                pending += processor.on_record(
-                    topics.REPARTITION.base, o.partition or 0, offset, o.key, o.value, 0, store,
-                    o.headers,
-                )  # fmt: skip
-                offset += 1
+                queue.append((topics.REPARTITION.base, o.partition or 0, o.key, o.value, o.headers))
             decided += o.spec is topics.DECISIONS
     for source in range(PARTITIONS):  # every input partition idle: trailing deadlines fire
         for o in processor.marks(source, 2**62):
@@ -64,6 +68,7 @@ def feed(processor: Processor, records: list[WireRecord]) -> int:
                 topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, store, o.headers
             ):
                 decided += d.spec is topics.DECISIONS
+    decided += sum(o.spec is topics.DECISIONS for o in processor.decide_pending(store))
     return decided
 
 

@@ -73,3 +73,33 @@ def test_unreachable_redis_gives_unavailable_aggregates(unique: str) -> None:
     client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     agg = CrossShipmentStore(client, prefix=f"{unique}:").record_and_read(_rec("A", "5"))
     assert not agg.available
+
+
+def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
+    redis_url: str, unique: str
+) -> None:
+    """Recording a batch pipelined gives each record the aggregates it would get alone, in
+    order (B sees A, C sees both, the DELETE takes B out and names the others), and a script
+    Redis no longer knows is loaded again without losing a call."""
+    client = redis.Redis.from_url(redis_url)
+    batch = [
+        _rec("A", "500"),
+        _rec("B", "400"),
+        _rec("C", "50"),
+        _rec("B", "400", Action.DELETE),
+        _rec("A", "500"),
+    ]
+    alone = CrossShipmentStore(client, prefix=f"{unique}-1:")
+    expected = [alone.record_and_read(r) for r in batch]
+    together = CrossShipmentStore(client, prefix=f"{unique}-2:")
+    client.script_flush()
+    got = together.record_and_read_many(batch)
+    assert got == expected
+    assert [a.person_day_total for a in got] == [
+        Decimal("500.00"),
+        Decimal("900.00"),
+        Decimal("950.00"),
+        None,
+        Decimal("550.00"),
+    ]
+    assert got[1].affected == ("A",)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 from typing import Any
 
@@ -10,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s321 import serialization, topics
-from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome
+from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome, RuleHit, Severity
 from s321.pipeline import Output, Processor, deadline_of, decode_state, murmur2_partition
-from tests.factories import T0, entry86, manifest, pilot, value_rule
+from tests.factories import T0, StubVerdict, entry86, manifest, pilot, value_rule
 
 P = 4
 
@@ -39,14 +41,14 @@ class Feed:
         k = bill.encode() if key is None else key
         part = murmur2_partition(k, P) if partition is None else partition
         self.offset += 1
-        outs = self.proc.on_record(spec.base, part, self.offset, k, raw, 1_000, self.store)
+        outs = self.record(spec.base, part, self.offset, k, raw, 1_000, self.store)
         # forward re-keyed records the way Kafka would deliver them, until none is left
         pending = [o for o in outs if o.spec is topics.REPARTITION]
         outs = [o for o in outs if o.spec is not topics.REPARTITION]
         while pending:
             o = pending.pop(0)
             self.offset += 1
-            more = self.proc.on_record(
+            more = self.record(
                 topics.REPARTITION.base,
                 o.partition or 0,
                 self.offset,
@@ -61,11 +63,42 @@ class Feed:
         self.out += outs
         return outs
 
+    def record(self, *args: Any) -> list[Output]:
+        """One record to the processor, then the decisions it asked for (a batch of one)."""
+        return self.proc.on_record(*args) + self.proc.decide_pending(self.store)
+
+    def send_batches(self, events: list[object], cuts: list[int]) -> None:
+        """Send ``events`` as the worker's batches would: split at ``cuts``, each batch's
+        decisions made when it ends, re-keyed records delivered in the batch after."""
+        bounds = sorted({0, len(events), *(c for c in cuts if 0 < c < len(events))})
+        for lo, hi in itertools.pairwise(bounds):
+            batch: list[tuple[Any, ...]] = []
+            for event in events[lo:hi]:
+                spec = {"ManifestEvent": topics.MANIFEST, "PilotRecord": topics.PILOT}.get(
+                    type(event).__name__, topics.ENTRY86
+                )
+                bill = getattr(event, "house_bill", None) or getattr(event, "bill_number", "")
+                k = bill.encode()
+                self.offset += 1
+                raw = serialization.encode(event)
+                batch.append((spec.base, murmur2_partition(k, P), self.offset, k, raw, 1_000))
+            while batch:
+                outs: list[Output] = []
+                for rec in batch:
+                    outs += self.proc.on_record(*rec, self.store)
+                outs += self.proc.decide_pending(self.store)
+                batch = [
+                    (topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 1_000)
+                    for o in outs
+                    if o.spec is topics.REPARTITION and o.key is not None
+                ]
+                self.out += [o for o in outs if o.spec is not topics.REPARTITION]
+
     def tick(self, at_ms: int) -> None:
         """Every input partition reports itself idle, proposing ``at_ms`` as the time."""
         for source in range(P):
             for o in self.proc.marks(source, at_ms):
-                self.out += self.proc.on_record(
+                self.out += self.record(
                     topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0,
                     self.store, o.headers,
                 )  # fmt: skip
@@ -164,7 +197,7 @@ def _mark(
         for spec in topics.INPUTS:
             f.proc.read_ms[(spec.base, source)] = _ms(read)
     for o in f.proc.marks(source, None if idle is None else _ms(idle), caught_up=caught_up):
-        f.out += f.proc.on_record(
+        f.out += f.record(
             topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
         )
 
@@ -256,7 +289,7 @@ def test_wrong_key_and_partition_are_rekeyed_so_halves_meet() -> None:
 def test_bad_bytes_go_to_dead_letters_with_reason() -> None:
     """Undecodable bytes become a dead letter carrying the original bytes and the reason."""
     f = Feed()
-    outs = f.proc.on_record(topics.MANIFEST.base, 0, 7, b"k", b"\xc3\x01garbage", 0, f.store)
+    outs = f.record(topics.MANIFEST.base, 0, 7, b"k", b"\xc3\x01garbage", 0, f.store)
     [o] = outs
     assert o.spec is topics.DEAD_LETTERS
     letter = serialization.decode(o.value, DeadLetter)
@@ -270,7 +303,7 @@ def test_pilot_record_on_manifest_topic_is_a_dead_letter() -> None:
     """A valid record of the wrong type for its topic is refused, not joined."""
     f = Feed()
     raw = serialization.encode(pilot("HB10"))
-    [o] = f.proc.on_record(topics.MANIFEST.base, 0, 1, b"HB10", raw, 0, f.store)
+    [o] = f.record(topics.MANIFEST.base, 0, 1, b"HB10", raw, 0, f.store)
     assert o.spec is topics.DEAD_LETTERS
 
 
@@ -391,6 +424,97 @@ def test_any_order_with_duplicates_gives_the_same_final_decision(
     final = decisions[-1]
     assert final.outcome is Outcome.HOLD
     assert [h.rule_id for h in final.hits] == ["R02"]
+
+
+class _Crowd:
+    """An evaluator with state across shipments, as the cross-shipment rules have: a shipment
+    decided after two others is held. It takes a batch at once (``many``), in order."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, None] = {}
+        self.batches: list[list[str]] = []
+
+    def __call__(self, record: CompleteRecord) -> object:
+        [verdict] = self.many([record])
+        return verdict
+
+    def many(self, records: list[CompleteRecord]) -> list[object]:
+        self.batches.append([r.key for r in records])
+        out = []
+        for r in records:
+            self.seen.setdefault(r.key)
+            base = value_rule(r)
+            if list(self.seen).index(r.key) >= 2:
+                hit = RuleHit("R03", 1, Severity.HIGH, "CROWD", "third shipment or later")
+                base = StubVerdict(Outcome.HOLD, (*base.hits, hit))
+            out.append(base)
+        return out
+
+
+def _shipment_events() -> list[object]:
+    return [
+        manifest("HBA"),
+        pilot("HBA", at=T0 + timedelta(minutes=1)),
+        manifest("HBB"),
+        pilot("HBB", at=T0 + timedelta(minutes=2)),
+        entry86("HBA", at=T0 + timedelta(minutes=3)),
+        manifest("HBA", "900.00", at=T0 + timedelta(minutes=4), action=Action.CHANGE),
+        manifest("HBC"),
+        pilot("HBC", at=T0 + timedelta(minutes=5)),
+        manifest("HBB", at=T0 + timedelta(minutes=6), action=Action.DELETE),
+        pilot("HBA", at=T0 + timedelta(minutes=7)),
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(range(10)), st.lists(st.integers(1, 9), max_size=5))
+def test_decisions_made_per_batch_equal_decisions_made_one_record_at_a_time(
+    order: list[int], cuts: list[int]
+) -> None:
+    """However a stream is cut into batches, the decisions (ids, versions, outcomes, reasons)
+    are those made one record at a time, and the evaluator sees each batch's records once, in
+    the order they asked."""
+    events = [_shipment_events()[i] for i in order]
+    one, batched = Feed(_Crowd()), Feed(_Crowd())
+    for event in events:
+        one.send(event)
+    batched.send_batches(events, cuts)
+
+    def seen(f: Feed) -> list[tuple[str, int, str, list[str]]]:
+        return [
+            (d.decision_id, d.version, d.outcome.value, [h.reason_code for h in d.hits])
+            for d in f.decisions()
+        ]
+
+    assert seen(batched) == seen(one)
+
+    def states(f: Feed) -> dict[str, object]:  # but the wall time each decision was made
+        return {k: dc_replace(decode_state(v), decided_ms=0) for k, v in f.store.items()}
+
+    assert states(batched) == states(one)
+    crowd = batched.proc.evaluate
+    assert isinstance(crowd, _Crowd)
+    assert len(crowd.batches) <= len(set(cuts)) + 1
+
+
+def test_a_record_whose_evaluation_fails_in_a_batch_is_held_alone() -> None:
+    """One record's rules raising holds that shipment (engine error); the others in the
+    batch are decided normally."""
+
+    class Picky:
+        def __call__(self, record: CompleteRecord) -> object:
+            raise AssertionError("the batch entry is used")
+
+        def many(self, records: list[CompleteRecord]) -> list[object]:
+            return [ValueError("bad") if r.key == "HBF" else value_rule(r) for r in records]
+
+    f = Feed(Picky())
+    f.send_batches([manifest("HBE"), pilot("HBE"), manifest("HBF"), pilot("HBF")], [])
+    outcome = {d.shipment_key: (d.outcome, [h.reason_code for h in d.hits]) for d in f.decisions()}
+    assert outcome == {
+        "HBE": (Outcome.RELEASE, []),
+        "HBF": (Outcome.HOLD, ["ENGINE_ERROR"]),
+    }
 
 
 def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
@@ -529,13 +653,13 @@ def test_marks_from_before_a_rebalance_are_ignored() -> None:
     f.send(manifest("HB6"))
     for source in range(P):
         for o in f.proc.marks(source, _ms(timedelta(hours=5)), generation=1):
-            f.out += f.proc.on_record(
+            f.out += f.record(
                 topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
             )
     assert f.decisions() == []
     for source in range(P):
         for o in f.proc.marks(source, _ms(timedelta(hours=5)), generation=2):
-            f.out += f.proc.on_record(
+            f.out += f.record(
                 topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
             )
     assert len(f.decisions()) == 1

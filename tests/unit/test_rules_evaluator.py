@@ -19,10 +19,10 @@ class _Cross:
     calls: int = 0
     seen: list[str] = field(default_factory=list)
 
-    def record_and_read(self, rec: CompleteRecord) -> Aggregates:
-        self.calls += 1
-        self.seen.append(rec.key)
-        return AGG if self.up else Aggregates.unavailable()
+    def record_and_read_many(self, recs: list[CompleteRecord]) -> list[Aggregates]:
+        self.calls += len(recs)
+        self.seen += [rec.key for rec in recs]
+        return [AGG if self.up else Aggregates.unavailable() for _ in recs]
 
 
 class _Clock:
