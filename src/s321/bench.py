@@ -251,6 +251,9 @@ class BenchReport:
     profile_inclusive: list[dict[str, Any]] = field(default_factory=list)
     profile_cpu_pct: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: per backlog phase: CPU the whole machine and each worker used while it ran, in % of one
+    #: CPU (so 200 is both of two busy): what is left for a second worker
+    cpu_pct: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -314,6 +317,7 @@ class BenchReport:
             "config": self.config,
             "machine": self.machine,
             "seconds": self.seconds,
+            "cpu_pct": self.cpu_pct,
             "notes": self.notes,
         }
 
@@ -338,6 +342,12 @@ class BenchReport:
             out.append(f"peak RSS {name:<22} {mb:>7.0f} MB")
         if self.recovery_s is not None:
             out.append(f"recovery after SIGKILL  {self.recovery_s:>8.1f} s")
+        for name, cpu in self.cpu_pct.items():
+            workers = " + ".join(f"{w:.0f}" for w in cpu["workers"])
+            out.append(
+                f"CPU during {name:<11} machine {cpu['machine']:.0f}% of {cpu['cpus'] * 100}%, "
+                f"worker(s) {workers}% (100% = one CPU)"
+            )
         for name, c in self.checks.items():
             if c.lost or c.duplicates or c.mismatches:
                 out.append(
@@ -659,12 +669,19 @@ def _backlog_phase(
     r.log(f"[{phase}] preloaded {sent:,} events in {time.monotonic() - t0:.1f}s ({rate:,.0f}/s)")
     reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
     t0 = time.monotonic()
+    busy0 = _machine_cpu_s()
     procs = [
         r.worker(phase, "--idle-speedup", "7200", data=f"data-{phase}-{i}", log_name=f"w{i}")
         for i in range(workers)
     ]
     done = reader.wait(traffic.truth, quiet_s=90, timeout_s=3600)
-    report.seconds[phase] = round(time.monotonic() - t0, 1)
+    took = time.monotonic() - t0
+    report.seconds[phase] = round(took, 1)
+    report.cpu_pct[phase] = {
+        "cpus": os.cpu_count() or 1,
+        "machine": round(100 * (_machine_cpu_s() - busy0) / took, 1),
+        "workers": [round(100 * _cpu_s(p.pid) / took, 1) for p in procs],
+    }
     if not done:
         report.notes.append(f"{phase}: gave up waiting: answers stopped coming")
     rate = rate_between(_first_decision_ms(reader.answers, traffic.truth))
@@ -953,6 +970,16 @@ def _profile(r: _Run, pid: int, seconds: float) -> subprocess.Popen[bytes] | Non
          "--duration", str(int(seconds)), "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def _machine_cpu_s() -> float:
+    """CPU seconds all processes on the machine have used (busy, not idle or waiting on I/O),
+    from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def _cpu_s(pid: int) -> float:
