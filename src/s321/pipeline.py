@@ -97,8 +97,9 @@ class _Asked:
 
     key: str
     partition: int
-    record: CompleteRecord | None  # None: cancelled, nothing to evaluate
+    record: CompleteRecord
     parts: tuple[Part, ...]
+    cancelled: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +260,9 @@ class _EngineErrorVerdict:
     ruleset_version: str = "unknown"
     refdata_version: str = "unknown"
     stale_refdata: bool = False
+
+
+_CANCELLED = _EngineErrorVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
 
 
 class Processor:
@@ -646,9 +650,10 @@ class Processor:
         the decision is made; :meth:`decide_pending` writes its real version and signature."""
         if state.key not in self._before:
             self._before[state.key] = (state.version, state.signature, state.decided_ms)
-        record = None if state.cancelled else self.complete_record(state)
         parts = tuple(p for p in (state.manifest, state.pilot, state.entry86) if p is not None)
-        self._asked.append(_Asked(state.key, state.partition, record, parts))
+        self._asked.append(
+            _Asked(state.key, state.partition, self.complete_record(state), parts, state.cancelled)
+        )
         return replace(state, version=max(state.version, 1))
 
     def _unask(self, asked: int) -> None:
@@ -669,29 +674,26 @@ class Processor:
         before, self._before = self._before, {}
         if not asked:
             return []
-        verdicts = iter(self._verdicts([a.record for a in asked if a.record is not None]))
+        # a cancelled shipment is evaluated too, for the cross-shipment state: its manifest is a
+        # DELETE, so it is taken out of every aggregate, and the shipments that frees are named
+        verdicts = self._verdicts([a.record for a in asked])
         latest = dict(before)  # shipment -> version, signature, decided_ms so far
         out: list[Output] = []
-        for a in asked:
-            verdict: Verdict
-            if a.record is None:
-                verdict = _EngineErrorVerdict(
-                    hits=(), outcome=Outcome.CANCELLED, required_actions=()
-                )
-                signature = "CANCELLED"
-            else:
-                verdict = next(verdicts)
-                signature = (
-                    verdict.outcome.value
-                    + "|"
-                    + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
-                )
+        for a, evaluated in zip(asked, verdicts, strict=True):
+            verdict = _CANCELLED if a.cancelled else evaluated
+            signature = (
+                "CANCELLED"
+                if a.cancelled
+                else verdict.outcome.value
+                + "|"
+                + ",".join(sorted(f"{h.rule_id}:{h.reason_code}" for h in verdict.hits))
+            )
             version, previous, decided_ms = latest[a.key]
             new = signature != previous
-            others = dict.fromkeys(getattr(verdict, "affected", ()))
+            others = dict.fromkeys(getattr(evaluated, "affected", ()))
             if new:
                 # a replay after a crash repeats the signals the first run may have lost
-                others.update(dict.fromkeys(getattr(verdict, "affected_by_presence", ())))
+                others.update(dict.fromkeys(getattr(evaluated, "affected_by_presence", ())))
                 version += 1
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)

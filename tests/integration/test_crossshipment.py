@@ -103,3 +103,55 @@ def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
         Decimal("550.00"),
     ]
     assert got[1].affected == ("A",)
+
+
+def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
+    redis_url: str, unique: str
+) -> None:
+    """Two parcels for one person on one day sum over $800: R03 holds both. When one's
+    manifest is withdrawn (DELETE) it is CANCELLED and taken out of the person-day, and the
+    other is decided again: R03 no longer holds it."""
+    from datetime import timedelta
+
+    from s321.models import Address, Party
+    from s321.rules import default_ruleset
+    from s321.worker import RuleEvaluator
+    from tests.unit.test_pipeline import Feed
+    from tests.unit.test_rules import SELLER, SNAP, T, pilot
+
+    other_seller = Party("Yiwu Bright Bags Co", Address("3 Futian Road", "Yiwu", "CN"), "S-2")
+    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    f = Feed(RuleEvaluator(default_ruleset(), SNAP, store))
+
+    def parcel(hb: str, value: str, seller: Party, action: Action = Action.ADD):  # type: ignore[no-untyped-def]
+        line = LineItem(
+            "Mens cotton crew neck T-shirt", 1, Decimal(value), Decimal("0.5"), "6109100012", "CN"
+        )
+        at = T - timedelta(hours=5 if action is Action.DELETE else 6)
+        return manifest(
+            header=EventHeader(f"m-{hb}-{action.value}", at, "CARR1", action),
+            house_bill=hb,
+            shipper=seller,
+            lines=(line,),
+        )
+
+    for hb, value, seller in (("HBA", "500", SELLER), ("HBB", "400", other_seller)):
+        f.send(parcel(hb, value, seller))
+        f.send(
+            pilot(
+                header=EventHeader(f"p-{hb}", T - timedelta(hours=8), "MKT1"),
+                house_bill=hb,
+                seller=seller,
+                listed_price=Decimal(value),
+                quantity=1,
+            )
+        )
+
+    def latest(key: str):  # type: ignore[no-untyped-def]
+        return [d for d in f.decisions() if d.shipment_key == key][-1]
+
+    assert "R03" in {h.rule_id for h in latest("HBA").hits}
+    assert "R03" in {h.rule_id for h in latest("HBB").hits}
+    f.send(parcel("HBB", "400", other_seller, Action.DELETE))
+    assert latest("HBB").outcome.value == "CANCELLED"
+    assert "R03" not in {h.rule_id for h in latest("HBA").hits}
