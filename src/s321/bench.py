@@ -181,6 +181,50 @@ def top_frames(
     return rows[:n]
 
 
+#: the parts of a worker's time, each recognised by a frame its samples pass through; a sample
+#: counts for the first part (in this order) any of its frames names
+COST_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("start-up (imports)", ("_find_and_load",)),
+    ("cross-shipment state (Redis)", ("record_and_read_many",)),
+    ("Avro decode/encode", ("s321/serialization.py",)),
+    ("rules", ("s321/rules/",)),
+    (
+        "join state (JSON, RocksDB, changelog)",
+        ("_state (s321/pipeline.py", "_TableStore", "_Staged"),
+    ),
+    ("correlation (rest of the processor)", ("s321/pipeline.py", "s321/correlation.py")),
+    ("outputs (confluent producer)", ("_SideProducer",)),
+    ("Faust and aiokafka (fetch, streams, commits, producer)", ("faust/", "aiokafka/", "mode/")),
+    ("thread pool (flushes of the outputs, offset queries)", ("_WorkItem.run",)),
+)
+
+
+def cost_shares(collapsed: Iterable[str]) -> dict[str, float]:
+    """Where a worker's samples went (collapsed stacks, as :func:`top_frames` reads them), in %
+    of all samples, by :data:`COST_PARTS`; a sample whose innermost frame waits in a
+    ``select`` (the event loop's, the metrics endpoint's) counts as "waiting", any other as
+    "other"."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in collapsed:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        k = int(count)
+        total += k
+        frames = [f for f in stack.split(";") if f]
+        if frames and frames[-1].startswith(("EpollSelector.select", "_PollLikeSelector.select")):
+            counts["waiting (in select)"] += k
+            continue
+        for part, marks in COST_PARTS:
+            if any(m in f for f in frames for m in marks):
+                counts[part] += k
+                break
+        else:
+            counts["other"] += k
+    return {p: round(100 * n / total, 1) for p, n in counts.most_common()} if total else {}
+
+
 # -- configuration and report ---------------------------------------------------------------------
 
 
@@ -250,6 +294,7 @@ class BenchReport:
     profile_top: list[dict[str, Any]] = field(default_factory=list)
     profile_inclusive: list[dict[str, Any]] = field(default_factory=list)
     profile_cpu_pct: float | None = None
+    profile_parts: dict[str, float] = field(default_factory=dict)  # see cost_shares
     seconds: dict[str, float] = field(default_factory=dict)
     #: per backlog phase: CPU the whole machine and each worker used while it ran, in % of one
     #: CPU (so 200 is both of two busy): what is left for a second worker
@@ -314,6 +359,7 @@ class BenchReport:
             "profile_top": self.profile_top,
             "profile_inclusive": self.profile_inclusive,
             "profile_cpu_pct": self.profile_cpu_pct,
+            "profile_parts": self.profile_parts,
             "config": self.config,
             "machine": self.machine,
             "seconds": self.seconds,
@@ -363,6 +409,10 @@ class BenchReport:
             value = "-" if t["value"] is None else f"{t['value']:,.3g}"
             sign = ">=" if t["at_least"] else "<"
             out.append(f"target {name:<18} {sign} {t['target']:<8g} {value:>10}  {verdict}")
+        if self.profile_parts:
+            out.append("profile: the worker's samples by part (% of all its samples):")
+            for part, pct in self.profile_parts.items():
+                out.append(f"  {pct:>5.1f}  {part}")
         if self.profile_top:
             out.append(
                 f"profile (py-spy, worker on CPU {self.profile_cpu_pct}% of the wall time); "
@@ -1100,6 +1150,7 @@ def _profile_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None
             if out.exists():
                 lines = out.read_text(encoding="utf-8", errors="replace").splitlines()
                 report.profile_top = top_frames(lines, 20)
+                report.profile_parts = cost_shares(lines)
                 report.profile_inclusive = top_frames(lines, 25, by="inclusive", below=85.0)
                 keep = r.cfg.cache_dir / "bench" / "last-profile.txt"
                 shutil.copy(out, keep)

@@ -8,6 +8,7 @@ from s321.bench import (
     BenchReport,
     PhaseCheck,
     TokenBucket,
+    cost_shares,
     latency_summary,
     percentile,
     rate_between,
@@ -75,6 +76,27 @@ def test_top_frames_counts_own_and_inclusive_samples() -> None:
     assert by["evaluate"]["inclusive_pct"] == 30.0
     assert "run" not in by  # never a leaf
     assert top_frames([]) == []
+
+
+def test_cost_shares_count_each_sample_once_for_its_most_specific_part() -> None:
+    """A Redis call under the processor counts as Redis, a changelog send under the staged
+    table writes as join state, an idle select as waiting; shares add up to 100."""
+    lines = [
+        "run;correlate (streams/app.py:1);decide_pending (s321/pipeline.py:2);"
+        "record_and_read_many (s321/crossshipment.py:3);recv (redis/connection.py:4) 4",
+        "run;_Staged.apply (streams/app.py:7);send_soon (faust/tables/base.py:8) 2",
+        "run;_drain_messages (aiokafka/consumer/fetcher.py:9) 3",
+        "run;EpollSelector.select (selectors.py:468) 1",
+        "junk",
+    ]
+    shares = cost_shares(lines)
+    assert shares == {
+        "cross-shipment state (Redis)": 40.0,
+        "Faust and aiokafka (fetch, streams, commits, producer)": 30.0,
+        "join state (JSON, RocksDB, changelog)": 20.0,
+        "waiting (in select)": 10.0,
+    }
+    assert cost_shares([]) == {}
 
 
 def test_report_sums_checks_and_judges_targets() -> None:
