@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from s321.settings import Settings
 from s321.stack import Stack
@@ -45,6 +46,17 @@ def kafka_bootstrap(stack: Stack, settings: Settings) -> str:
 @pytest.fixture(scope="session")
 def redis_url(stack: Stack, settings: Settings) -> str:
     return settings.redis_url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the stack's Redis, closed after the test (a socket left to the garbage
+    collector is an unclosed-resource warning, an error in this suite)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _slug(request: pytest.FixtureRequest) -> str:

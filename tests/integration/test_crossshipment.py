@@ -30,10 +30,10 @@ def _rec(key: str, value: str, action: Action = Action.ADD):  # type: ignore[no-
 
 
 def test_person_day_counts_each_shipment_once_and_signals_crossing(
-    redis_url: str, unique: str
+    redis_client: redis.Redis, unique: str
 ) -> None:
     """Replays do not double count, and crossing $800 names the other shipments."""
-    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    store = CrossShipmentStore(redis_client, prefix=f"{unique}:")
     a = store.record_and_read(_rec("A", "500"))
     assert a.person_day_total == Decimal("500.00")
     again = store.record_and_read(_rec("A", "500"))
@@ -51,13 +51,13 @@ def test_person_day_counts_each_shipment_once_and_signals_crossing(
 
 
 def test_a_replayed_recording_still_names_the_shipments_it_keeps_over_the_limit(
-    redis_url: str, unique: str
+    redis_client: redis.Redis, unique: str
 ) -> None:
     """B's first recording crossed $800 and named A; if that signal was lost in a crash, the
     repeat of B's recording (which changes nothing) names A as kept over the limit by B's
     presence. A's own repeat names B likewise, so the processor sends these only with a new
     decision version (two shipments never re-evaluate each other for ever)."""
-    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    store = CrossShipmentStore(redis_client, prefix=f"{unique}:")
     store.record_and_read(_rec("A", "500"))
     first = store.record_and_read(_rec("B", "400"))
     assert (first.affected, first.affected_by_presence) == (("A",), ())
@@ -76,12 +76,12 @@ def test_unreachable_redis_gives_unavailable_aggregates(unique: str) -> None:
 
 
 def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
-    redis_url: str, unique: str
+    redis_client: redis.Redis, unique: str
 ) -> None:
     """Recording a batch pipelined gives each record the aggregates it would get alone, in
     order (B sees A, C sees both, the DELETE takes B out and names the others), and a script
     Redis no longer knows is loaded again without losing a call."""
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client
     batch = [
         _rec("A", "500"),
         _rec("B", "400"),
@@ -106,7 +106,7 @@ def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
 
 
 def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
-    redis_url: str, unique: str
+    redis_client: redis.Redis, unique: str
 ) -> None:
     """Two parcels for one person on one day sum over $800: R03 holds both. When one's
     manifest is withdrawn (DELETE) it is CANCELLED and taken out of the person-day, and the
@@ -120,7 +120,7 @@ def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
     from tests.unit.test_rules import SELLER, SNAP, T, pilot
 
     other_seller = Party("Yiwu Bright Bags Co", Address("3 Futian Road", "Yiwu", "CN"), "S-2")
-    store = CrossShipmentStore(redis.Redis.from_url(redis_url), prefix=f"{unique}:")
+    store = CrossShipmentStore(redis_client, prefix=f"{unique}:")
     f = Feed(RuleEvaluator(default_ruleset(), SNAP, store))
 
     def parcel(hb: str, value: str, seller: Party, action: Action = Action.ADD):  # type: ignore[no-untyped-def]
