@@ -33,6 +33,7 @@ truth file) under the cache directory, keyed by seed, size and date range.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -447,15 +448,34 @@ def _expected(d: dict[str, Any]) -> Expected:
     )  # fmt: skip
 
 
+def generator_digest() -> str:
+    """A short digest of what generated traffic and its truth depend on: the generator's
+    source and the packaged data it reads (reference lists, regimes)."""
+    from s321 import generator
+
+    package = Path(generator.__file__).parent
+    files = [
+        *package.rglob("*.py"),
+        *(p for p in (package.parent / "data").rglob("*") if p.is_file()),
+    ]
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(files):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def cached_traffic(
     cache_dir: Path, seed: int, shipments: int, start: date, end: date, log: Callable[[str], None]
 ) -> CachedTraffic:
-    """Generate the demo mix once per (seed, size, dates) and keep the encoded events in an
-    Avro container file with the truth beside it; later runs only read the files."""
+    """Generate the demo mix once per (seed, size, dates, generator version) and keep the
+    encoded events in an Avro container file with the truth beside it; later runs only read
+    the files. The generator's version is a digest of its source: traffic cached before the
+    generator changed would carry the old truth."""
     from s321.generator.produce import encode_events
     from s321.generator.scenarios import Event, GeneratorConfig, iter_stream
 
-    base = cache_dir / "bench" / f"demo-s{seed}-n{shipments}-{start}-{end}"
+    version = generator_digest()
+    base = cache_dir / "bench" / f"demo-s{seed}-n{shipments}-{start}-{end}-g{version}"
     records, truth_file = base.with_suffix(".avro"), base.with_suffix(".truth.jsonl")
     if not (records.exists() and truth_file.exists()):
         base.parent.mkdir(parents=True, exist_ok=True)

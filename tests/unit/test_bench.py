@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from s321.bench import (
@@ -119,3 +121,16 @@ def test_top_frames_by_inclusive_drops_frames_every_stack_passes() -> None:
     rows = top_frames(lines, by="inclusive", below=85.0)
     assert [r["frame"] for r in rows][:2] == ["a", "b"]
     assert all(r["frame"] != "loop" for r in rows)
+
+
+def test_cached_traffic_is_keyed_by_the_generators_source(tmp_path: Path) -> None:
+    """Traffic cached by an older generator is not reused: the file name carries a digest of
+    the generator's source, so a changed generator writes (and reads) files of its own."""
+    from datetime import date
+
+    from s321.bench import cached_traffic, generator_digest
+
+    day = date(2024, 9, 2)
+    traffic = cached_traffic(tmp_path, 7, 5, day, day, lambda _: None)
+    assert generator_digest() in traffic.records.name
+    assert len(generator_digest()) == 12
