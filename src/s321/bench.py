@@ -145,6 +145,16 @@ class TokenBucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
+def _samples(collapsed: Iterable[str]) -> Iterator[tuple[list[str], int]]:
+    """Each stack of collapsed ``a;b;c 12`` lines (py-spy's raw format) as its frames, outermost
+    first, and its sample count; lines that are not such a stack are skipped."""
+    for line in collapsed:
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        frames = [f for f in stack.split(";") if f]
+        if frames and count.isdigit():
+            yield frames, int(count)
+
+
 def top_frames(
     collapsed: Iterable[str], n: int = 15, by: str = "own", below: float = 100.0
 ) -> list[dict[str, Any]]:
@@ -155,14 +165,7 @@ def top_frames(
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in collapsed:
-        stack, _, count = line.rstrip("\n").rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        k = int(count)
-        frames = [f for f in stack.split(";") if f]
-        if not frames:
-            continue
+    for frames, k in _samples(collapsed):
         total += k
         own[frames[-1]] += k
         for f in set(frames):
@@ -207,14 +210,9 @@ def cost_shares(collapsed: Iterable[str]) -> dict[str, float]:
     "other"."""
     counts: Counter[str] = Counter()
     total = 0
-    for line in collapsed:
-        stack, _, count = line.rstrip("\n").rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        k = int(count)
+    for frames, k in _samples(collapsed):
         total += k
-        frames = [f for f in stack.split(";") if f]
-        if frames and frames[-1].startswith(("EpollSelector.select", "_PollLikeSelector.select")):
+        if frames[-1].startswith(("EpollSelector.select", "_PollLikeSelector.select")):
             counts["waiting (in select)"] += k
             continue
         for part, marks in COST_PARTS:
