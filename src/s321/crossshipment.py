@@ -446,15 +446,6 @@ class CrossShipmentStore:
                 out.append((str(len(entries)), len(entries), len(set(entries.values()))))
         return self._aggregates(specs, out, (), record.key)
 
-    def forget(self, record: CompleteRecord) -> tuple[str, ...]:
-        """Remove a shipment from every aggregate; returns the shipments to re-evaluate."""
-        keys = [f"{self._p}xs:ship:{_h(record.key)}"]
-        try:
-            _, affected, _ = self._script(keys=keys, args=[record.key, "forget", 0, _DAY])
-        except redis.RedisError:
-            return ()
-        return tuple(sorted({_s(a) for a in affected} - {record.key}))
-
     @staticmethod
     def _aggregates(
         specs: Sequence[_Spec],

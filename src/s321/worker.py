@@ -105,9 +105,9 @@ class RuleEvaluator:
     """Evaluates the whole catalogue with the rule set, reference data and cross-shipment state
     in force, picking up newly published versions between records.
 
-    The worker calls it once per decision, on the agent's own task, so the watchers are polled
-    here (each at most every ``interval_s``; one GET per source when nothing changed) and no
-    background thread ever touches what the rules read. A source may also be a fixed
+    The worker calls it once per batch (:meth:`many`), on the agent's own task, so the watchers
+    are polled here (each at most every ``interval_s``; one GET per source when nothing
+    changed) and no background thread ever touches what the rules read. A source may also be a fixed
     :class:`~s321.rules.Ruleset` / :class:`~s321.refdata.ReferenceSnapshot` (tests, tools).
 
     While Redis cannot be reached, decisions go on with the last good rule set and snapshot
