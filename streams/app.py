@@ -7,6 +7,7 @@ the table as its store, and sends what comes back. All topic names come from the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ from faust.streams import _current_event
 from s321 import metrics, topics
 from s321.pipeline import Evaluator, Output, Processor
 
-__all__ = ["WorkerConfig", "build_app"]
+__all__ = ["WorkerConfig", "build_app", "flush_fully"]
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,50 @@ class _SideProducer:
                 "could not deliver forwarded records, stopping: %s", self._failed[:3]
             )
             os._exit(70)
+
+
+def flush_fully(buffer: Any) -> None:
+    """Make Faust's producer buffer (where the table's changelog records wait to be handed to
+    the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
+    has been handed on, however slowly they go, and at shutdown it sends what is left itself.
+
+    Faust flushes this buffer before it commits input offsets, but its own flush gives up as
+    soon as no record has been sent for 100 ms (a batch of decisions holding the event loop
+    is enough), and so does a flush while its sender is busy with the last record. A commit
+    then covers inputs whose state changes were still in the buffer; a worker killed at that
+    moment leaves a changelog without them, and its inputs are never read again, so a
+    replacement restoring the table from the changelog decides from an older state."""
+    unsent = 0
+    drained = asyncio.Event()
+    drained.set()
+    put, send = buffer.put, buffer._send_pending
+
+    def put_counted(fut: Any) -> None:
+        nonlocal unsent
+        unsent += 1
+        drained.clear()
+        put(fut)
+
+    async def send_counted(fut: Any) -> None:
+        nonlocal unsent
+        try:
+            await send(fut)
+        finally:
+            unsent -= 1
+            if unsent == 0:
+                drained.set()
+
+    async def flush() -> None:
+        while unsent:
+            if buffer.should_stop:  # its sender takes no more records: send the rest here
+                while not buffer.pending.empty():
+                    await send_counted(buffer.pending.get_nowait())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), 1.0)
+
+    buffer.put = put_counted
+    buffer._send_pending = send_counted  # read once, when its sending task starts
+    buffer.flush = flush
 
 
 class _HandedOn(dict[Any, Any]):
@@ -776,6 +821,8 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         # unfinished read of the table must not keep the old handle open meanwhile
         processor.pause_indexing()
 
+    if not app.conf.producer_threaded:  # the threaded producer keeps no such buffer
+        flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     consumer = app.consumer  # made here, before its fetcher starts and reads the mapping
     consumer._read_offset = _HandedOn(consumer._read_offset)  # type: ignore[attr-defined]
     app.on_before_shutdown.connect(_flush_side)  # type: ignore[arg-type]  # the stub wants a positional-only sender
