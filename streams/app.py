@@ -680,6 +680,10 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
             # decision (same id) but never lose one
             await side.flush()
             staged.apply(last_of)
+            if exactly_once:
+                # Faust commits a transaction without flushing its buffer first: the changelog
+                # records must be in this batch's transactions before its inputs are acked
+                await app.producer.buffer.flush()
             continuity.finished({event.message.tp for event in events})
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
             # over a million waiting shipments decides again at once (their deadlines wait)
