@@ -239,7 +239,8 @@ class _SideProducer:
 def flush_fully(buffer: Any) -> None:
     """Make Faust's producer buffer (where the table's changelog records wait to be handed to
     the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
-    has been handed on, however slowly they go, and at shutdown it sends what is left itself.
+    before the call has been handed on, however slowly they go (records put meanwhile are the
+    next flush's), and at shutdown it sends what is left itself.
 
     Faust flushes this buffer before it commits input offsets, but its own flush gives up as
     soon as no record has been sent for 100 ms (a batch of decisions holding the event loop
@@ -247,33 +248,37 @@ def flush_fully(buffer: Any) -> None:
     then covers inputs whose state changes were still in the buffer; a worker killed at that
     moment leaves a changelog without them, and its inputs are never read again, so a
     replacement restoring the table from the changelog decides from an older state."""
-    unsent = 0
-    drained = asyncio.Event()
-    drained.set()
+    put_n = sent_n = 0  # records put, records handed on (one sender, in the order put)
+    waiting: list[tuple[int, asyncio.Future[None]]] = []  # (records to be handed on, flush)
     put, send = buffer.put, buffer._send_pending
 
     def put_counted(fut: Any) -> None:
-        nonlocal unsent
-        unsent += 1
-        drained.clear()
+        nonlocal put_n
         put(fut)
+        put_n += 1
 
     async def send_counted(fut: Any) -> None:
-        nonlocal unsent
+        nonlocal sent_n
         try:
             await send(fut)
         finally:
-            unsent -= 1
-            if unsent == 0:
-                drained.set()
+            sent_n += 1
+            for entry in [w for w in waiting if w[0] <= sent_n]:
+                waiting.remove(entry)
+                if not entry[1].done():
+                    entry[1].set_result(None)
 
     async def flush() -> None:
-        while unsent:
+        target = put_n
+        while sent_n < target:
             if buffer.should_stop:  # its sender takes no more records: send the rest here
                 while not buffer.pending.empty():
                     await send_counted(buffer.pending.get_nowait())
+                continue
+            done = asyncio.get_running_loop().create_future()
+            waiting.append((target, done))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained.wait(), 1.0)
+                await asyncio.wait_for(done, 1.0)
 
     buffer.put = put_counted
     buffer._send_pending = send_counted  # read once, when its sending task starts

@@ -55,6 +55,37 @@ def test_a_flush_returns_only_once_every_record_is_handed_on() -> None:
     assert asyncio.run(_flushed(fully=True)) == ([0, 1, 2, 3, 4], 0)
 
 
+def test_a_flush_waits_for_what_was_put_before_it_not_after() -> None:
+    """Records keep coming while a flush waits (the agent goes on): it returns once those put
+    before it are handed on, so a commit is never held up by a buffer that is never empty."""
+
+    async def main() -> tuple[list[int], list[int]]:
+        sent: list[int] = []
+        buffer = _buffer(sent)
+        flush_fully(buffer)
+        await buffer.start()
+        try:
+            for i in range(2):
+                buffer.put(_record(buffer, i))
+            flushing = asyncio.ensure_future(buffer.flush())
+            for i in range(2, 12):  # one more every 100 ms, faster than they go
+                await asyncio.sleep(0.1)
+                buffer.put(_record(buffer, i))
+                if flushing.done():
+                    break
+            at_return = list(sent)
+            await buffer.flush()
+            return at_return, sent
+        finally:
+            await buffer.stop()
+
+    at_return, sent = asyncio.run(main())
+    assert at_return[:2] == [0, 1]
+    assert len(at_return) < 5, "the flush waited for records put after it began"
+    assert sent == list(range(len(sent)))
+    assert len(sent) >= 5
+
+
 def test_records_left_at_shutdown_are_sent_before_the_buffer_stops() -> None:
     async def main() -> list[int]:
         sent: list[int] = []
