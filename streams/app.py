@@ -44,6 +44,11 @@ class WorkerConfig:
     batch_size: int = 200
     batch_within_s: float = 0.02
     index_slice_s: float = 0.05  # per batch, while the deadline index is being rebuilt
+    # most bytes fetched per partition at a time. Faust hands on everything fetched before it
+    # fetches again, so in catch-up the repartition topic's records (forwards, marks,
+    # re-evaluations) waited behind up to 1 MB per input partition: over 30 s at 1 MB (the
+    # default), none seen at 64 KB, for about a tenth less throughput on a 20,000 backlog
+    fetch_partition_bytes: int = 64 * 1024
     idle_speedup: float = 1.0
     web_port: int | None = None
 
@@ -510,6 +515,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
         producer_linger_ms=5,
+        consumer_max_fetch_size=cfg.fetch_partition_bytes,
         table_cleanup_interval=3600.0,
         key_serializer="raw",
         value_serializer="raw",
