@@ -21,7 +21,7 @@ import faust
 from faust.streams import _current_event
 
 from s321 import metrics, topics
-from s321.pipeline import Evaluator, Output, Processor
+from s321.pipeline import Evaluator, Ledger, Output, Processor
 
 __all__ = ["WorkerConfig", "build_app", "flush_fully"]
 
@@ -497,7 +497,9 @@ def _observe(o: Any) -> None:
         metrics.DEAD_LETTERS.labels(error_class=o.error_class).inc()
 
 
-def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Processor]:
+def build_app(
+    cfg: WorkerConfig, evaluate: Evaluator, ledger: Ledger | None = None
+) -> tuple[faust.App, Processor]:
     """Build the Faust app and the processor it drives."""
     app = faust.App(
         cfg.app_id,
@@ -561,7 +563,7 @@ def build_app(cfg: WorkerConfig, evaluate: Evaluator) -> tuple[faust.App, Proces
         options=dict(ROCKSDB_OPTIONS),
     )
     store = _TableStore(table)
-    processor = Processor(evaluate, cfg.partitions, cfg.prefix)
+    processor = Processor(evaluate, cfg.partitions, cfg.prefix, ledger=ledger)
     last_input = [time.monotonic()]
     assigned: list[frozenset[int]] = [frozenset()]
     input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}

@@ -49,7 +49,7 @@ import redis
 from s321.models import Action, CompleteRecord, Party, address_key, party_key
 from s321.regime import EASTERN
 
-__all__ = ["Aggregates", "CrossShipmentLimits", "CrossShipmentStore"]
+__all__ = ["Aggregates", "CrossShipmentLimits", "CrossShipmentStore", "VersionLedger"]
 
 _DAY = 86_400
 
@@ -481,3 +481,52 @@ class CrossShipmentStore:
 
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class VersionLedger:
+    """The newest decision version each shipment was given, and its signature, in Redis
+    (``xs:dv:<hash(shipment)>`` -> ``version|signature``), written before the decision is sent.
+
+    A worker's table state records a shipment's version only after its decisions are
+    acknowledged, so a crash in between leaves a state behind what was published; the records
+    replayed after it may then decide that version again with other cross-shipment totals,
+    and a consumer dropping repeats by decision id would keep the first. The processor reads
+    the ledger for the shipments it decides and never gives a version already given to another
+    outcome. Redis trouble is never raised: a failed read counts as an empty ledger, a failed
+    write as not written."""
+
+    TTL_S = 30 * _DAY
+
+    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+        self._r = client
+        self._p = prefix
+
+    def _key(self, shipment: str) -> str:
+        return f"{self._p}xs:dv:{_h(shipment)}"
+
+    def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """``shipment -> (version, signature)`` for those the ledger knows."""
+        if not shipments:
+            return {}
+        try:
+            rows = self._r.mget([self._key(s) for s in shipments])
+        except redis.RedisError:
+            return {}
+        out: dict[str, tuple[int, str]] = {}
+        for shipment, raw in zip(shipments, rows, strict=True):
+            if raw is not None:
+                version, _, signature = _s(raw).partition("|")
+                out[shipment] = (int(version), signature)
+        return out
+
+    def write(self, entries: dict[str, tuple[int, str]]) -> None:
+        """Record each shipment's newest version and signature (one pipelined round trip)."""
+        if not entries:
+            return
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for shipment, (version, signature) in entries.items():
+                pipe.set(self._key(shipment), f"{version}|{signature}", ex=self.TTL_S)
+            pipe.execute()
+        except redis.RedisError:
+            return

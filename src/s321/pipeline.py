@@ -86,9 +86,19 @@ class Verdict(Protocol):
 
 
 Evaluator = Callable[[CompleteRecord], Verdict]
+
 """Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
 of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
 records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
+
+
+class Ledger(Protocol):
+    """Where the newest version given to each shipment is kept outside the table, written
+    before the decision is sent (:class:`s321.crossshipment.VersionLedger`)."""
+
+    def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]: ...
+
+    def write(self, entries: dict[str, tuple[int, str]]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,8 +285,10 @@ class Processor:
         prefix: str = "",
         deadlines: Deadlines | None = None,
         clock: Callable[[], int] = _now_ms,
+        ledger: Ledger | None = None,
     ) -> None:
         self.evaluate = evaluate
+        self.ledger = ledger
         self.partitions = partitions
         self.prefix = prefix
         self.deadlines = deadlines or Deadlines()
@@ -678,6 +690,17 @@ class Processor:
         # DELETE, so it is taken out of every aggregate, and the shipments that frees are named
         verdicts = self._verdicts([a.record for a in asked])
         latest = dict(before)  # shipment -> version, signature, decided_ms so far
+        # A state can be behind the versions already sent: a crash after a batch's decisions
+        # were sent but before its state reached the changelog. The ledger, written before
+        # sending, knows them: a version sent is never given again to another outcome, and
+        # the same outcome is sent again with that version (the first may not have gone).
+        behind: set[str] = set()
+        if self.ledger is not None:
+            for key, (version, signature) in self.ledger.read(list(latest)).items():
+                if version > latest[key][0]:
+                    latest[key] = (version, signature, latest[key][2])
+                    behind.add(key)
+        given: dict[str, tuple[int, str]] = {}
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
             verdict = _CANCELLED if a.cancelled else evaluated
@@ -690,13 +713,16 @@ class Processor:
             )
             version, previous, decided_ms = latest[a.key]
             new = signature != previous
+            again = not new and a.key in behind
+            behind.discard(a.key)
             others = dict.fromkeys(getattr(evaluated, "affected", ()))
-            if new:
+            if new or again:
                 # a replay after a crash repeats the signals the first run may have lost
                 others.update(dict.fromkeys(getattr(evaluated, "affected_by_presence", ())))
-                version += 1
+                version += 1 if new else 0
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)
+                given[a.key] = (version, signature)
                 out.append(self._decision(a, verdict, version, decided_ms))
             out.extend(
                 Output(
@@ -719,6 +745,8 @@ class Processor:
                     decided_ms=decided_ms,
                 )
                 store[key] = encode_state(state)
+        if self.ledger is not None:
+            self.ledger.write(given)  # before any of these decisions is sent
         return out
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from s321 import topics
-from s321.crossshipment import Aggregates, CrossShipmentStore
+from s321.crossshipment import Aggregates, CrossShipmentStore, VersionLedger
 from s321.errors import ConfigError
 from s321.models import CompleteRecord
 from s321.refdata import RefdataStore, RefdataWatcher, ReferenceSnapshot
@@ -345,7 +345,8 @@ def run_worker(
         log_level=settings.log_level,
     )
     evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
-    app, _ = build_app(cfg, evaluator)
+    ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
+    app, _ = build_app(cfg, evaluator, ledger)
     _serve_metrics(settings.metrics_port)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     # Faust's terminal spinner would put the root logger at DEBUG, so that every debug call in

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import redis
 
-from s321.crossshipment import CrossShipmentStore
+from s321.crossshipment import CrossShipmentStore, VersionLedger
 from s321.models import Action, EventHeader, LineItem
 from tests.unit.test_rules import manifest, record
 
@@ -155,3 +155,23 @@ def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
     f.send(parcel("HBB", "400", other_seller, Action.DELETE))
     assert latest("HBB").outcome.value == "CANCELLED"
     assert "R03" not in {h.rule_id for h in latest("HBA").hits}
+
+
+def test_the_version_ledger_keeps_each_shipments_newest_version(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    """What one worker wrote, another reads; an unknown shipment is absent; an unreachable
+    Redis reads as an empty ledger and a write to it is dropped without raising."""
+    ledger = VersionLedger(redis_client, prefix=f"{unique}:")
+    ledger.write({"A": (1, "RELEASE|"), "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE")})
+    ledger.write({"A": (2, "HOLD|R02:X")})
+    again = VersionLedger(redis_client, prefix=f"{unique}:")
+    assert again.read(["A", "B", "C"]) == {
+        "A": (2, "HOLD|R02:X"),
+        "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE"),
+    }
+    assert 0 < redis_client.ttl(again._key("A")) <= VersionLedger.TTL_S
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    assert VersionLedger(down).read(["A"]) == {}
+    VersionLedger(down).write({"A": (1, "RELEASE|")})
+    down.close()

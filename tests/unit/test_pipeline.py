@@ -663,3 +663,46 @@ def test_marks_from_before_a_rebalance_are_ignored() -> None:
                 topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 0, f.store, o.headers
             )
     assert len(f.decisions()) == 1
+
+
+class _Ledger:
+    """The version ledger, in memory."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[int, str]] = {}
+
+    def read(self, shipments: Any) -> dict[str, tuple[int, str]]:
+        return {s: self.kept[s] for s in shipments if s in self.kept}
+
+    def write(self, entries: dict[str, tuple[int, str]]) -> None:
+        self.kept.update(entries)
+
+
+def test_a_version_sent_before_a_crash_is_never_given_to_another_outcome() -> None:
+    """A worker sent HBL v1 RELEASE and died before its state reached the changelog; its
+    replacement replays the records from an empty state while the cross-shipment totals have
+    moved on (HOLD now). It sends v2 HOLD, not a second v1 that a consumer dropping repeats by
+    id would ignore; with the same outcome it sends v1 again, the same decision id."""
+    ledger = _Ledger()
+    first = Feed()
+    first.proc.ledger = ledger
+    first.send(manifest("HBL"))
+    first.send(pilot("HBL"))
+    assert [(d.version, d.outcome) for d in first.decisions()] == [(1, Outcome.RELEASE)]
+
+    def now_held(record: CompleteRecord) -> object:
+        return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
+
+    def replay(evaluate: Any) -> list[Decision]:
+        replacement = Feed(evaluate)  # an empty table: the state was lost
+        replacement.proc.ledger = _Ledger()
+        replacement.proc.ledger.kept = dict(ledger.kept)
+        replacement.send(manifest("HBL"))
+        replacement.send(pilot("HBL"))
+        return replacement.decisions()
+
+    held = replay(now_held)
+    assert [(d.version, d.outcome) for d in held] == [(2, Outcome.HOLD)]
+    again = replay(value_rule)
+    assert [(d.version, d.outcome) for d in again] == [(1, Outcome.RELEASE)]
+    assert again[0].decision_id == first.decisions()[0].decision_id
