@@ -86,7 +86,6 @@ class Verdict(Protocol):
 
 
 Evaluator = Callable[[CompleteRecord], Verdict]
-
 """Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
 of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
 records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
