@@ -1,6 +1,6 @@
 """The Faust application: topics, the shipment table, the correlating agent, the tick timer.
 
-Thin on purpose: the agent reads a record, hands it to :class:`s321.pipeline.Processor` with
+Thin on purpose: the agent reads a record, hands it to :class:`s321.core.processor.Processor` with
 the table as its store, and sends what comes back. All topic names come from the registry.
 """
 
@@ -21,7 +21,7 @@ import faust
 from faust.streams import _current_event
 
 from s321 import metrics, topics
-from s321.pipeline import Evaluator, Ledger, Output, Processor
+from s321.core.processor import Evaluator, Ledger, Output, Processor
 
 __all__ = ["WorkerConfig", "build_app", "flush_fully"]
 
@@ -796,7 +796,7 @@ def build_app(
     @app.timer(cfg.tick_interval_s)  # type: ignore[untyped-decorator]  # faust is untyped
     async def tick() -> None:
         """Tell every partition how far each input partition owned here has been read (see
-        :mod:`s321.pipeline`, event time). An idle one proposes the newest event time seen
+        :mod:`s321.core.processor`, event time). An idle one proposes the newest event time seen
         here, moved on by ``idle_speedup`` × the wall time since the last input."""
         remaining = app.tables.recovery.active_remaining_total()  # type: ignore[attr-defined]  # on the concrete TableManager
         metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from s321.devtools.stack import Stack
 from s321.settings import Settings
-from s321.stack import Stack
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,13 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
 from s321.errors import S321Error
-from s321.rules.commands import refdata_group, rules_group
+from s321.ops.publish import refdata_group, rules_group
 from s321.settings import Settings
-from s321.stack import Stack
 
 __all__ = ["main"]
 
@@ -22,6 +22,13 @@ __all__ = ["main"]
 def cli(ctx: click.Context) -> None:
     """s321: Section 321 shipment correlation, risk rules and release/hold decisions."""
     ctx.obj = Settings.from_env()
+
+
+def _stack(settings: Settings) -> Any:
+    """The local development stack (imported only by the commands that start it)."""
+    from s321.devtools.stack import Stack
+
+    return Stack.from_settings(settings)
 
 
 @cli.group()
@@ -34,7 +41,7 @@ def stack() -> None:
 def stack_up(settings: Settings) -> None:
     """Fetch what is missing, start Kafka and Redis, and wait until both answer."""
     t0 = time.monotonic()
-    started = Stack.from_settings(settings).up()
+    started = _stack(settings).up()
     took = time.monotonic() - t0
     what = ", ".join(started) if started else "nothing (already running)"
     click.echo(f"started {what} in {took:.1f}s")
@@ -45,7 +52,7 @@ def stack_up(settings: Settings) -> None:
 @click.pass_obj
 def stack_down(settings: Settings) -> None:
     """Stop the Kafka broker and Redis server that s321 started. Their data is kept."""
-    stopped = Stack.from_settings(settings).down()
+    stopped = _stack(settings).down()
     click.echo(f"stopped {', '.join(stopped) if stopped else 'nothing (none was running)'}")
 
 
@@ -57,7 +64,7 @@ def stack_status(settings: Settings) -> None:
 
 
 def _print_status(settings: Settings) -> None:
-    for status in Stack.from_settings(settings).status():
+    for status in _stack(settings).status():
         click.echo(status.line())
 
 
@@ -74,10 +81,10 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     """
     import json
 
-    from s321.demo import run_demo
+    from s321.devtools.demo import run_demo
 
     t0 = time.monotonic()
-    Stack.from_settings(settings).up()
+    _stack(settings).up()
     if not as_json:
         click.echo(f"stack ready in {time.monotonic() - t0:.1f}s; starting a worker")
     report = run_demo(
@@ -150,9 +157,9 @@ def bench(
     import dataclasses
     import json
 
-    from s321.bench import BenchConfig, run_bench
+    from s321.devtools.bench import BenchConfig, run_bench
 
-    Stack.from_settings(settings).up()
+    _stack(settings).up()
     cfg = BenchConfig(bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url,
                       data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                       partitions=settings.partitions, seed=seed, plot=plot,
@@ -253,7 +260,7 @@ def lag(
     import threading
 
     from s321 import metrics
-    from s321.lag import LagProbe, format_table, input_topics
+    from s321.ops.lag import LagProbe, format_table, input_topics
 
     group = group or settings.app_id
     names = list(topics) or input_topics(settings.topic_prefix)
@@ -313,8 +320,8 @@ def dashboard(
     interval: float,
 ) -> None:
     """Serve a live page charting lag, time lag, throughput, decisions and dead letters."""
-    from s321.dashboard import Dashboard
-    from s321.lag import input_topics
+    from s321.ops.dashboard import Dashboard
+    from s321.ops.lag import input_topics
 
     names = list(topics) or input_topics(settings.topic_prefix)
     board = Dashboard(settings.kafka_bootstrap, group or settings.app_id, names, metrics_urls,
@@ -342,7 +349,7 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
     decision versions with reasons, versions and inputs. Reads the decisions topic."""
     import json
 
-    from s321.explain import explain_live, render
+    from s321.ops.explain import explain_live, render
 
     found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
                          redis_url=settings.redis_url, prefix=settings.topic_prefix)  # fmt: skip
@@ -434,7 +441,7 @@ def generate(
     no_progress: bool,
 ) -> None:
     """Produce synthetic Section 321 traffic with ground truth (or write/replay a file)."""
-    from s321.generator.command import GenerateOptions, run_generate
+    from s321.devtools.generator.command import GenerateOptions, run_generate
 
     what, figures, counts = run_generate(
         GenerateOptions(

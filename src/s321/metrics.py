@@ -47,10 +47,10 @@ object                    exported as                                       labe
 For example ``metrics.DECISIONS.labels(outcome="HOLD").inc()`` or
 ``metrics.LATENCY_FROM_BROKER.observe(seconds)``.
 
-Updated by ``s321 lag --serve`` (from :mod:`s321.lag`)
+Updated by ``s321 lag --serve`` (from :mod:`s321.ops.lag`)
 ------------------------------------------------------
 
-``LAG`` publishes a whole :class:`~s321.lag.LagReport` at once (``LAG.publish(report)``), so a
+``LAG`` publishes a whole :class:`~s321.ops.lag.LagReport` at once (``LAG.publish(report)``), so a
 scrape never sees half of one reading. Per ``group``, ``topic`` and ``partition``:
 ``s321_consumer_lag_records``, ``s321_consumer_lag_seconds`` (time lag: age of the oldest
 unprocessed record), ``s321_consumer_committed_offset`` (absent when nothing is committed) and
@@ -78,7 +78,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from s321.errors import S321Error
-from s321.lag import LagProbe, LagReport
+from s321.ops.lag import LagProbe, LagReport
 
 __all__ = [
     "DEADLINE_EXPIRIES",
@@ -184,7 +184,7 @@ _LAG_LABELS = ["group", "topic", "partition"]
 
 
 class LagCollector(Collector):
-    """Exports the newest :class:`~s321.lag.LagReport` as gauges, all from one snapshot."""
+    """Exports the newest :class:`~s321.ops.lag.LagReport` as gauges, all from one snapshot."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

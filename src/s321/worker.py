@@ -20,14 +20,16 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from s321 import topics
-from s321.crossshipment import Aggregates, CrossShipmentStore, VersionLedger
 from s321.errors import ConfigError
 from s321.models import CompleteRecord
-from s321.refdata import RefdataStore, RefdataWatcher, ReferenceSnapshot
+from s321.refdata import ReferenceSnapshot
+from s321.rules.aggregates import Aggregates
 from s321.rules.engine import Evaluation, evaluate
 from s321.rules.ruleset import Ruleset, default_ruleset
-from s321.rules.store import RulesetStore, RulesetWatcher
 from s321.settings import Settings
+from s321.stores.crossshipment import CrossShipmentStore, VersionLedger
+from s321.stores.refdata import RefdataStore, RefdataWatcher
+from s321.stores.rulesets import RulesetStore, RulesetWatcher
 
 __all__ = [
     "RuleEvaluator",

@@ -23,9 +23,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from s321 import topics
-from s321.generator import GeneratorConfig, generate, iter_stream
-from s321.generator.command import _split
-from s321.generator.produce import encode_events, ensure_topics, produce_records
+from s321.devtools.generator import GeneratorConfig, generate, iter_stream
+from s321.devtools.generator.command import _split
+from s321.devtools.generator.produce import encode_events, ensure_topics, produce_records
 from s321.settings import Settings
 
 _TUNING: dict[str, object] = {

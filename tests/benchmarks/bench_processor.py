@@ -4,7 +4,7 @@ Run: ``.venv/bin/python tests/benchmarks/bench_processor.py [--shipments 2000] [
 (not a pytest file; the local stack must be up for Redis: ``s321 stack up``).
 
 Feeds the benchmark's cached backlog (demo mix, every scenario) straight to
-:class:`s321.pipeline.Processor` with a dict as its store, in the worker's batches of 200
+:class:`s321.core.processor.Processor` with a dict as its store, in the worker's batches of 200
 records (each batch's decisions made as it ends), routing re-keyed records back to it as the
 repartition topic would, then fires the trailing deadlines with idle marks. It does
 this twice in one run: with the worker's evaluator (rules, reference data and the
@@ -30,9 +30,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from s321 import topics
-from s321.bench import cached_traffic
-from s321.generator.ocf import WireRecord, read_records
-from s321.pipeline import Processor, murmur2_partition
+from s321.core.processor import Processor, murmur2_partition
+from s321.devtools.bench import cached_traffic
+from s321.devtools.generator.ocf import WireRecord, read_records
 from s321.settings import Settings
 from s321.worker import RuleEvaluator, build_evaluator
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.unit.test_rules import AGG, SNAP, entry86, record  # noqa: E402
 
-from s321.crossshipment import Aggregates  # noqa: E402
 from s321.models import CompleteRecord, Entry86, ManifestEvent, PilotRecord  # noqa: E402
 from s321.refdata import ReferenceSnapshot  # noqa: E402
 from s321.rules import Ruleset, default_ruleset, evaluate, parse_ruleset  # noqa: E402
+from s321.rules.aggregates import Aggregates  # noqa: E402
 
 __all__ = ["main", "outcomes"]
 
@@ -103,7 +103,7 @@ def main(rounds: int = 20_000) -> float:
 
 def _records(seed: int, shipments: int) -> list[CompleteRecord]:
     """One record per generated shipment from its newest manifest, pilot and Type 86."""
-    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
 
     newest: dict[str, dict[type, Any]] = {}
     entries: dict[str, list[str]] = {}

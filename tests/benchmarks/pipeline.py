@@ -1,7 +1,7 @@
 """Benchmark of the whole pipeline: worker throughput, its ceiling, latency per load, scale-out,
 memory and recovery, on the local Kafka and Redis (not collected by pytest).
 
-The logic lives in :mod:`s321.bench` so that ``s321 bench`` works from an installed package;
+The logic lives in :mod:`s321.devtools.bench` so that ``s321 bench`` works from an installed package;
 this script runs it and, with ``--report``, rewrites ``tests/benchmarks/REPORT.md`` and its plot.
 
 Run: ``.venv/bin/python tests/benchmarks/pipeline.py --quick --report`` (a few minutes) or
@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from s321.bench import BenchConfig, BenchReport, run_bench
+from s321.devtools.bench import BenchConfig, BenchReport, run_bench
 from s321.settings import Settings
 
 HERE = Path(__file__).resolve().parent

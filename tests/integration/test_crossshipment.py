@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import redis
 
-from s321.crossshipment import CrossShipmentStore, VersionLedger
 from s321.models import Action, EventHeader, LineItem
+from s321.stores.crossshipment import CrossShipmentStore, VersionLedger
 from tests.unit.test_rules import manifest, record
 
 

@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from s321.dashboard import Dashboard
-from s321.lag import measure_lag
 from s321.metrics import serve_metrics
+from s321.ops.dashboard import Dashboard
+from s321.ops.lag import measure_lag
 
 #: Records are stamped this long ago, one second apart per offset, so time lag is known.
 BASE_MS = (int(time.time()) - 7200) * 1000

@@ -11,8 +11,8 @@ from confluent_kafka.admin import AdminClient
 
 from s321 import topics
 from s321.cli import cli
-from s321.generator import GeneratorConfig, generate
-from s321.generator.produce import encode_events, ensure_topics, produce_records
+from s321.devtools.generator import GeneratorConfig, generate
+from s321.devtools.generator.produce import encode_events, ensure_topics, produce_records
 from s321.models import normalise_bill
 from s321.serialization import decode
 

@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from s321.devtools.stack import Stack
 from s321.errors import ConfigError
-from s321.lag import LagProbe, LagReport, measure_lag
-from s321.stack import Stack
+from s321.ops.lag import LagProbe, LagReport, measure_lag
 
 GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
 #: Records per partition of the 3-partition test topic.

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from s321.cli import cli
-from s321.lag import input_topics, measure_lag
+from s321.ops.lag import input_topics, measure_lag
 
 
 def _fill(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:

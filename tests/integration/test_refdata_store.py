@@ -12,9 +12,10 @@ import pytest
 import redis
 
 from s321.errors import ConfigError
-from s321.refdata import RefdataStore, RefdataWatcher, read_directory
+from s321.refdata import read_directory
 from s321.rules import default_ruleset
-from s321.rules.store import RulesetStore, RulesetWatcher
+from s321.stores.refdata import RefdataStore, RefdataWatcher
+from s321.stores.rulesets import RulesetStore, RulesetWatcher
 from tests.conftest import free_port, start_own_redis
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "test_rules_fixture"

@@ -14,7 +14,7 @@ from aiokafka.structs import TopicPartition as AioTP
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from s321.stack import KafkaService, StackConfig
+from s321.devtools.stack import KafkaService, StackConfig
 from tests.conftest import NewTopic, free_port
 
 

@@ -21,8 +21,8 @@ import pytest
 import redis
 
 from s321 import serialization, topics
-from s321.demo import start_worker
-from s321.generator.scenarios import GeneratorConfig, Traffic, generate
+from s321.devtools.demo import start_worker
+from s321.devtools.generator.scenarios import GeneratorConfig, Traffic, generate
 from s321.models import Decision, Outcome
 from s321.rules import default_ruleset
 from s321.worker import ensure_topics, redis_prefix
@@ -309,7 +309,7 @@ def test_explain_shows_masked_record_every_rule_and_the_decision_history(
     a result for every rule (fired ones with evidence) and its decision history."""
     import json
 
-    from s321.generator.scenarios import PRESETS
+    from s321.devtools.generator.scenarios import PRESETS
 
     run = worker_run
     run.start()
@@ -368,7 +368,7 @@ def test_read_only_aggregates_match_recorded_ones_and_write_nothing(
     """The aggregates explain reads equal what recording returns, and reading writes no key."""
     import dataclasses
 
-    from s321.crossshipment import CrossShipmentStore
+    from s321.stores.crossshipment import CrossShipmentStore
     from tests.integration.test_crossshipment import _rec
 
     client = redis.Redis.from_url(redis_url)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from s321.bench import (
+from s321.devtools.bench import (
     BenchReport,
     PhaseCheck,
     TokenBucket,
@@ -128,7 +128,7 @@ def test_cached_traffic_is_keyed_by_the_generators_source(tmp_path: Path) -> Non
     the generator's source, so a changed generator writes (and reads) files of its own."""
     from datetime import date
 
-    from s321.bench import cached_traffic, generator_digest
+    from s321.devtools.bench import cached_traffic, generator_digest
 
     day = date(2024, 9, 2)
     traffic = cached_traffic(tmp_path, 7, 5, day, day, lambda _: None)

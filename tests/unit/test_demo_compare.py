@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from s321.demo import DemoReport, _repeats, compare
-from s321.generator.scenarios import Expected
+from s321.devtools.demo import DemoReport, _repeats, compare
+from s321.devtools.generator.scenarios import Expected
 from s321.models import Decision, Outcome
 from tests.factories import T0
 

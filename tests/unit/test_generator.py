@@ -11,10 +11,10 @@ from functools import cache
 
 import pytest
 
+from s321.devtools.generator import SCENARIOS, GeneratorConfig, Traffic, generate, parse_mix, world
+from s321.devtools.generator.scenarios import DEMO_REFDATA
 from s321.entry_number import is_valid_entry_number
 from s321.errors import ConfigError
-from s321.generator import SCENARIOS, GeneratorConfig, Traffic, generate, parse_mix, world
-from s321.generator.scenarios import DEMO_REFDATA
 from s321.models import Action, Entry86, ManifestEvent, PilotRecord, party_key
 from s321.serialization import decode, encode
 
@@ -325,7 +325,7 @@ def test_bad_config_is_refused() -> None:
 
 def test_a_mix_of_groups_that_does_not_divide_the_count_still_makes_that_many() -> None:
     """Asking for 60 shipments of a 7-parcel group scenario gives 60, the rest single parcels."""
-    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
 
     traffic = generate(GeneratorConfig(seed=5, shipments=60, mix={"address_cluster": 1.0}))
     assert len(traffic.truth) == 60
@@ -334,7 +334,7 @@ def test_a_mix_of_groups_that_does_not_divide_the_count_still_makes_that_many() 
 
 def test_disagreeing_type86_value_never_crosses_the_threshold() -> None:
     """A Type 86 value raised to disagree with the manifest stays within $800, so only R15 is expected."""
-    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
     from s321.models import Entry86
 
     traffic = generate(GeneratorConfig(seed=3, shipments=400, mix={"disagree": 1.0}))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from s321.devtools.generator import GeneratorConfig, generate
+from s321.devtools.generator.ocf import read_records, write_records
+from s321.devtools.generator.produce import encode_events
 from s321.errors import ConfigError
-from s321.generator import GeneratorConfig, generate
-from s321.generator.ocf import read_records, write_records
-from s321.generator.produce import encode_events
 from s321.serialization import decode
 
 

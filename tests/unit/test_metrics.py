@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from s321 import metrics
-from s321.lag import LagReport, PartitionLag
+from s321.ops.lag import LagReport, PartitionLag
 
 #: Every label any s321 metric may carry: small fixed sets, never a shipment or a person.
 ALLOWED_LABELS = {"topic", "outcome", "reason", "rule", "error_class", "table", "group",

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from s321.crossshipment import Aggregates
 from s321.models import (
     Action,
     Address,
@@ -38,6 +37,7 @@ from s321.rules import (
     entry_check_digit,
     evaluate,
 )
+from s321.rules.aggregates import Aggregates
 from s321.rules.catalogue import Ctx
 
 FIXTURE = Path(__file__).parent / "test_rules_fixture"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from s321.devtools.stack import RedisService, StackConfig
 from s321.errors import MissingToolError
 from s321.settings import Settings
-from s321.stack import RedisService, StackConfig
 
 
 def _cfg(tmp_path: Path) -> StackConfig:
@@ -33,7 +33,7 @@ def test_missing_redis_server_names_the_package(
 
 def test_missing_maven_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With no mvn on PATH and no cached jars, fetching Kafka raises an error naming Maven."""
-    from s321.stack import KafkaService
+    from s321.devtools.stack import KafkaService
 
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingToolError, match="maven"):
@@ -60,7 +60,7 @@ def test_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) ->
     """A random id that would start with "-" is drawn again: one in 64 used to break `format`."""
     import uuid
 
-    from s321 import stack
+    from s321.devtools import stack
 
     draws = iter([uuid.UUID(bytes=b"\xf8" + b"\0" * 15), uuid.UUID(bytes=b"\x01" * 16)])
     monkeypatch.setattr(stack.uuid, "uuid4", lambda: next(draws))

@@ -25,7 +25,7 @@ brands.csv        ``brand,reference_price_usd,authorised_sellers``: seller ids s
 hts_keywords.csv  ``keyword,chapter``: a description keyword and its 2-digit HTS chapter (R11)
 ================  ==========================================================================
 
-In Redis (:mod:`s321.refdata.store`) each version lives under its own key set and one
+In Redis (:mod:`s321.stores.refdata`) each version lives under its own key set and one
 pointer key names the current version, switched with a single SET: readers see the old or
 the new version, never a mix. Names and addresses of seizure and reshipper rows are never
 stored, only their hashed keys.
@@ -33,6 +33,5 @@ stored, only their hashed keys.
 
 from s321.refdata.loader import RefTables, read_directory
 from s321.refdata.snapshot import ReferenceSnapshot
-from s321.refdata.store import RefdataStore, RefdataWatcher
 
-__all__ = ["RefTables", "RefdataStore", "RefdataWatcher", "ReferenceSnapshot", "read_directory"]
+__all__ = ["RefTables", "ReferenceSnapshot", "read_directory"]

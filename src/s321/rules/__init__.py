@@ -10,9 +10,9 @@
 
 The evaluation path is pure (no network I/O): the reference data comes in as an in-process
 :class:`~s321.refdata.ReferenceSnapshot`, cross-shipment totals as
-:class:`~s321.crossshipment.Aggregates`, the legal regime from the effective-dated table in
+:class:`~s321.rules.aggregates.Aggregates`, the legal regime from the effective-dated table in
 :mod:`s321.regime`. Rule sets are published to Redis and picked up by running workers with
-:class:`RulesetWatcher` (:mod:`s321.rules.store`).
+:class:`RulesetWatcher` (:mod:`s321.stores.rulesets`).
 """
 
 from s321.rules.catalogue import CATALOGUE, RuleSpec, entry_check_digit

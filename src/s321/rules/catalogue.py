@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from s321.crossshipment import Aggregates
 from s321.models import Party, ReleasePath, Severity
 from s321.refdata.snapshot import MEMO_LIMIT, HtsHit, ReferenceSnapshot
 from s321.regime import Regime
+from s321.rules.aggregates import Aggregates
 from s321.rules.facts import BoundedMemo, Facts, Line
 from s321.rules.facts import words as _words
 

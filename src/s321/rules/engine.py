@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from s321.crossshipment import Aggregates
 from s321.models import CompleteRecord, Outcome, ReleasePath, RuleHit, Severity
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import RegimeTable, default_regimes
+from s321.rules.aggregates import Aggregates
 from s321.rules.catalogue import NA, Ctx
 from s321.rules.facts import Facts
 from s321.rules.ruleset import Ruleset

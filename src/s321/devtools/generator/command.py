@@ -9,9 +9,20 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from s321.generator.ocf import WireRecord, read_records, write_records
-from s321.generator.produce import ProduceStats, encode_events, ensure_topics, produce_records
-from s321.generator.scenarios import Event, Expected, GeneratorConfig, iter_stream, parse_mix
+from s321.devtools.generator.ocf import WireRecord, read_records, write_records
+from s321.devtools.generator.produce import (
+    ProduceStats,
+    encode_events,
+    ensure_topics,
+    produce_records,
+)
+from s321.devtools.generator.scenarios import (
+    Event,
+    Expected,
+    GeneratorConfig,
+    iter_stream,
+    parse_mix,
+)
 
 __all__ = ["GenerateOptions", "run_generate"]
 

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from s321 import serialization, topics
-from s321.crossshipment import Aggregates
+from s321.core.processor import murmur2_partition
 from s321.models import (
     Address,
     CompleteRecord,
@@ -39,9 +39,9 @@ from s321.models import (
     address_key,
     party_key,
 )
-from s321.pipeline import murmur2_partition
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import default_regimes
+from s321.rules.aggregates import Aggregates
 from s321.rules.engine import Evaluation, evaluate
 from s321.rules.facts import Facts
 from s321.rules.ruleset import Ruleset
@@ -379,10 +379,10 @@ def explain_live(
     """:func:`explain` with the sources a worker of this deployment uses now: the rule set and
     reference data published in Redis under ``prefix`` (else the packaged defaults) and the
     cross-shipment state, read without writing."""
-    from s321.crossshipment import CrossShipmentStore
-    from s321.refdata import RefdataStore, RefdataWatcher
     from s321.rules.ruleset import default_ruleset
-    from s321.rules.store import RulesetStore, RulesetWatcher
+    from s321.stores.crossshipment import CrossShipmentStore
+    from s321.stores.refdata import RefdataStore, RefdataWatcher
+    from s321.stores.rulesets import RulesetStore, RulesetWatcher
     from s321.worker import demo_refdata_dir, redis_client, redis_prefix
 
     client = redis_client(redis_url, timeout_s=2.0)

@@ -48,12 +48,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from s321 import serialization, topics
-from s321.generator.ocf import WireRecord, read_records, write_records
-from s321.generator.scenarios import Expected
+from s321.devtools.generator.ocf import WireRecord, read_records, write_records
+from s321.devtools.generator.scenarios import Expected
 
 __all__ = [
     "BenchConfig",
@@ -449,13 +450,11 @@ def _expected(d: dict[str, Any]) -> Expected:
 def generator_digest() -> str:
     """A short digest of what generated traffic and its truth depend on: the generator's
     source and the packaged data it reads (reference lists, regimes)."""
-    from s321 import generator
+    from s321.devtools import generator
 
     package = Path(generator.__file__).parent
-    files = [
-        *package.rglob("*.py"),
-        *(p for p in (package.parent / "data").rglob("*") if p.is_file()),
-    ]
+    data = Path(str(resources.files("s321").joinpath("data")))
+    files = [*package.rglob("*.py"), *(p for p in data.rglob("*") if p.is_file())]
     digest = hashlib.blake2b(digest_size=6)
     for path in sorted(files):
         digest.update(path.read_bytes())
@@ -469,8 +468,8 @@ def cached_traffic(
     encoded events in an Avro container file with the truth beside it; later runs only read
     the files. The generator's version is a digest of its source: traffic cached before the
     generator changed would carry the old truth."""
-    from s321.generator.produce import encode_events
-    from s321.generator.scenarios import Event, GeneratorConfig, iter_stream
+    from s321.devtools.generator.produce import encode_events
+    from s321.devtools.generator.scenarios import Event, GeneratorConfig, iter_stream
 
     version = generator_digest()
     base = cache_dir / "bench" / f"demo-s{seed}-n{shipments}-{start}-{end}-g{version}"
@@ -512,7 +511,7 @@ _INPUT_BY_BASE = {s.base: s for s in topics.INPUTS}
 
 
 def _preload(bootstrap: str, prefix: str, records: Iterable[WireRecord]) -> tuple[int, float]:
-    from s321.generator.produce import produce_records
+    from s321.devtools.generator.produce import produce_records
 
     stats = produce_records(records, bootstrap=bootstrap, prefix=prefix)
     if stats.failed:
@@ -598,7 +597,7 @@ class _Reader:
 
 
 def _check(truth: dict[str, Expected], answers: Sequence[_Answer], dead: int) -> PhaseCheck:
-    from s321.demo import DemoReport, compare
+    from s321.devtools.demo import DemoReport, compare
     from s321.models import DeadLetter, Decision
 
     decisions: dict[str, list[Decision]] = {}
@@ -662,7 +661,7 @@ class _Run:
     def worker(
         self, phase: str, *extra: str, data: str = "data", log_name: str = "worker"
     ) -> subprocess.Popen[bytes]:
-        from s321.demo import start_worker
+        from s321.devtools.demo import start_worker
 
         env = _worker_env(self.cfg, self.prefix(phase), f"{self.run}-{phase}", self.dir / data)
         proc = start_worker(
@@ -710,7 +709,7 @@ class _Run:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    from s321.demo import stop_worker
+    from s321.devtools.demo import stop_worker
 
     stop_worker(proc, timeout=30)
 
@@ -937,8 +936,8 @@ def _waiting_pilots(template: bytes, old_key: str, old_id: str, n: int) -> Itera
 def _probe_shipments(seed: int) -> list[list[WireRecord]]:
     """Small complete shipments (manifest and pilot data) on the same day as the waiting pilots,
     each as its encoded records: sent one by one to see when a worker decides again."""
-    from s321.generator.produce import encode_events
-    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.devtools.generator.produce import encode_events
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
 
     day = date(2024, 9, 2)
     traffic = generate(GeneratorConfig(seed=seed, shipments=60, start=day, end=day, mix={
@@ -952,10 +951,10 @@ def _probe_shipments(seed: int) -> list[list[WireRecord]]:
 def _million_phase(r: _Run, report: BenchReport) -> None:
     """Preload pilot records that wait 24 h for a manifest; peak RSS of the worker that holds
     them, then the time from its SIGKILL until a replacement publishes a decision again."""
-    from s321.generator.produce import encode_events
-    from s321.generator.scenarios import GeneratorConfig, generate
-    from s321.lag import LagProbe, input_topics
+    from s321.devtools.generator.produce import encode_events
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
     from s321.models import PilotRecord
+    from s321.ops.lag import LagProbe, input_topics
 
     phase = "million"
     r.topics(phase)

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from s321 import topics
+from s321.devtools.generator.ocf import WireRecord
+from s321.devtools.generator.scenarios import Event
 from s321.errors import ConfigError, S321Error
-from s321.generator.ocf import WireRecord
-from s321.generator.scenarios import Event
 
 __all__ = ["PARTITIONERS", "ProduceStats", "encode_events", "ensure_topics", "produce_records"]
 

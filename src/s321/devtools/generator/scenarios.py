@@ -18,15 +18,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from s321 import topics
+from s321.devtools.generator import world
+from s321.devtools.generator.world import Carrier, Marketplace, Product
 from s321.entry_number import make_entry_number
 from s321.errors import ConfigError
-from s321.generator import world
-from s321.generator.world import Carrier, Marketplace, Product
 from s321.models import (
     Action,
     Address,
@@ -61,7 +62,7 @@ __all__ = [
 ]
 
 #: The demo reference-data directory the generator's positive cases are built against.
-DEMO_REFDATA = Path(__file__).resolve().parent.parent / "data" / "refdata" / "demo"
+DEMO_REFDATA = Path(str(resources.files("s321").joinpath("data/refdata/demo")))
 
 #: Rules that are disabled in the default rule set: their positives are recorded apart.
 OFF_BY_DEFAULT = frozenset({"R06"})

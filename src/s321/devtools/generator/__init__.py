@@ -5,7 +5,8 @@ CHANGE / DELETE, pilot records, Type 86 entries) in emission order and one
 :class:`Expected` per shipment: the final outcome (RELEASE, HOLD, CANCELLED, or UNMATCHED when
 no manifest ever comes) and the rule ids that should fire. Tests and benchmarks check those
 outcomes, not message counts. ``s321 generate`` produces the same stream to Kafka
-(:mod:`s321.generator.produce`) or to an Avro container file (:mod:`s321.generator.ocf`).
+(:mod:`s321.devtools.generator.produce`) or to an Avro container file
+(:mod:`s321.devtools.generator.ocf`).
 
 Every company, person, brand, street and filer is invented (``world.py``); HTS numbers,
 chapters, CBP port codes, countries and cities are real. The demo reference data
@@ -100,7 +101,7 @@ late_manifest (partners 2-10 h first), tracking_only (postal pilot record knows 
 tracking number), orphan_pilot and orphan_entry86 (UNMATCHED).
 """
 
-from s321.generator.scenarios import (
+from s321.devtools.generator.scenarios import (
     OFF_BY_DEFAULT,
     PRESETS,
     SCENARIOS,

@@ -7,7 +7,7 @@
     partition, offset lag and time lag, plus throughput, decisions by outcome, waiting
     shipments and dead letters, redrawing as new readings arrive;
 ``/api/state``
-    the newest reading as JSON: the lag figures of :mod:`s321.lag` for the group (the same
+    the newest reading as JSON: the lag figures of :mod:`s321.ops.lag` for the group (the same
     objects ``s321 lag --json`` prints), rates derived from successive readings, and totals
     scraped from each worker ``/metrics`` URL given with ``--metrics-url``.
 
@@ -30,7 +30,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from s321.errors import S321Error
-from s321.lag import LagProbe, LagReport
+from s321.ops.lag import LagProbe, LagReport
 
 __all__ = ["Dashboard", "WorkerTotals", "scrape_worker"]
 
@@ -189,7 +189,7 @@ class Dashboard:
 
 
 def _page() -> bytes:
-    return files("s321.dashboard").joinpath("static/index.html").read_bytes()
+    return files("s321.ops.dashboard").joinpath("static/index.html").read_bytes()
 
 
 def _handler(dashboard: Dashboard) -> type[BaseHTTPRequestHandler]:

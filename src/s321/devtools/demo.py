@@ -291,7 +291,7 @@ def run_demo(
     progress: bool = True,
 ) -> DemoReport:
     """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``."""
-    from s321.generator.scenarios import GeneratorConfig, generate
+    from s321.devtools.generator.scenarios import GeneratorConfig, generate
     from s321.worker import ensure_topics
 
     t0 = time.monotonic()

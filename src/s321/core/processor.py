@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from s321 import serialization, topics
-from s321.correlation import (
+from s321.core.correlation import (
     Deadlines,
     Part,
     ShipmentState,
@@ -93,7 +93,7 @@ records at once: the worker's evaluator fetches their cross-shipment state in on
 
 class Ledger(Protocol):
     """Where the newest version given to each shipment is kept outside the table, written
-    before the decision is sent (:class:`s321.crossshipment.VersionLedger`)."""
+    before the decision is sent (:class:`s321.stores.crossshipment.VersionLedger`)."""
 
     def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]: ...
 

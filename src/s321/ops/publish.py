@@ -75,7 +75,7 @@ def rules_publish(settings: Settings, path: Path) -> None:
 
     Running workers of this deployment (same S321_TOPIC_PREFIX) use it within seconds.
     """
-    from s321.rules.store import RulesetStore
+    from s321.stores.rulesets import RulesetStore
 
     try:
         rs = RulesetStore(*_redis(settings)).publish_file(path)
@@ -98,7 +98,7 @@ def refdata_group() -> None:
 @click.pass_obj
 def refdata_load(settings: Settings, directory: Path) -> None:
     """Validate a reference-data directory and make it the current version, atomically."""
-    from s321.refdata import RefdataStore
+    from s321.stores.refdata import RefdataStore
 
     try:
         version = RefdataStore(*_redis(settings)).load_directory(directory)
