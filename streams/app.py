@@ -22,6 +22,7 @@ from faust.streams import _current_event
 
 from s321 import metrics, topics
 from s321.core.processor import Evaluator, Ledger, Output, Processor
+from s321.serialization import Serializer
 
 __all__ = ["WorkerConfig", "build_app", "flush_fully"]
 
@@ -498,9 +499,13 @@ def _observe(o: Any) -> None:
 
 
 def build_app(
-    cfg: WorkerConfig, evaluate: Evaluator, ledger: Ledger | None = None
+    cfg: WorkerConfig,
+    evaluate: Evaluator,
+    ledger: Ledger | None = None,
+    serializer: Serializer | None = None,
 ) -> tuple[faust.App, Processor]:
-    """Build the Faust app and the processor it drives."""
+    """Build the Faust app and the processor it drives (``serializer``: the wire format of
+    inputs and outputs; single-object encoding by default)."""
     app = faust.App(
         cfg.app_id,
         broker=f"kafka://{cfg.bootstrap}",
@@ -563,7 +568,9 @@ def build_app(
         options=dict(ROCKSDB_OPTIONS),
     )
     store = _TableStore(table)
-    processor = Processor(evaluate, cfg.partitions, cfg.prefix, ledger=ledger)
+    processor = Processor(
+        evaluate, cfg.partitions, cfg.prefix, ledger=ledger, serializer=serializer
+    )
     last_input = [time.monotonic()]
     assigned: list[frozenset[int]] = [frozenset()]
     input_names = {topics.topic_name(s, cfg.prefix) for s in topics.INPUTS}

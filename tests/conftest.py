@@ -19,6 +19,7 @@ import redis
 
 from s321.devtools.stack import Stack
 from s321.settings import Settings
+from tests.registry_stub import RegistryStub
 
 
 @pytest.fixture(scope="session")
@@ -150,3 +151,13 @@ def start_own_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("the test's own redis-server did not start")
+
+
+@pytest.fixture
+def schema_registry() -> Iterator[RegistryStub]:
+    """A Confluent-compatible schema registry stand-in on loopback (see tests/registry_stub.py)."""
+    stub = RegistryStub()
+    try:
+        yield stub
+    finally:
+        stub.close()

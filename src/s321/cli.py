@@ -31,6 +31,13 @@ def _stack(settings: Settings) -> Any:
     return Stack.from_settings(settings)
 
 
+def _serializer(settings: Settings) -> Any:
+    """The wire format the settings ask for (a schema registry's, or single-object encoding)."""
+    from s321.serialization import serializer
+
+    return serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
+
+
 @cli.group()
 def stack() -> None:
     """Start, stop and inspect the local Kafka broker and Redis server."""
@@ -95,6 +102,8 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
         seed,
         settings.partitions,
         progress=not as_json,
+        registry_url=settings.schema_registry_url,
+        registry_auth=settings.schema_registry_auth.get(),
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -352,7 +361,8 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
     from s321.ops.explain import explain_live, render
 
     found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
-                         redis_url=settings.redis_url, prefix=settings.topic_prefix)  # fmt: skip
+                         redis_url=settings.redis_url, prefix=settings.topic_prefix,
+                         serde=_serializer(settings))  # fmt: skip
     click.echo(json.dumps(found.as_json(), indent=2) if as_json else render(found))
     if not found.history:
         sys.exit(1)
@@ -461,6 +471,7 @@ def generate(
             topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
             partitions=settings.partitions,
             progress=not no_progress,
+            encode=_serializer(settings).encode,
         )
     )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))

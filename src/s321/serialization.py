@@ -7,7 +7,9 @@ Wire format
     registry needed. A :class:`Serializer` built with a schema-registry URL writes the
     registry wire format instead (``00``, 4-byte big-endian schema id, body), registering each
     type under its record full name (``s321.v1.ManifestEvent``: the record-name strategy, so a
-    type's subject is the same on every topic).
+    type's subject is the same on every topic). Such a serializer still reads single-object
+    encoded values, so producers can move to the registry one at a time.
+    :func:`serializer` builds the one the settings ask for.
 
 Contracts
     ``schemas/*.avsc`` (installed as :mod:`s321.schemas`) hold one named type each; they are
@@ -95,6 +97,7 @@ __all__ = [
     "released_schema",
     "released_versions",
     "schema",
+    "serializer",
 ]
 
 T = TypeVar("T")
@@ -973,7 +976,7 @@ class Serializer:
         data = bytes(data) if type(data) is not bytes else data
         if len(data) > MAX_RECORD_BYTES:
             raise DecodeError(f"value of {len(data)} bytes is over {MAX_RECORD_BYTES}", data)
-        if self._client is not None:
+        if self._client is not None and data[:2] != MAGIC:
             return self._decode_registry(data, expected)
         if data[:2] != MAGIC:
             raise DecodeError("not an Avro single-object encoding (wrong magic bytes)", data)
@@ -1030,6 +1033,16 @@ class Serializer:
 
 
 _DEFAULT = Serializer()
+
+
+def serializer(registry_url: str = "", basic_auth: str = "") -> Serializer:
+    """The serializer for a deployment: single-object encoding when ``registry_url`` is empty
+    (the shared default instance), else the registry wire format through a client of that
+    registry (``basic_auth`` is its ``user:password``, if it needs one)."""
+    if not registry_url:
+        return _DEFAULT
+    config = {"basic.auth.user.info": basic_auth} if basic_auth else None
+    return Serializer(registry_url, config)
 
 
 def encode(obj: object) -> bytes:

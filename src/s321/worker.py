@@ -26,6 +26,7 @@ from s321.refdata import ReferenceSnapshot
 from s321.rules.aggregates import Aggregates
 from s321.rules.engine import Evaluation, evaluate
 from s321.rules.ruleset import Ruleset, default_ruleset
+from s321.serialization import serializer
 from s321.settings import Settings
 from s321.stores.crossshipment import CrossShipmentStore, VersionLedger
 from s321.stores.refdata import RefdataStore, RefdataWatcher
@@ -348,7 +349,8 @@ def run_worker(
     )
     evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
-    app, _ = build_app(cfg, evaluator, ledger)
+    serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
+    app, _ = build_app(cfg, evaluator, ledger, serde)
     _serve_metrics(settings.metrics_port)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     # Faust's terminal spinner would put the root logger at DEBUG, so that every debug call in

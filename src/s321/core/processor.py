@@ -285,8 +285,10 @@ class Processor:
         deadlines: Deadlines | None = None,
         clock: Callable[[], int] = _now_ms,
         ledger: Ledger | None = None,
+        serializer: serialization.Serializer | None = None,
     ) -> None:
         self.evaluate = evaluate
+        self.serde = serializer or serialization.serializer()  # inputs read, outputs written
         self.ledger = ledger
         self.partitions = partitions
         self.prefix = prefix
@@ -612,7 +614,7 @@ class Processor:
         immutable, so sharing one decoded object is safe)."""
         event = self._decoded.get(raw)
         if event is None:
-            event = serialization.decode(raw)
+            event = self.serde.decode(raw)
             if len(self._decoded) >= self._DECODED_KEPT:
                 del self._decoded[next(iter(self._decoded))]
             self._decoded[raw] = event
@@ -793,7 +795,7 @@ class Processor:
         return Output(
             topics.DECISIONS,
             a.key.encode(),
-            serialization.encode(decision),
+            self.serde.encode(decision),
             (("s321-decision-id", decision.decision_id.encode()),),
             partition=a.partition,
             decision=decision,
@@ -813,7 +815,7 @@ class Processor:
             reason="no manifest arrived within the matching window (event time)",
             time=datetime.fromtimestamp(self.clock() / 1000, UTC),
         )
-        return Output(topics.UNMATCHED, state.key.encode(), serialization.encode(letter))
+        return Output(topics.UNMATCHED, state.key.encode(), self.serde.encode(letter))
 
     def _dead_letter(
         self,
@@ -846,7 +848,7 @@ class Processor:
         return Output(
             topics.DEAD_LETTERS,
             key,
-            serialization.encode(letter),
+            self.serde.encode(letter),
             (("s321-source", f"{topic}/{partition}/{offset}".encode()), *headers.items()),
             error_class=letter.error_class,
         )

@@ -124,9 +124,12 @@ def collect(
     quiet_s: float,
     timeout_s: float,
     progress: bool = False,
+    serde: serialization.Serializer | None = None,
 ) -> tuple[dict[str, list[Decision]], dict[str, DeadLetter], int]:
     """Read decisions, unmatched reports and dead letters (read-committed) until every
-    expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds."""
+    expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds
+    (``serde``: the deployment's wire format; single-object encoding by default)."""
+    serde = serde or serialization.serializer()
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -159,10 +162,10 @@ def collect(
                     continue
                 spec = names[msg.topic() or ""]
                 if spec is topics.DECISIONS:
-                    d = serialization.decode(msg.value() or b"", Decision)
+                    d = serde.decode(msg.value() or b"", Decision)
                     decisions.setdefault(d.shipment_key, []).append(d)
                 elif spec is topics.UNMATCHED:
-                    u = serialization.decode(msg.value() or b"", DeadLetter)
+                    u = serde.decode(msg.value() or b"", DeadLetter)
                     unmatched[(u.key or b"").decode()] = u
                 else:
                     dead += 1
@@ -289,8 +292,11 @@ def run_demo(
     seed: int,
     partitions: int,
     progress: bool = True,
+    registry_url: str = "",
+    registry_auth: str = "",
 ) -> DemoReport:
-    """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``."""
+    """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``; with
+    ``registry_url``, its traffic, worker and reader use that schema registry's wire format."""
     from s321.devtools.generator.scenarios import GeneratorConfig, generate
     from s321.worker import ensure_topics
 
@@ -305,14 +311,17 @@ def run_demo(
         "S321_REDIS_URL": redis_url,
         "S321_PARTITIONS": str(partitions),
         "S321_DATA_DIR": str(data_dir),
+        "S321_SCHEMA_REGISTRY_URL": registry_url,
+        "S321_SCHEMA_REGISTRY_AUTH": registry_auth,
     }
+    serde = serialization.serializer(registry_url, registry_auth)
     worker = start_worker(env, data_dir / "demo" / f"{run}.log", "--idle-speedup", "7200")
     try:
         traffic = generate(GeneratorConfig(seed=seed, shipments=shipments))
-        _produce(bootstrap, prefix, traffic.events, progress)
+        _produce(bootstrap, prefix, traffic.events, progress, serde)
         truth = traffic.truth_by_key()
         decisions, unmatched, dead = collect(
-            bootstrap, prefix, truth, quiet_s=60, timeout_s=3600, progress=progress
+            bootstrap, prefix, truth, quiet_s=60, timeout_s=3600, progress=progress, serde=serde
         )
     finally:
         stop_worker(worker)
@@ -322,7 +331,9 @@ def run_demo(
     return report
 
 
-def _produce(bootstrap: str, prefix: str, events: Any, progress: bool) -> None:
+def _produce(
+    bootstrap: str, prefix: str, events: Any, progress: bool, serde: serialization.Serializer
+) -> None:
     from confluent_kafka import Producer
     from tqdm import tqdm
 
@@ -338,7 +349,7 @@ def _produce(bootstrap: str, prefix: str, events: Any, progress: bool) -> None:
         producer.produce(
             topics.topic_name(ev.spec, prefix),
             key=ev.key.encode(),
-            value=serialization.encode(ev.value),
+            value=serde.encode(ev.value),
         )
         producer.poll(0)
     producer.flush(60)

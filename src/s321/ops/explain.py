@@ -154,9 +154,15 @@ def _scan(
 
 
 def read_decisions(
-    bootstrap: str, prefix: str, key: str, timeout_s: float = 30.0
+    bootstrap: str,
+    prefix: str,
+    key: str,
+    timeout_s: float = 30.0,
+    serde: serialization.Serializer | None = None,
 ) -> list[Decision]:
-    """Every decision version published for ``key``, oldest first."""
+    """Every decision version published for ``key``, oldest first (``serde``: the
+    deployment's wire format; single-object encoding by default)."""
+    serde = serde or serialization.serializer()
     name = topics.topic_name(topics.DECISIONS, prefix)
     consumer = _consumer(bootstrap)
     try:
@@ -170,12 +176,18 @@ def read_decisions(
             raw = _scan(consumer, name, list(range(count)), kb, timeout_s)
     finally:
         consumer.close()
-    decisions = [serialization.decode(v, Decision) for v in raw]
+    decisions = [serde.decode(v, Decision) for v in raw]
     return sorted({d.version: d for d in decisions}.values(), key=lambda d: d.version)
 
 
-def fetch_inputs(bootstrap: str, refs: Sequence[InputRef], timeout_s: float = 10.0) -> list[Any]:
+def fetch_inputs(
+    bootstrap: str,
+    refs: Sequence[InputRef],
+    timeout_s: float = 10.0,
+    serde: serialization.Serializer | None = None,
+) -> list[Any]:
     """The input events at the given topic/partition/offsets (None where one is gone)."""
+    serde = serde or serialization.serializer()
     from confluent_kafka import TopicPartition
 
     consumer = _consumer(bootstrap)
@@ -190,7 +202,7 @@ def fetch_inputs(bootstrap: str, refs: Sequence[InputRef], timeout_s: float = 10
                 if msg is None or msg.error():
                     continue
                 if msg.offset() == ref.offset:
-                    event = serialization.decode(msg.value() or b"")
+                    event = serde.decode(msg.value() or b"")
                 break
             out.append(event)
             consumer.unassign()
@@ -289,16 +301,17 @@ def explain(
     aggregates: Callable[[CompleteRecord], Aggregates] | None = None,
     stale_refdata: bool = False,
     timeout_s: float = 30.0,
+    serde: serialization.Serializer | None = None,
 ) -> Explanation:
     """Read the shipment's decisions and inputs, rebuild its record and run the rules again.
 
     ``aggregates`` reads the cross-shipment state without writing (None: not applicable).
     """
-    history = tuple(read_decisions(bootstrap, prefix, key, timeout_s))
+    history = tuple(read_decisions(bootstrap, prefix, key, timeout_s, serde))
     if not history:
         return Explanation(key, (), None, (), None, ())
     newest = history[-1]
-    events = fetch_inputs(bootstrap, newest.inputs)
+    events = fetch_inputs(bootstrap, newest.inputs, serde=serde)
     parts: dict[type, Any] = {}
     missing: list[InputRef] = []
     for ref, event in zip(newest.inputs, events, strict=True):
@@ -374,7 +387,13 @@ def render(e: Explanation) -> str:
 
 
 def explain_live(
-    key: str, *, bootstrap: str, redis_url: str, prefix: str, timeout_s: float = 30.0
+    key: str,
+    *,
+    bootstrap: str,
+    redis_url: str,
+    prefix: str,
+    timeout_s: float = 30.0,
+    serde: serialization.Serializer | None = None,
 ) -> Explanation:
     """:func:`explain` with the sources a worker of this deployment uses now: the rule set and
     reference data published in Redis under ``prefix`` (else the packaged defaults) and the
@@ -403,4 +422,5 @@ def explain_live(
         aggregates=cross.read,
         stale_refdata=rules.unreachable or refdata.stale,
         timeout_s=timeout_s,
+        serde=serde,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,6 +47,8 @@ class GenerateOptions:
     topic_prefix: str = ""
     partitions: int = 8
     progress: bool = True
+    #: the wire format of values (``Serializer.encode``); None: single-object encoding
+    encode: Callable[[object], bytes] | None = None
 
 
 def _split(
@@ -82,7 +84,7 @@ def run_generate(opts: GenerateOptions) -> tuple[str, ProduceStats | int, dict[s
             )
             if opts.ground_truth is not None:
                 truth_fh = opts.ground_truth.open("w", encoding="utf-8")
-            records = encode_events(_split(iter_stream(cfg), truth_fh, counts))
+            records = encode_events(_split(iter_stream(cfg), truth_fh, counts), opts.encode)
             total = None
         if opts.out is not None:
             written = write_records(
