@@ -8,7 +8,8 @@
     │   └── MissingToolError    a required program (java, mvn, redis-server) is not installed
     └── RecordError             one input record cannot be processed (goes to the dead letters)
         ├── DecodeError         bytes that are not a valid s321 record (s321.serialization)
-        └── EncodeError         a domain object the schema cannot hold (s321.serialization)
+        ├── EncodeError         a domain object the schema cannot hold (s321.serialization)
+        └── ValidationError     a record that decodes but breaks a bound (s321.validation)
 
 Each error says what went wrong with which record or file, and carries ``retriable`` as data:
 ``True`` means trying the same thing again later may succeed.
@@ -16,7 +17,20 @@ Each error says what went wrong with which record or file, and carries ``retriab
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "MissingToolError", "RecordError", "S321Error", "StackError"]
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from s321.validation import Violation
+
+__all__ = [
+    "ConfigError",
+    "MissingToolError",
+    "RecordError",
+    "S321Error",
+    "StackError",
+    "ValidationError",
+]
 
 
 class S321Error(Exception):
@@ -56,3 +70,16 @@ class RecordError(S321Error):
         super().__init__(reason)
         self.reason = reason
         self.raw = raw
+
+
+class ValidationError(RecordError):
+    """A decoded input record that breaks one or more bounds of :mod:`s321.validation`.
+
+    ``violations`` are the bounds broken, each naming a field and a bound, never a value;
+    ``reason`` lists them (the first ten)."""
+
+    def __init__(self, violations: Sequence[Violation], raw: bytes | None = None) -> None:
+        shown = "; ".join(str(v) for v in violations[:10])
+        more = f"; and {len(violations) - 10} more" if len(violations) > 10 else ""
+        super().__init__(f"invalid record: {shown}{more}", raw)
+        self.violations = tuple(violations)

@@ -17,6 +17,9 @@ from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome, R
 from tests.factories import T0, StubVerdict, entry86, manifest, pilot, value_rule
 
 P = 4
+#: The broker timestamp of the records fed: a year after the events (as if replayed), so
+#: none is ahead of the time it was received.
+BROKER_MS = int((T0 + timedelta(days=365)).timestamp() * 1000)
 
 
 class Feed:
@@ -41,7 +44,7 @@ class Feed:
         k = bill.encode() if key is None else key
         part = murmur2_partition(k, P) if partition is None else partition
         self.offset += 1
-        outs = self.record(spec.base, part, self.offset, k, raw, 1_000, self.store)
+        outs = self.record(spec.base, part, self.offset, k, raw, BROKER_MS, self.store)
         # forward re-keyed records the way Kafka would deliver them, until none is left
         pending = [o for o in outs if o.spec is topics.REPARTITION]
         outs = [o for o in outs if o.spec is not topics.REPARTITION]
@@ -54,7 +57,7 @@ class Feed:
                 self.offset,
                 o.key,
                 o.value,
-                1_000,
+                BROKER_MS,
                 self.store,
                 o.headers,
             )
@@ -81,14 +84,14 @@ class Feed:
                 k = bill.encode()
                 self.offset += 1
                 raw = serialization.encode(event)
-                batch.append((spec.base, murmur2_partition(k, P), self.offset, k, raw, 1_000))
+                batch.append((spec.base, murmur2_partition(k, P), self.offset, k, raw, BROKER_MS))
             while batch:
                 outs: list[Output] = []
                 for rec in batch:
                     outs += self.proc.on_record(*rec, self.store)
                 outs += self.proc.decide_pending(self.store)
                 batch = [
-                    (topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, 1_000)
+                    (topics.REPARTITION.base, o.partition or 0, 0, o.key, o.value, BROKER_MS)
                     for o in outs
                     if o.spec is topics.REPARTITION and o.key is not None
                 ]

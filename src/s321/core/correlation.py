@@ -14,6 +14,10 @@ these functions return. Semantics (event time throughout, so a replay decides th
 * **Decide** when manifest and pilot record are both present, or when the pilot deadline passed;
   re-evaluate on every later change, and publish a new version only when the outcome or its
   reasons change. A manifest DELETE publishes a CANCELLED version.
+* **Invalid records.** A record that broke a validation bound (:mod:`s321.validation`) never
+  becomes a part; the shipment it names keeps a :class:`Flag` per kind instead, and is held
+  while it has one. A valid record of that kind read after it, which becomes the shipment's
+  part, clears it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from s321.models import (
     Action,
@@ -34,6 +38,7 @@ from s321.models import (
 
 __all__ = [
     "Deadlines",
+    "Flag",
     "Part",
     "PartKind",
     "ShipmentState",
@@ -49,6 +54,9 @@ PartKind = Literal["manifest", "pilot", "entry86"]
 InputEvent = ManifestEvent | PilotRecord | Entry86
 
 _SEEN_LIMIT = 32
+#: Distinct Type 86 entry numbers kept per bill: the rules ask only whether there is more than
+#: one, and a bill flooded with entries must not grow its state without bound.
+_ENTRY_NUMBERS_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,15 @@ class Part:
         return (self.event_time_ms, self.ref.event_id) > (other.event_time_ms, other.ref.event_id)
 
 
+class Flag(NamedTuple):
+    """A record of this shipment that failed validation: its kind, when it was received
+    (broker time, milliseconds) and the fields it broke (names, never values)."""
+
+    kind: str
+    broker_ms: int
+    fields: str
+
+
 @dataclass(frozen=True, slots=True)
 class ShipmentState:
     """Everything the join keeps for one shipment (stored in the changelogged table)."""
@@ -121,6 +138,7 @@ class ShipmentState:
     decided_ms: int | None = None
     alias_of: str | None = None  # this key is another identifier of shipment ``alias_of``
     entry_numbers: tuple[str, ...] = ()  # every Type 86 entry filed for this bill
+    invalid: tuple[Flag, ...] = ()  # at most one per kind: the newest invalid record of it
 
     def part(self, kind: PartKind) -> Part | None:
         return getattr(self, kind)  # type: ignore[no-any-return]  # kind is one of three fields
@@ -183,7 +201,7 @@ def merge(
     current = state.part(kind)
     if isinstance(event, Entry86):
         number = normalise_bill(event.entry_number) or ""
-        if number not in state.entry_numbers:
+        if number not in state.entry_numbers and len(state.entry_numbers) < _ENTRY_NUMBERS_KEPT:
             # a second entry for one bill is a filing of its own, not an amendment: the
             # rules must see it even when it is older than the entry kept
             state = replace(state, entry_numbers=(*state.entry_numbers, number))
@@ -191,6 +209,12 @@ def merge(
                 return Step(replace(state, seen=seen), changed=True, decide=state.ready)
     if current is not None and not part.newer_than(current):
         return Step(replace(state, seen=seen), changed=False)
+    if state.invalid:
+        # read after an invalid record of its kind, it replaces what that record meant to
+        invalid = tuple(
+            f for f in state.invalid if f.kind != kind or f.broker_ms > part.broker_time_ms
+        )
+        state = replace(state, invalid=invalid)
     if kind == "manifest":
         state = replace(state, seen=seen, partition=partition, manifest=part)
     elif kind == "pilot":

@@ -5,9 +5,13 @@ broker timestamp) and a state store (the Faust table, or a dict in tests) and re
 records to send. The decisions those records ask for are made together when the batch ends,
 by :meth:`Processor.decide_pending` (one round trip to the cross-shipment state for all of
 them), with the same results as if each had been made when asked. It never raises for bad
-input: an undecodable or invalid record becomes a dead letter with its original bytes; an
+input: an undecodable record becomes a dead letter with its original bytes, and so does one
+that decodes but breaks a bound of :mod:`s321.validation` (checked before it changes any
+state); such a record that names its shipment flags it, and a flagged shipment is held with a
+data-quality reason (DQ, INVALID_INPUT) until a valid record of the same kind replaces it. An
 exception while evaluating rules makes that shipment a HOLD with an engine-error reason.
-Nothing is silently released because something failed.
+Nothing is silently released because something failed. A dead letter too large to send is
+reduced to the record's place, size and digest.
 
 Records whose Kafka key or partition disagree with the payload's shipment key are forwarded to
 the repartition topic (explicit partition: murmur2 of the key, the same as Java clients'
@@ -19,12 +23,15 @@ each input partition it owns, through the repartition topic, after the records i
 from there. A partition's clock is the smallest mark over all input partitions, so it never
 passes a record that another partition has still to forward to it; input partitions that are
 idle (fully read, quiet) do not hold it back, and when all are idle it moves on by the idle
-proposal the marks carry.
+proposal the marks carry. How far an input partition has been read is, per topic, the
+second-newest (capped) event time read from it: no single record moves a clock
+(:mod:`s321.validation` writes the rule out).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import heapq
 import json
 import re
@@ -36,17 +43,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from s321 import serialization, topics
+from s321 import serialization, topics, validation
 from s321.core.correlation import (
     Deadlines,
+    Flag,
     Part,
     ShipmentState,
     decision_id,
     expire,
+    kind_of,
     link_key,
     merge,
     shipment_key,
 )
+from s321.errors import RecordError, ValidationError
 from s321.models import (
     Action,
     CompleteRecord,
@@ -61,7 +71,7 @@ from s321.models import (
     Severity,
 )
 
-__all__ = ["Output", "Processor", "Verdict", "murmur2_partition"]
+__all__ = ["MAX_OUTPUT_BYTES", "Output", "Processor", "Verdict", "murmur2_partition"]
 
 
 class Verdict(Protocol):
@@ -109,6 +119,7 @@ class _Asked:
     record: CompleteRecord
     parts: tuple[Part, ...]
     cancelled: bool
+    invalid: tuple[Flag, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +208,7 @@ def encode_state(s: ShipmentState) -> bytes:
             "dm": s.decided_ms,
             "al": s.alias_of,
             "en": list(s.entry_numbers),
+            "iv": [list(f) for f in s.invalid],
         },
         separators=(",", ":"),
     ).encode()
@@ -219,6 +231,7 @@ def decode_state(b: bytes) -> ShipmentState:
         decided_ms=d["dm"],
         alias_of=d.get("al"),
         entry_numbers=tuple(d.get("en", ())),
+        invalid=tuple(Flag(*f) for f in d.get("iv", ())),
     )
 
 
@@ -242,6 +255,16 @@ _MARK = "s321-mark"  # value: the input partition a mark reports on
 _LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
 _KEY = "s321-key"  # value: the shipment key a forwarded record belongs to
 _ORIGIN = "s321-origin"  # value: topic/partition/offset where a forwarded record first landed
+_INVALID = "s321-invalid"  # value: kind|broker ms|fields of an invalid record of the key's shipment
+
+
+_EXPECTED: dict[topics.TopicSpec, type[Any]] = {
+    topics.MANIFEST: ManifestEvent,
+    topics.PILOT: PilotRecord,
+    topics.ENTRY86: Entry86,
+}
+_KINDS = frozenset({"manifest", "pilot", "entry86"})
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _now_ms() -> int:
@@ -259,8 +282,26 @@ def _engine_error_hit(exc: BaseException) -> RuleHit:
     )
 
 
+def _quality_hit(flags: tuple[Flag, ...]) -> RuleHit:
+    return RuleHit(
+        "DQ",
+        1,
+        Severity.HIGH,
+        "INVALID_INPUT",
+        "a record for this shipment broke a validation bound (see the dead letters); held "
+        "until a valid record of its kind replaces it",
+        {
+            "parts": ",".join(sorted(f.kind for f in flags)),
+            "fields": "; ".join(f.fields for f in flags)[:300],
+        },
+    )
+
+
 @dataclass(frozen=True)
-class _EngineErrorVerdict:
+class _Verdict:
+    """A verdict made here rather than by the rules: an engine error, a cancellation, a hold
+    for data quality."""
+
     hits: tuple[RuleHit, ...]
     outcome: Outcome = Outcome.HOLD
     required_actions: tuple[str, ...] = ("manual review",)
@@ -271,7 +312,22 @@ class _EngineErrorVerdict:
     stale_refdata: bool = False
 
 
-_CANCELLED = _EngineErrorVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+_CANCELLED = _Verdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+
+
+def _held_for_quality(verdict: Verdict, flags: tuple[Flag, ...]) -> Verdict:
+    """``verdict`` made a HOLD: a record of the shipment failed validation, so what the rules
+    saw may not be all the filers said."""
+    return _Verdict(
+        hits=(*verdict.hits, _quality_hit(flags)),
+        outcome=Outcome.HOLD,
+        required_actions=(*verdict.required_actions, "correct and resend the rejected record"),
+        not_applicable=verdict.not_applicable,
+        regime_version=verdict.regime_version,
+        ruleset_version=verdict.ruleset_version,
+        refdata_version=verdict.refdata_version,
+        stale_refdata=verdict.stale_refdata,
+    )
 
 
 class Processor:
@@ -298,8 +354,10 @@ class Processor:
         self._input_names = tuple(topics.topic_name(t, prefix) for t in topics.INPUTS)
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
-        # (input topic, partition) -> the newest event time read from it
+        # (input topic, partition) -> its clock position: the second-newest event time read
+        # from it (capped, see s321.validation), and the newest
         self.read_ms: dict[tuple[str, int], int] = {}
+        self._newest: dict[tuple[str, int], int] = {}
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
         self.generation = 0  # the consumer group's, as of the last rebalance seen here
@@ -338,10 +396,12 @@ class Processor:
                 return self._reevaluate((key or b"").decode(), store)
             if _LINK in meta:
                 return self._link((key or b"").decode(), meta[_LINK].decode(), store)
+            if _INVALID in meta:
+                return self._flag((key or b"").decode(), meta[_INVALID], partition, store)
             return self._on_input(
                 spec, topic, partition, offset, key, value, timestamp_ms, store, meta
             )
-        except serialization.DecodeError as exc:
+        except RecordError as exc:
             self._unask(asked)
             return [self._dead_letter(topic, partition, offset, key, value, exc, exc.reason)]
         except Exception as exc:  # never lose a record: park it with the reason
@@ -383,30 +443,24 @@ class Processor:
             raise serialization.DecodeError(
                 f"a {type(event).__name__} record is not an input event", raw=value
             )
-        event_ms = int(event.header.event_time.timestamp() * 1000)
-        if spec is not topics.REPARTITION and event_ms > self.read_ms.get((topic, partition), 0):
-            self.read_ms[(topic, partition)] = event_ms
-        if spec is not topics.REPARTITION:
-            expected = (
-                {
-                    topics.MANIFEST: ManifestEvent,
-                    topics.PILOT: PilotRecord,
-                    topics.ENTRY86: Entry86,
-                }.get(spec)
-                if spec
-                else None
+        expected = _EXPECTED.get(spec) if spec is not None else None
+        if expected is not None and not isinstance(event, expected):
+            raise serialization.DecodeError(
+                f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
             )
-            if expected is not None and not isinstance(event, expected):
-                raise serialization.DecodeError(
-                    f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
-                )
         forced = meta.get(_KEY)
         skey = forced.decode() if forced else shipment_key(event)
-        if skey is None:
-            raise serialization.DecodeError(
-                "the record carries no house bill, tracking or bill number to correlate on",
-                raw=value,
-            )
+        received = validation.received_ms(timestamp_ms, self.clock())
+        problems = validation.validate(event, received_ms=received, size=len(value))
+        if problems:
+            return self._invalid(
+                event, problems, skey, topic, partition, offset, key, value, timestamp_ms, meta,
+                store,
+            )  # fmt: skip
+        assert skey is not None  # validated: the record names its shipment
+        event_ms = int(event.header.event_time.timestamp() * 1000)
+        if spec is not topics.REPARTITION:
+            self._read(topic, partition, validation.clock_time(event_ms, received))
         origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
         kbytes = skey.encode()
         if key != kbytes or partition != murmur2_partition(kbytes, self.partitions):
@@ -441,6 +495,76 @@ class Processor:
             heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
         return out
 
+    def _invalid(
+        self,
+        event: ManifestEvent | PilotRecord | Entry86,
+        problems: list[validation.Violation],
+        skey: str | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        timestamp_ms: int,
+        meta: dict[str, bytes],
+        store: MutableMapping[str, bytes],
+    ) -> list[Output]:
+        """A record that broke a validation bound: a dead letter (saying where the record first
+        landed) and, when it names its shipment, a flag on that shipment, which holds it until
+        a valid record of the same kind replaces this one. It changes nothing else."""
+        exc = ValidationError(problems, raw=value)
+        origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
+        o_topic, o_partition, o_offset = origin.decode().rsplit("/", 2)
+        out = [
+            self._dead_letter(o_topic, int(o_partition), int(o_offset), key, value, exc, exc.reason)
+        ]
+        if skey is None or not validation.is_shipment_key(skey):
+            return out  # it names no shipment to hold
+        fields = ",".join(dict.fromkeys(_INDEX.sub("[]", p.field) for p in problems))[:200]
+        flag = f"{kind_of(event)}|{timestamp_ms}|{fields}".encode()
+        kbytes = skey.encode()
+        home = murmur2_partition(kbytes, self.partitions)
+        if partition == home:
+            return out + self._flag(skey, flag, partition, store)
+        return [*out, Output(topics.REPARTITION, kbytes, b"", ((_INVALID, flag),), partition=home)]
+
+    def _flag(
+        self, skey: str, raw_flag: bytes, partition: int, store: MutableMapping[str, bytes]
+    ) -> list[Output]:
+        """Note on shipment ``skey`` that a record of it failed validation (``raw_flag``:
+        kind|broker ms|fields). A shipment decided before is decided again, held."""
+        kind, broker_ms, fields = raw_flag.decode().split("|", 2)
+        if kind not in _KINDS:
+            raise serialization.DecodeError(f"an invalid-record flag of unknown kind {kind!r}")
+        flag = Flag(kind, int(broker_ms), fields)
+        raw_state = store.get(skey)
+        state = (
+            decode_state(raw_state)
+            if raw_state is not None
+            else ShipmentState(key=skey, partition=partition)
+        )
+        if state.alias_of is not None:
+            target = state.alias_of.encode()
+            home = murmur2_partition(target, self.partitions)
+            return [
+                Output(topics.REPARTITION, target, b"", ((_INVALID, raw_flag),), partition=home)
+            ]
+        part = state.part(flag.kind)  # type: ignore[arg-type]  # one of the three kinds
+        noted = next((f for f in state.invalid if f.kind == flag.kind), None)
+        if (part is not None and part.broker_time_ms >= flag.broker_ms) or (
+            noted is not None and noted.broker_ms >= flag.broker_ms
+        ):
+            # a valid record of its kind came after it, or it is noted already (a replay):
+            # written again, as a duplicate input is (see _on_input)
+            if raw_state is not None:
+                store[skey] = raw_state
+            return []
+        state = replace(state, invalid=(*(f for f in state.invalid if f.kind != flag.kind), flag))
+        if state.version > 0 and state.ready:
+            state = self._ask(state)
+        store[skey] = encode_state(state)
+        return []
+
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
         """Send a record to its shipment's home partition through the repartition topic."""
         kbytes = skey.encode()
@@ -474,6 +598,18 @@ class Processor:
         return out
 
     # -- event time and deadlines ---------------------------------------------------------
+
+    def _read(self, topic: str, partition: int, at_ms: int) -> None:
+        """Count a record read from an input topic-partition for its clock position: the
+        second-newest time read from it, so that no single record moves a clock (the rule is
+        written out in :mod:`s321.validation`)."""
+        tp = (topic, partition)
+        newest = self._newest.get(tp, 0)
+        if at_ms > newest:
+            self._newest[tp] = at_ms
+            at_ms = newest
+        if at_ms > self.read_ms.get(tp, 0):
+            self.read_ms[tp] = at_ms
 
     def read_to(self, source: int, caught_up: Collection[str] = ()) -> int:
         """How far (event time) input partition ``source`` has been read here.
@@ -568,6 +704,7 @@ class Processor:
         self.watermarks = {}
         self._marks = {}
         self.read_ms = {tp: t for tp, t in self.read_ms.items() if tp[1] in kept}
+        self._newest = {tp: t for tp, t in self._newest.items() if tp[1] in kept}
         self._indexing = set(partitions)
         self._index_store = store
         self._scan = None
@@ -665,7 +802,14 @@ class Processor:
             self._before[state.key] = (state.version, state.signature, state.decided_ms)
         parts = tuple(p for p in (state.manifest, state.pilot, state.entry86) if p is not None)
         self._asked.append(
-            _Asked(state.key, state.partition, self.complete_record(state), parts, state.cancelled)
+            _Asked(
+                state.key,
+                state.partition,
+                self.complete_record(state),
+                parts,
+                state.cancelled,
+                state.invalid,
+            )
         )
         return replace(state, version=max(state.version, 1))
 
@@ -705,6 +849,8 @@ class Processor:
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
             verdict = _CANCELLED if a.cancelled else evaluated
+            if a.invalid and not a.cancelled:
+                verdict = _held_for_quality(verdict, a.invalid)
             signature = (
                 "CANCELLED"
                 if a.cancelled
@@ -762,7 +908,7 @@ class Processor:
         except Exception as exc:
             results = [exc] * len(records)
         return [
-            _EngineErrorVerdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
+            _Verdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
             for r in results
         ]
 
@@ -828,12 +974,16 @@ class Processor:
         reason: str,
         trace: str = "",
     ) -> Output:
+        """The dead letter of a record: its original bytes, with why. One that would be too
+        large to send (:data:`MAX_OUTPUT_BYTES`) is reduced to where the record is, its size
+        and a digest of its bytes, so that its fate is recorded all the same."""
         headers = {
             "s321-error-class": type(exc).__name__.encode(),
             "s321-reason": reason.encode()[:1000],
         }
         if trace:
             headers["s321-trace"] = trace.encode()[-2000:]
+        source = (("s321-source", f"{topic}/{partition}/{offset}".encode()),)
         letter = DeadLetter(
             source_topic=topic,
             partition=partition,
@@ -845,10 +995,39 @@ class Processor:
             reason=reason,
             time=datetime.fromtimestamp(self.clock() / 1000, UTC),
         )
+        encoded: bytes | None
+        try:
+            encoded = self.serde.encode(letter)
+        except serialization.EncodeError:
+            encoded = None
+        if encoded is None or _size(key, encoded, headers) > MAX_OUTPUT_BYTES:
+            digest = hashlib.sha256(value or b"").hexdigest()
+            note = (
+                f"dead letter reduced, the record being too large to send: value of "
+                f"{len(value or b'')} bytes, sha256 {digest}; key of {len(key or b'')} bytes"
+            )
+            headers["s321-reduced"] = note.encode()
+            key = key if key is None or len(key) <= _REDUCED_KEY_BYTES else None
+            letter = replace(
+                letter, key=key, value=None, headers=headers, reason=f"{reason} [{note}]"
+            )
+            encoded = self.serde.encode(letter)
         return Output(
             topics.DEAD_LETTERS,
             key,
-            self.serde.encode(letter),
-            (("s321-source", f"{topic}/{partition}/{offset}".encode()), *headers.items()),
+            encoded,
+            (*source, *headers.items()),
             error_class=letter.error_class,
         )
+
+
+#: Largest output record (key, value and headers) the processor asks to send: under the default
+#: record size limits of librdkafka (``message.max.bytes``, 1,000,000) and of the broker
+#: (``max.message.bytes``, 1,048,588), with room for the record's framing.
+MAX_OUTPUT_BYTES = 900_000
+#: Largest original key a reduced dead letter keeps.
+_REDUCED_KEY_BYTES = 1024
+
+
+def _size(key: bytes | None, value: bytes, headers: dict[str, bytes]) -> int:
+    return len(key or b"") + len(value) + sum(len(k) + len(v) for k, v in headers.items())
