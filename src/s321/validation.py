@@ -203,13 +203,13 @@ _TEXT_CHARS = "no control, bidirectional-control, line-separator or private-use 
 class _Bound:
     """A bound on one field's value: ``doc`` says it in words; ``check`` returns None when a
     value keeps it, else the bound broken. ``event_time`` is the record's, for bounds relative
-    to it."""
+    to it (None when it is itself out of bounds: those are not checked)."""
 
     @property
     def doc(self) -> str:
         raise NotImplementedError
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         raise NotImplementedError
 
 
@@ -225,7 +225,7 @@ class _Text(_Bound):
         what = self.pattern_doc or ("printable ASCII" if self.ascii else "text with " + _TEXT_CHARS)
         return f"{what}; at most {self.max_len} characters"
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         if not isinstance(value, str):
             return "a string"
         if len(value) > self.max_len:
@@ -248,7 +248,7 @@ class _Bill(_Text):
     def doc(self) -> str:
         return f"{super().doc}, at most {MAX_KEY_CHARS} letters and digits"
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         problem = super().check(value, event_time)
         if problem is None and len(normalise_bill(value) or "") > MAX_KEY_CHARS:
             return f"at most {MAX_KEY_CHARS} letters and digits"
@@ -264,7 +264,7 @@ class _Amount(_Bound):
     def doc(self) -> str:
         return f"from 0 to {self.maximum} {self.unit}"
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         if not isinstance(value, Decimal) or not value.is_finite():
             return "a finite decimal"
         if not 0 <= value <= self.maximum:
@@ -281,7 +281,7 @@ class _Count(_Bound):
     def doc(self) -> str:
         return f"a whole number from {self.minimum} to {self.maximum}"
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         if not isinstance(value, int) or isinstance(value, bool):
             return "a whole number"
         if not self.minimum <= value <= self.maximum:
@@ -313,13 +313,14 @@ class _Time(_Bound):
             "the event time"
         )
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         if not isinstance(value, datetime) or value.tzinfo is None:
             return "a timezone-aware time"
         if not EARLIEST <= value < LATEST:
             return self.doc
         if (
-            self.before is not None
+            event_time is not None
+            and self.before is not None
             and self.after is not None
             and not event_time - self.before <= value <= event_time + self.after
         ):
@@ -336,7 +337,7 @@ class _OneOf(_Bound):
     def doc(self) -> str:
         return f"{' or '.join(sorted(self.allowed))} ({self.why})"
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if value in self.allowed else " or ".join(sorted(self.allowed))
 
 
@@ -351,13 +352,13 @@ class _Fixed(_Bound):
     def doc(self) -> str:
         return self.text
 
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None
 
 
 @dataclass(frozen=True)
 class _Lines(_Fixed):
-    def check(self, value: Any, event_time: datetime) -> str | None:
+    def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if len(value) <= MAX_LINES else f"at most {MAX_LINES}"
 
 
@@ -515,7 +516,7 @@ def bounds_table() -> str:
 # -- checking -------------------------------------------------------------------------------
 
 
-def _walk(obj: Any, path: str, event_time: datetime) -> Iterator[Violation]:
+def _walk(obj: Any, path: str, event_time: datetime | None) -> Iterator[Violation]:
     for name, bound in FIELDS[type(obj)].items():
         value = getattr(obj, name)
         if value is None:
@@ -598,8 +599,7 @@ def validate(
     ``received_ms``: when the record was received (epoch milliseconds), for the event-time
     tolerance (not checked when None); ``size``: its encoded size in bytes (not checked when
     None)."""
-    header = event.header
-    event_time = header.event_time if isinstance(header, EventHeader) else EARLIEST
-    if not isinstance(event_time, datetime) or event_time.tzinfo is None:
-        event_time = EARLIEST
+    event_time = getattr(event.header, "event_time", None)
+    if EVENT_TIME.check(event_time, None) is not None:
+        event_time = None  # itself a violation: no other time is judged against it
     return [*_record(event, received_ms, size), *_walk(event, "", event_time)]

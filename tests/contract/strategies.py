@@ -2,6 +2,9 @@
 
 Times are aware (UTC or a fixed offset) with whole milliseconds, amounts have at most the
 schema's decimal places and digits, integers fit their Avro int or long.
+
+``valid_manifests``, ``valid_pilots`` and ``valid_entries86`` keep inside every bound of
+:mod:`s321.validation` as well (``valid_inputs``: any of them).
 """
 
 from __future__ import annotations
@@ -33,7 +36,18 @@ from s321.models import (
     Severity,
 )
 
-__all__ = ["dead_letters", "decisions", "entries86", "manifests", "pilots", "records"]
+__all__ = [
+    "dead_letters",
+    "decisions",
+    "entries86",
+    "manifests",
+    "pilots",
+    "records",
+    "valid_entries86",
+    "valid_inputs",
+    "valid_manifests",
+    "valid_pilots",
+]
 
 _LONG = st.integers(-(2**63), 2**63 - 1)
 _INT = st.integers(-(2**31), 2**31 - 1)
@@ -202,3 +216,165 @@ dead_letters = st.builds(
 
 #: Any top-level record.
 records = st.one_of(manifests, pilots, entries86, decisions, dead_letters)
+
+
+# -- within the bounds of s321.validation ------------------------------------------------------
+
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_V_CHARS = st.characters(
+    exclude_categories=("Cc", "Cs", "Co", "Zl", "Zp"), exclude_characters=_BIDI
+)
+
+
+def _v_text(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(_V_CHARS, max_size=max_size)
+
+
+_V_ASCII = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
+_V_OPT_ASCII = st.none() | _V_ASCII
+_V_BILL = st.from_regex(r"[A-Za-z0-9]{1,3}[A-Za-z0-9 ./_-]{0,20}", fullmatch=True)
+_V_OPT_BILL = st.none() | _V_BILL
+_V_COUNTRY = st.from_regex(r"(?:[A-Za-z]{2,3})?", fullmatch=True)
+_V_HTS = st.from_regex(r"[0-9]{6,10}", fullmatch=True)
+_V_MONEY = st.decimals(
+    min_value=Decimal(0), max_value=Decimal("99999.99"), places=2, allow_nan=False
+)
+_V_WEIGHT = st.decimals(
+    min_value=Decimal(0), max_value=Decimal("99999.999"), places=3, allow_nan=False
+)
+_V_QUANTITY = st.integers(1, 1_000_000)
+
+
+@st.composite
+def _v_event_time(draw: st.DrawFn) -> datetime:
+    naive = draw(st.datetimes(min_value=datetime(2017, 3, 1), max_value=datetime(2099, 6, 1)))
+    return naive.replace(microsecond=naive.microsecond // 1000 * 1000, tzinfo=UTC)
+
+
+def _v_near(at: datetime, before_days: int, after_days: int) -> st.SearchStrategy[datetime]:
+    return st.integers(-before_days * 86_400_000, after_days * 86_400_000).map(
+        lambda ms: at + timedelta(milliseconds=ms)
+    )
+
+
+_V_ADDRESS = st.builds(
+    Address, _v_text(40), _v_text(30), _V_COUNTRY, st.none() | _v_text(20), st.none() | _v_text(10)
+)
+_V_PARTY = st.builds(Party, _v_text(40), st.none() | _V_ADDRESS, _V_OPT_ASCII)
+_V_OPT_PARTY = st.none() | _V_PARTY
+_V_PGA = st.none() | st.builds(PgaData, _V_ASCII, _V_OPT_ASCII, _V_OPT_ASCII)
+_V_EVENT_ID = st.from_regex(r"[!-~]{1,40}", fullmatch=True)
+
+
+def _v_header(at: datetime) -> st.SearchStrategy[EventHeader]:
+    return st.builds(EventHeader, _V_EVENT_ID, st.just(at), _V_ASCII, st.sampled_from(Action))
+
+
+_V_LINE = st.builds(
+    LineItem,
+    _v_text(60),
+    _V_QUANTITY,
+    _V_MONEY,
+    st.none() | _V_WEIGHT,
+    st.none() | _V_HTS,
+    st.none() | _V_COUNTRY,
+    _V_OPT_ASCII,
+    st.none() | st.from_regex(r"[0-9]{8,14}", fullmatch=True),
+    _V_OPT_PARTY,
+    _V_PGA,
+)
+
+
+@st.composite
+def _valid_manifest(draw: st.DrawFn) -> ManifestEvent:
+    at = draw(_v_event_time())
+    return ManifestEvent(
+        header=draw(_v_header(at)),
+        house_bill=draw(_V_BILL),
+        tracking_number=draw(_V_OPT_BILL),
+        master_bill=draw(_V_OPT_BILL),
+        carrier_code=draw(_V_ASCII),
+        mode=draw(st.sampled_from(Mode)),
+        port_of_entry=draw(_V_ASCII),
+        estimated_arrival=draw(_v_near(at, 30, 180)),
+        shipper=draw(_V_PARTY),
+        consignee=draw(_V_PARTY),
+        origin_country=draw(st.none() | _V_COUNTRY),
+        lines=tuple(draw(st.lists(_V_LINE, min_size=1, max_size=4))),
+        shipping_weight_kg=draw(_V_WEIGHT),
+        release_path=draw(st.sampled_from(ReleasePath)),
+        actual_arrival=draw(st.none() | _v_near(at, 30, 180)),
+        conveyance=draw(_V_OPT_ASCII),
+        port_of_lading=draw(_V_OPT_ASCII),
+        freight_charge=draw(st.none() | _V_MONEY),
+        gift=draw(st.booleans()),
+        nominal_consignee=draw(_V_OPT_PARTY),
+        postal_item_id=draw(_V_OPT_BILL),
+    )
+
+
+@st.composite
+def _valid_pilot(draw: st.DrawFn) -> PilotRecord:
+    at = draw(_v_event_time())
+    house_bill = draw(_V_OPT_BILL)
+    return PilotRecord(
+        header=draw(_v_header(at)),
+        originator_code=draw(_V_ASCII),
+        filer_type=draw(st.sampled_from(FilerType)),
+        mode=draw(st.sampled_from(Mode)),
+        tracking_number=draw(_V_BILL if house_bill is None else _V_OPT_BILL),
+        house_bill=house_bill,
+        master_bill=draw(_V_OPT_BILL),
+        carrier_code=draw(_V_OPT_ASCII),
+        shipment_initiator=draw(_V_OPT_PARTY),
+        deliver_to=draw(_V_OPT_PARTY),
+        enhanced_description=draw(st.none() | _v_text(60)),
+        security_scan_verified=draw(st.none() | st.booleans()),
+        known_customer=draw(st.none() | st.booleans()),
+        seller=draw(_V_OPT_PARTY),
+        marketplace=draw(st.none() | _v_text(20)),
+        listed_price=draw(st.none() | _V_MONEY),
+        product_picture=draw(st.none() | _v_text(80)),
+        listing_url=draw(st.none() | _v_text(80)),
+        order_id=draw(_V_OPT_ASCII),
+        order_date=draw(st.none() | _v_near(at, 400, 1)),
+        buyer=draw(_V_OPT_PARTY),
+        quantity=draw(st.none() | _V_QUANTITY),
+        sku=draw(_V_OPT_ASCII),
+        gtin=draw(st.none() | st.from_regex(r"[0-9]{8,14}", fullmatch=True)),
+        manufacturer=draw(_V_OPT_PARTY),
+        hts=draw(st.none() | _V_HTS),
+        origin_country=draw(st.none() | _V_COUNTRY),
+    )
+
+
+@st.composite
+def _valid_entry86(draw: st.DrawFn) -> Entry86:
+    at = draw(_v_event_time())
+    line = st.builds(
+        Entry86Line,
+        st.from_regex(r"[0-9]{10}", fullmatch=True),
+        _V_QUANTITY,
+        _V_MONEY,
+        st.none() | _v_text(60),
+        _V_PGA,
+    )
+    return Entry86(
+        header=draw(_v_header(at)),
+        bill_number=draw(_V_BILL),
+        entry_number=draw(_V_ASCII),
+        port_of_entry=draw(_V_ASCII),
+        shipper=draw(_V_PARTY),
+        consignee=draw(_V_PARTY),
+        origin_country=draw(_V_COUNTRY),
+        lines=tuple(draw(st.lists(line, min_size=1, max_size=4))),
+        filed_at=draw(_v_near(at, 30, 1)),
+        importer_of_record=draw(_V_OPT_ASCII),
+    )
+
+
+valid_manifests = _valid_manifest()
+valid_pilots = _valid_pilot()
+valid_entries86 = _valid_entry86()
+#: Any input event inside every bound.
+valid_inputs = st.one_of(valid_manifests, valid_pilots, valid_entries86)

@@ -32,7 +32,11 @@ class Feed:
         self.out: list[Output] = []
 
     def send(
-        self, event: object, key: bytes | None = None, partition: int | None = None
+        self,
+        event: object,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int = BROKER_MS,
     ) -> list[Output]:
         spec = {
             "ManifestEvent": topics.MANIFEST,
@@ -44,7 +48,7 @@ class Feed:
         k = bill.encode() if key is None else key
         part = murmur2_partition(k, P) if partition is None else partition
         self.offset += 1
-        outs = self.record(spec.base, part, self.offset, k, raw, BROKER_MS, self.store)
+        outs = self.record(spec.base, part, self.offset, k, raw, timestamp_ms, self.store)
         # forward re-keyed records the way Kafka would deliver them, until none is left
         pending = [o for o in outs if o.spec is topics.REPARTITION]
         outs = [o for o in outs if o.spec is not topics.REPARTITION]

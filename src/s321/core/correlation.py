@@ -210,9 +210,10 @@ def merge(
     if current is not None and not part.newer_than(current):
         return Step(replace(state, seen=seen), changed=False)
     if state.invalid:
-        # read after an invalid record of its kind, it replaces what that record meant to
+        # received after an invalid record of its kind, it replaces what that record meant to
+        # (received in the same millisecond, which came first is unknown: the flag stays)
         invalid = tuple(
-            f for f in state.invalid if f.kind != kind or f.broker_ms > part.broker_time_ms
+            f for f in state.invalid if f.kind != kind or f.broker_ms >= part.broker_time_ms
         )
         state = replace(state, invalid=invalid)
     if kind == "manifest":

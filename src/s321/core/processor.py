@@ -551,7 +551,7 @@ class Processor:
             ]
         part = state.part(flag.kind)  # type: ignore[arg-type]  # one of the three kinds
         noted = next((f for f in state.invalid if f.kind == flag.kind), None)
-        if (part is not None and part.broker_time_ms >= flag.broker_ms) or (
+        if (part is not None and part.broker_time_ms > flag.broker_ms) or (
             noted is not None and noted.broker_ms >= flag.broker_ms
         ):
             # a valid record of its kind came after it, or it is noted already (a replay):
