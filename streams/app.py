@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from faust.streams import _current_event
@@ -242,6 +242,17 @@ class _SideProducer:
             os._exit(70)
 
 
+def _stop_hard(message: str, *args: Any) -> NoReturn:
+    """Log ``message`` (a %-format of ``args``) as critical and exit with status 70 at once.
+
+    For output that cannot be delivered: going on would let input offsets be committed past
+    records whose results are lost, and staying up without working would hide it. Nothing is
+    acknowledged after this, so a restarted worker processes those records again."""
+    logging.getLogger("s321.worker").critical(message + "; stopping", *args)
+    logging.shutdown()
+    os._exit(70)
+
+
 def flush_fully(buffer: Any) -> None:
     """Make Faust's producer buffer (where the table's changelog records wait to be handed to
     the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
@@ -253,7 +264,10 @@ def flush_fully(buffer: Any) -> None:
     is enough), and so does a flush while its sender is busy with the last record. A commit
     then covers inputs whose state changes were still in the buffer; a worker killed at that
     moment leaves a changelog without them, and its inputs are never read again, so a
-    replacement restoring the table from the changelog decides from an older state."""
+    replacement restoring the table from the changelog decides from an older state.
+
+    A record that cannot be handed on (the Kafka client refuses it) stops the worker
+    (:func:`_stop_hard`): the inputs whose state it holds must not be acknowledged."""
     put_n = sent_n = 0  # records put, records handed on (one sender, in the order put)
     waiting: list[tuple[int, asyncio.Future[None]]] = []  # (records to be handed on, flush)
     put, send = buffer.put, buffer._send_pending
@@ -267,6 +281,8 @@ def flush_fully(buffer: Any) -> None:
         nonlocal sent_n
         try:
             await send(fut)
+        except Exception as exc:  # the state it records would never be durable
+            _stop_hard("a table changelog record could not be sent: %s", type(exc).__name__)
         finally:
             sent_n += 1
             for entry in [w for w in waiting if w[0] <= sent_n]:
@@ -613,6 +629,12 @@ def build_app(
 
     @app.agent(inputs)
     async def correlate(stream: Any) -> None:
+        try:
+            await _correlate(stream)
+        except Exception as exc:  # Faust would restart the agent or leave it dead, silently
+            _stop_hard("the correlating agent failed: %s", f"{type(exc).__name__}: {exc}"[:300])
+
+    async def _correlate(stream: Any) -> None:
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)

@@ -92,3 +92,40 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
     )
     [raw_letter] = by_topic[topics.DEAD_LETTERS.base]
     assert serialization.decode(raw_letter, DeadLetter).value == b"\x00not avro"
+
+
+def test_an_agent_whose_output_fails_stops_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When sending an output raises (the client refuses a record), the agent stops the worker
+    with a clear message rather than dying quietly inside a process that stays up."""
+    stops: list[tuple[str, tuple[Any, ...]]] = []
+
+    def refuse(self: Any, topic: str, key: Any, value: bytes, headers: Any, partition: Any) -> None:
+        raise BufferError("Local: Message size too large")
+
+    def stop(message: str, *args: Any) -> None:
+        stops.append((message, args))
+
+    monkeypatch.setattr(app_module._SideProducer, "send", refuse)
+    monkeypatch.setattr(app_module, "_stop_hard", stop)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = _app(tmp_path)
+    agent = next(iter(app.agents.values()))
+
+    async def run() -> None:
+        async with agent.test_context() as ctx:
+            await ctx.put(b"\x00not avro", key=b"x")  # its dead letter cannot be sent
+
+    try:
+        loop.run_until_complete(run())
+    finally:
+        thread = getattr(app.consumer, "_thread", None)
+        if thread is not None and not thread.thread_loop.is_closed():
+            thread.thread_loop.close()
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert stops == [
+        ("the correlating agent failed: %s", ("BufferError: Local: Message size too large",))
+    ]

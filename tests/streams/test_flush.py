@@ -7,7 +7,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.transport.producer import ProducerBuffer
+from s321.streams import app as app_module
 from s321.streams.app import flush_fully
 
 SLOW_S = 0.15  # one record's hand-over: longer than the 100 ms Faust's own flush waits
@@ -98,3 +100,35 @@ def test_records_left_at_shutdown_are_sent_before_the_buffer_stops() -> None:
         return sent
 
     assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_a_changelog_record_the_client_refuses_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record the Kafka client refuses (too large, producer closed) stops the worker with a
+    clear message instead of leaving the buffer's sender dead and every later flush waiting."""
+    stops: list[str] = []
+    monkeypatch.setattr(app_module, "_stop_hard", lambda message, *args: stops.append(message))
+
+    async def main() -> list[int]:
+        sent: list[int] = []
+        buffer = _buffer(sent)
+
+        async def refuse(fut: Any, wait: bool = False) -> None:
+            if fut.i == 1:
+                raise ValueError("record too large")
+            sent.append(fut.i)
+
+        buffer.publish = refuse
+        flush_fully(buffer)
+        await buffer.start()
+        try:
+            for i in range(3):
+                buffer.put(_record(buffer, i))
+            await asyncio.wait_for(buffer.flush(), 5)
+            return sent
+        finally:
+            await buffer.stop()
+
+    assert asyncio.run(main()) == [0, 2]
+    assert stops == ["a table changelog record could not be sent: %s"]
