@@ -82,12 +82,14 @@ Per record:
   earlier or the record has none, since a producer sets the timestamp of a topic with
   CreateTime).
 
-Event time and clocks. A record within that limit is accepted, but cannot move a clock alone
-(:mod:`s321.core.processor` keeps one per partition; its deadlines fire when it passes them):
+Event time and clocks. A record within that limit is accepted, but cannot move a clock past
+the time it was received, nor move it alone (:mod:`s321.core.processor` keeps a clock per
+partition; its deadlines fire when the clock passes them):
 
-- a record counts for its input partition's clock with its event time capped at 5 minutes
-  (:data:`CLOCK_LEAD`) after the time it was received (:func:`clock_time`): a sender's clock
-  may be that far off, and a time further ahead is not trusted to be now;
+- a record counts for its input partition's clock with its event time capped at the time it
+  was received (:func:`clock_time`): what happens after a record was sent cannot be known
+  from it, so no deadline fires before its time has come on the broker's clock, whatever the
+  events say (a sender whose clock runs ahead only delays deadlines by that much);
 - an input topic-partition's clock position is the second-newest of those times read from it:
   the newest alone never moves a clock, so one outlier cannot; a second record must reach as
   far. Live, that costs one record's gap on each topic-partition.
@@ -138,7 +140,6 @@ from s321.models import (
 )
 
 __all__ = [
-    "CLOCK_LEAD",
     "EARLIEST",
     "FIELDS",
     "FUTURE_LIMIT",
@@ -162,8 +163,6 @@ EARLIEST = datetime(2016, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 #: How far an event time may be ahead of the time its record was received.
 FUTURE_LIMIT = timedelta(days=366)
-#: How far past the time its record was received an event time counts for a clock.
-CLOCK_LEAD = timedelta(minutes=5)
 #: Largest encoded input value kept: three of them fit one 1 MB changelog record with margin.
 MAX_RECORD_BYTES = 256 * 1024
 #: Largest amount (a line's value, a record's total, a price, a freight charge), in USD.
@@ -583,9 +582,9 @@ def received_ms(broker_ms: int, now_ms: int) -> int:
 
 
 def clock_time(event_ms: int, received: int) -> int:
-    """The time a record counts for with the event-time clocks: its event time, capped at
-    :data:`CLOCK_LEAD` after the time it was received."""
-    return min(event_ms, received + int(CLOCK_LEAD.total_seconds() * 1000))
+    """The time a record counts for with the event-time clocks: its event time, capped at the
+    time it was received."""
+    return min(event_ms, received)
 
 
 def validate(
