@@ -933,6 +933,17 @@ class Serializer:
             conf = {"url": registry_url, **(registry_config or {})}
             self._client = SchemaRegistryClient.new_client(conf)
 
+    def close(self) -> None:
+        """Close the registry client's connections (nothing to do without a registry)."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Serializer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def uses_registry(self) -> bool:
         """Whether values use the registry wire format rather than single-object encoding."""

@@ -325,6 +325,7 @@ def run_demo(
         )
     finally:
         stop_worker(worker)
+        serde.close()
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
     compare(truth, decisions, unmatched, dead, report)
     report.seconds = time.monotonic() - t0
