@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s321 import serialization, topics
-from s321.core.processor import Output, Processor, deadline_of, decode_state, murmur2_partition
+from s321.core.processor import Output, Processor
+from s321.core.routing import murmur2_partition
+from s321.core.state import deadline_of, decode_state
 from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome, RuleHit, Severity
 from tests.factories import T0, StubVerdict, entry86, manifest, pilot, value_rule
 

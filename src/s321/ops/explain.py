@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from s321 import serialization, topics
-from s321.core.processor import murmur2_partition
+from s321.core.routing import murmur2_partition
 from s321.models import (
     Address,
     CompleteRecord,
