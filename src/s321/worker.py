@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from s321 import topics
+from s321.admin import ensure_topics
 from s321.errors import ConfigError
 from s321.models import CompleteRecord
 from s321.refdata import ReferenceSnapshot
@@ -41,66 +41,6 @@ __all__ = [
     "redis_prefix",
     "run_worker",
 ]
-
-
-def _wait_for_metadata(admin: Any, names: list[str], timeout_s: float = 30.0) -> Any:
-    """The cluster's topic metadata once every name in ``names`` appears in it (a topic just
-    created can take a moment to show up in metadata)."""
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        existing = admin.list_topics(timeout=15).topics
-        missing = [n for n in names if n not in existing or not existing[n].partitions]
-        if not missing:
-            return existing
-        if time.monotonic() > deadline:
-            raise ConfigError(f"topics still missing from the cluster metadata: {missing}")
-        time.sleep(0.2)
-
-
-def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> dict[str, int]:
-    """Create missing registry topics; refuse when co-partitioned topics' counts differ.
-
-    Returns each topic's partition count. Raises :class:`ConfigError` naming the topics and
-    counts when the inputs and the join's internal topics are not co-partitioned (the two
-    halves of a shipment could then land in different tasks and never meet).
-    """
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = admin.list_topics(timeout=15).topics
-    missing = [
-        topics.topic_name(s, prefix)
-        for s in topics.ALL
-        if topics.topic_name(s, prefix) not in existing
-    ]
-    if missing:
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing]
-        )
-        for name, fut in futures.items():
-            try:
-                fut.result(timeout=30)
-            except Exception as exc:  # a concurrent creator is fine; anything else is not
-                if "already exists" not in str(exc).lower():
-                    raise ConfigError(f"cannot create topic {name}: {exc}") from None
-        existing = _wait_for_metadata(admin, [topics.topic_name(s, prefix) for s in topics.ALL])
-    counts = {
-        topics.topic_name(s, prefix): len(existing[topics.topic_name(s, prefix)].partitions)
-        for s in topics.ALL
-    }
-    co = {
-        name: counts[name]
-        for name in (topics.topic_name(s, prefix) for s in topics.ALL if s.copartitioned)
-    }
-    if len(set(co.values())) > 1:
-        listing = ", ".join(f"{n}={c}" for n, c in sorted(co.items()))
-        raise ConfigError(
-            "co-partitioned topics have different partition counts, so a shipment's events "
-            f"could be processed apart: {listing}. Give them all the same count "
-            "(S321_PARTITIONS) before starting a worker."
-        )
-    return counts
 
 
 class RuleEvaluator:

@@ -654,7 +654,7 @@ class _Run:
         return f"{self.run}.{phase}."
 
     def topics(self, phase: str) -> None:
-        from s321.worker import ensure_topics
+        from s321.admin import ensure_topics
 
         ensure_topics(self.cfg.bootstrap, self.prefix(phase), self.cfg.partitions)
 

@@ -291,8 +291,8 @@ def run_demo(
     progress: bool = True,
 ) -> DemoReport:
     """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``."""
+    from s321.admin import ensure_topics
     from s321.devtools.generator.scenarios import GeneratorConfig, generate
-    from s321.worker import ensure_topics
 
     t0 = time.monotonic()
     run = f"demo{int(time.time())}"
