@@ -30,6 +30,7 @@ from s321.settings import Settings
 from s321.stores.crossshipment import CrossShipmentStore, VersionLedger
 from s321.stores.refdata import RefdataStore, RefdataWatcher
 from s321.stores.rulesets import RulesetStore, RulesetWatcher
+from s321.stores.versioned import VersionWatcher
 
 __all__ = [
     "RuleEvaluator",
@@ -49,16 +50,18 @@ class RuleEvaluator:
 
     The worker calls it once per batch (:meth:`many`), on the agent's own task, so the watchers
     are polled here (each at most every ``interval_s``; one GET per source when nothing
-    changed) and no background thread ever touches what the rules read. A source may also be a fixed
-    :class:`~s321.rules.Ruleset` / :class:`~s321.refdata.ReferenceSnapshot` (tests, tools).
+    changed) and no background thread ever touches what the rules read. A source may also be a
+    fixed :class:`~s321.rules.Ruleset` / :class:`~s321.refdata.ReferenceSnapshot` (tests, tools).
 
-    While Redis cannot be reached, decisions go on with the last good rule set and snapshot
-    and say ``stale_refdata=True``; the cross-shipment rules then hold (they cannot show the
-    shipment is eligible). After one failed cross-shipment call the store is not asked again
-    for ``retry_after_s``, so an outage costs at most one short timeout per interval, not one
-    per record. Shipments decided without their state are remembered (up to ``recheck_limit``)
-    and, once Redis answers again, handed back as ``affected`` so the processor decides them
-    once more: they get a new decision version without waiting for another event.
+    Decisions say ``stale_refdata=True`` while either source is stale (see
+    :mod:`s321.stores.versioned`) or the cross-shipment state cannot be read. While Redis cannot
+    be reached, decisions go on with the last good rule set and snapshot; the cross-shipment
+    rules then hold (they cannot show the shipment is eligible). After one failed cross-shipment
+    call the store is not asked again for ``retry_after_s``, so an outage costs at most one
+    short timeout per interval, not one per record. Shipments decided without their state are
+    remembered (up to ``recheck_limit``) and, once Redis answers again, handed back as
+    ``affected`` so the processor decides them once more: they get a new decision version
+    without waiting for another event.
     """
 
     def __init__(
@@ -116,20 +119,10 @@ class RuleEvaluator:
         # Redis answered the state store: sources that could not reach it poll at once
         back = aggregates.available and self.cross is not None
         stale = False
-        rules = self.rules
-        if isinstance(rules, RulesetWatcher):
-            if back and rules.unreachable:
-                rules.poll()
-            else:
-                rules.maybe_poll()
-            stale = rules.unreachable
-        refdata = self.refdata
-        if isinstance(refdata, RefdataWatcher):
-            if back and refdata.unreachable:
-                refdata.poll()
-            else:
-                refdata.maybe_poll()
-            stale = stale or refdata.stale
+        for source in (self.rules, self.refdata):
+            if isinstance(source, VersionWatcher):
+                source.refresh(redis_answers=back)
+                stale = stale or source.stale
         if not aggregates.available:
             stale = True
             if len(self._recheck) < self.recheck_limit:

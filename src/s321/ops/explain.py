@@ -401,6 +401,6 @@ def explain_live(
         ruleset=rules.ruleset,
         snapshot=refdata.snapshot,
         aggregates=cross.read,
-        stale_refdata=rules.unreachable or refdata.stale,
+        stale_refdata=rules.stale or refdata.stale,
         timeout_s=timeout_s,
     )

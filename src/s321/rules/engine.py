@@ -80,7 +80,8 @@ def evaluate(
 
     Pure: reads only its arguments (the regime table is data loaded once per process).
     ``now`` stands in for the arrival time when a record has neither manifest nor entry.
-    ``stale_refdata`` is passed through from the :class:`~s321.refdata.RefdataWatcher`.
+    ``stale_refdata`` is passed through: whether the rule set or reference data in force may
+    not be the version published as current (:attr:`s321.stores.versioned.VersionWatcher.stale`).
     """
     table = regimes or default_regimes()
     try:
