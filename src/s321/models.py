@@ -20,6 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 __all__ = [
+    "ENGINE_ERROR",
+    "REVIEW_ACTION",
     "Action",
     "Address",
     "CompleteRecord",
@@ -41,6 +43,7 @@ __all__ = [
     "RuleHit",
     "Severity",
     "address_key",
+    "engine_error_hit",
     "normalise_bill",
     "party_key",
 ]
@@ -329,6 +332,30 @@ class RuleHit:
     reason_code: str
     description: str
     evidence: dict[str, str] = field(default_factory=dict)
+
+
+#: Reason code of the hit that holds a shipment whose rule evaluation raised.
+ENGINE_ERROR = "ENGINE_ERROR"
+#: Required action on a shipment held because its rule evaluation raised.
+REVIEW_ACTION = "manual review (rule engine error)"
+
+
+def engine_error_hit(exc: BaseException, rule_id: str = "ENGINE", rule_version: int = 1) -> RuleHit:
+    """The hit recorded when evaluating rule ``rule_id`` raised ``exc`` (``ENGINE``: when the
+    evaluation as a whole did); the shipment is held for manual review.
+
+    Its severity is CRITICAL, the highest: the rule that raised may have been one that would
+    have fired at any severity, so the hit holds whatever hold threshold a rule set sets, and
+    a reader ranking hits by severity never sees it below a finding that holds. The evidence is
+    the exception's class only (its message may quote the record)."""
+    return RuleHit(
+        rule_id,
+        rule_version,
+        Severity.CRITICAL,
+        ENGINE_ERROR,
+        "rule evaluation raised; held for manual review",
+        {"error_class": type(exc).__name__},
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,17 @@ from s321 import serialization, topics
 from s321.core.processor import Output, Processor
 from s321.core.routing import murmur2_partition
 from s321.core.state import deadline_of, decode_state
-from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome, RuleHit, Severity
+from s321.models import (
+    REVIEW_ACTION,
+    Action,
+    CompleteRecord,
+    DeadLetter,
+    Decision,
+    Outcome,
+    RuleHit,
+    Severity,
+    engine_error_hit,
+)
 from tests.factories import T0, StubVerdict, entry86, manifest, pilot, value_rule
 
 P = 4
@@ -320,7 +330,9 @@ def test_rule_exception_holds_instead_of_releasing() -> None:
     f.send(pilot("HB11"))
     [d] = f.decisions()
     assert d.outcome is Outcome.HOLD
-    assert d.hits[0].reason_code == "ENGINE_ERROR"
+    assert d.hits == (engine_error_hit(ZeroDivisionError()),)
+    assert d.hits[0].severity is Severity.CRITICAL
+    assert d.required_actions == (REVIEW_ACTION,)
 
 
 def test_deadline_index_is_rebuilt_from_the_store() -> None:

@@ -28,6 +28,7 @@ from s321.models import (
     PilotRecord,
     ReleasePath,
     Severity,
+    engine_error_hit,
 )
 from s321.refdata import ReferenceSnapshot
 from s321.rules import (
@@ -40,6 +41,7 @@ from s321.rules import (
 )
 from s321.rules.aggregates import Aggregates
 from s321.rules.catalogue import Ctx
+from s321.rules.engine import REVIEW_ACTION
 
 FIXTURE = Path(__file__).parent / "test_rules_fixture"
 T = datetime(2024, 9, 2, 16, 0, tzinfo=UTC)  # pilot era, Type 86 arrival rule in force
@@ -505,7 +507,10 @@ def test_rule_that_raises_holds_with_engine_error(monkeypatch: pytest.MonkeyPatc
     ev = run(record(), ruleset=rs2)
     assert ev.outcome is Outcome.HOLD
     assert ev.errors == ("R14",)
-    assert any(h.reason_code == ENGINE_ERROR for h in ev.hits)
+    [hit] = [h for h in ev.hits if h.reason_code == ENGINE_ERROR]
+    assert hit == engine_error_hit(ZeroDivisionError(), "R14", rule.version)
+    assert hit.severity is Severity.CRITICAL
+    assert REVIEW_ACTION in ev.required_actions
 
 
 def test_hold_threshold_is_configurable() -> None:

@@ -47,6 +47,7 @@ from s321.core.correlation import (
 )
 from s321.core.state import deadline_of, decode_state, encode_state
 from s321.models import (
+    REVIEW_ACTION,
     CompleteRecord,
     DeadLetter,
     Decision,
@@ -56,7 +57,7 @@ from s321.models import (
     Outcome,
     PilotRecord,
     RuleHit,
-    Severity,
+    engine_error_hit,
 )
 
 __all__ = ["Evaluator", "Ledger", "Output", "Processor", "Verdict"]
@@ -129,22 +130,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _engine_error_hit(exc: BaseException) -> RuleHit:
-    return RuleHit(
-        "ENGINE",
-        1,
-        Severity.CRITICAL,
-        "ENGINE_ERROR",
-        "rule evaluation failed; held for manual review",
-        {"error_class": type(exc).__name__},
-    )
-
-
 @dataclass(frozen=True)
-class _EngineErrorVerdict:
+class _FixedVerdict:
+    """A verdict the processor gives without the rules: an engine-error hold, or CANCELLED."""
+
     hits: tuple[RuleHit, ...]
     outcome: Outcome = Outcome.HOLD
-    required_actions: tuple[str, ...] = ("manual review",)
+    required_actions: tuple[str, ...] = (REVIEW_ACTION,)
     not_applicable: tuple[str, ...] = ()
     regime_version: str = "unknown"
     ruleset_version: str = "unknown"
@@ -152,7 +144,7 @@ class _EngineErrorVerdict:
     stale_refdata: bool = False
 
 
-_CANCELLED = _EngineErrorVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+_CANCELLED = _FixedVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
 
 
 class Processor:
@@ -641,7 +633,7 @@ class Processor:
         except Exception as exc:
             results = [exc] * len(records)
         return [
-            _EngineErrorVerdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
+            _FixedVerdict(hits=(engine_error_hit(r),)) if isinstance(r, Exception) else r
             for r in results
         ]
 
