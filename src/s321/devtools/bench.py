@@ -55,6 +55,7 @@ from typing import Any
 from s321 import serialization, topics
 from s321.devtools.generator.ocf import WireRecord, read_records, write_records
 from s321.devtools.generator.scenarios import Expected
+from s321.devtools.stats import percentile
 
 __all__ = [
     "BenchConfig",
@@ -81,18 +82,6 @@ TARGETS = {
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of already sorted values, linearly interpolated; 0 when empty."""
-    if not sorted_values:
-        return 0.0
-    if not 0.0 <= q <= 1.0:
-        raise ValueError("q is a fraction between 0 and 1")
-    pos = q * (len(sorted_values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def latency_summary(values: Iterable[float]) -> dict[str, float]:

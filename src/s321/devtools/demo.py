@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from s321 import serialization, topics
+from s321.devtools.stats import percentile
 from s321.models import DeadLetter, Decision
 
 __all__ = ["DemoReport", "collect", "run_demo", "start_worker"]
@@ -83,13 +84,6 @@ class DemoReport:
             + ", ".join(f"{k} {v:.0f}" for k, v in self.latency_ms.items()),
         ]
         return out
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    i = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[i]
 
 
 def start_worker(env: dict[str, str], log: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -275,9 +269,9 @@ def compare(
     report.top_reasons = reasons.most_common(10)
     latencies.sort()
     report.latency_ms = {
-        "p50": _percentile(latencies, 0.5),
-        "p95": _percentile(latencies, 0.95),
-        "p99": _percentile(latencies, 0.99),
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99),
     }
 
 
