@@ -26,7 +26,7 @@ from s321.devtools.demo import start_worker
 from s321.devtools.generator.scenarios import GeneratorConfig, Traffic, generate
 from s321.models import Decision, Outcome
 from s321.rules import default_ruleset
-from s321.worker import redis_prefix
+from s321.stores.connection import redis_prefix
 from tests.conftest import free_port, start_own_redis
 
 PARTITIONS = 2

@@ -17,7 +17,7 @@ __all__ = ["refdata_group", "rules_group"]
 
 def _redis(settings: Settings) -> tuple[redis.Redis, str]:
     """The client and key prefix the workers of this deployment read (its topic prefix)."""
-    from s321.worker import redis_client, redis_prefix
+    from s321.stores.connection import redis_client, redis_prefix
 
     return redis_client(settings.redis_url, timeout_s=5.0), redis_prefix(settings.topic_prefix)
 
