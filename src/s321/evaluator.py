@@ -1,5 +1,5 @@
 """The rule evaluator a worker runs: the catalogue with the rule set, reference data and
-cross-shipment state in force, as the processor's :data:`~s321.core.processor.Evaluator`."""
+cross-shipment state in force, as the processor's :class:`~s321.core.processor.Evaluator`."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from s321.admin import ensure_topics
+from s321.core.processor import Evaluator
 from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
 from s321.settings import Settings
@@ -106,7 +107,7 @@ def run_worker(
         idle_speedup=idle_speedup,
         log_level=settings.log_level,
     )
-    evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
+    evaluator: Evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
     app, _ = build_app(cfg, evaluator, ledger)
     _serve_metrics(settings.metrics_port)

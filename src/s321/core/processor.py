@@ -82,12 +82,26 @@ class Verdict(Protocol):
     def refdata_version(self) -> str: ...
     @property
     def stale_refdata(self) -> bool: ...
+    @property
+    def affected(self) -> tuple[str, ...]:
+        """Other shipments whose shared aggregate this one moved across a limit: each is
+        decided again."""
+
+    @property
+    def affected_by_presence(self) -> tuple[str, ...]:
+        """Other shipments this one's contribution keeps across a limit: each is decided again
+        when this decision publishes a version."""
 
 
-Evaluator = Callable[[CompleteRecord], Verdict]
-"""Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
-of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
-records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
+class Evaluator(Protocol):
+    """Evaluates the rules for the complete records of a batch (the worker's evaluator reads
+    their cross-shipment state in one round trip)."""
+
+    def many(self, records: Sequence[CompleteRecord]) -> Sequence[Verdict | Exception]:
+        """One verdict per record, in order, or the exception its evaluation raised in its
+        place; the records are given in the order their decisions were asked for, and an
+        evaluator with state across shipments sees them in that order."""
+        ...
 
 
 class Ledger(Protocol):
@@ -142,6 +156,8 @@ class _FixedVerdict:
     ruleset_version: str = "unknown"
     refdata_version: str = "unknown"
     stale_refdata: bool = False
+    affected: tuple[str, ...] = ()
+    affected_by_presence: tuple[str, ...] = ()
 
 
 _CANCELLED = _FixedVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
@@ -587,10 +603,10 @@ class Processor:
             new = signature != previous
             again = not new and a.key in behind
             behind.discard(a.key)
-            others = dict.fromkeys(getattr(evaluated, "affected", ()))
+            others = dict.fromkeys(evaluated.affected)
             if new or again:
                 # a replay after a crash repeats the signals the first run may have lost
-                others.update(dict.fromkeys(getattr(evaluated, "affected_by_presence", ())))
+                others.update(dict.fromkeys(evaluated.affected_by_presence))
                 version += 1 if new else 0
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)
@@ -622,26 +638,19 @@ class Processor:
         return out
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
-        """The rules' verdicts for ``records``, in order. An evaluation that fails holds its
-        shipment with an engine-error reason; it never releases it."""
+        """The rules' verdicts for ``records``, in order. An evaluation that fails (one record's,
+        or the whole batch's) holds its shipment with an engine-error hit; it never releases it."""
         if not records:
             return []
-        many = getattr(self.evaluate, "many", None)
-        results: list[Any]
+        results: Sequence[Verdict | Exception]
         try:
-            results = many(records) if many is not None else [self._one(r) for r in records]
+            results = self.evaluate.many(records)
         except Exception as exc:
             results = [exc] * len(records)
         return [
             _FixedVerdict(hits=(engine_error_hit(r),)) if isinstance(r, Exception) else r
             for r in results
         ]
-
-    def _one(self, record: CompleteRecord) -> Verdict | Exception:
-        try:
-            return self.evaluate(record)
-        except Exception as exc:
-            return exc
 
     def _decision(self, a: _Asked, verdict: Verdict, version: int, now: int) -> Output:
         last_broker = max(p.broker_time_ms for p in a.parts)
