@@ -5,9 +5,12 @@ Plain frozen dataclasses, no I/O. Money is :class:`~decimal.Decimal` in U.S. dol
 The wire form of each type is an Avro record in ``schemas/``; :mod:`s321.serialization` is the
 one place that maps between the two.
 
-Field names follow the sources (``../shared/domain/SECTION321.md`` section 2). Personal data
-lives in :class:`Party` (names, addresses); nothing outside this module and the serializer
-should print a Party: use :func:`s321.privacy` helpers for evidence and logs.
+Field names follow the sources: the carrier's manifest (house bill, master bill, tracking
+number, shipper, consignee, lines), the Section 321 Data Pilot record (originator code, filer
+type, seller, deliver-to party, listed price) and the Entry Type 86 entry (bill number, entry
+number, port of entry, lines). Personal data lives in :class:`Party` (names, addresses);
+nothing outside this module and the serializer should print a Party: evidence and logs carry
+:func:`party_key` / :func:`address_key` hashes instead.
 """
 
 from __future__ import annotations

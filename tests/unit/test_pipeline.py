@@ -284,6 +284,7 @@ def test_pilot_without_manifest_is_reported_unmatched() -> None:
     f.tick(int((T0 + timedelta(hours=25)).timestamp() * 1000))
     [u] = f.of(topics.UNMATCHED)
     letter = serialization.decode(u.value, DeadLetter)
+    assert type(letter).__name__ == topics.UNMATCHED.value_type
     assert letter.error_class == "Unmatched"
     assert f.decisions() == []
 
