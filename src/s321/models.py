@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 __all__ = [
     "ENGINE_ERROR",
@@ -188,6 +190,28 @@ class LineItem:
     pga: PgaData | None = None
 
 
+class _Priced(Protocol):
+    @property
+    def value(self) -> Decimal: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class _Goods:
+    """The totals of an event's goods lines (a manifest's, a Type 86 entry's)."""
+
+    __slots__ = ()
+    lines: Sequence[_Priced]
+
+    @property
+    def declared_value(self) -> Decimal:
+        return sum((line.value for line in self.lines), Decimal(0))
+
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
 @dataclass(frozen=True, slots=True)
 class EventHeader:
     """What every input event carries: id, event time, originator, amendment action."""
@@ -199,7 +223,7 @@ class EventHeader:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestEvent:
+class ManifestEvent(_Goods):
     """Carrier manifest (19 CFR 128.21(a)), one house bill."""
 
     header: EventHeader
@@ -224,14 +248,6 @@ class ManifestEvent:
     gift: bool = False
     nominal_consignee: Party | None = None
     postal_item_id: str | None = None
-
-    @property
-    def declared_value(self) -> Decimal:
-        return sum((line.value for line in self.lines), Decimal(0))
-
-    @property
-    def quantity(self) -> int:
-        return sum(line.quantity for line in self.lines)
 
     @property
     def arrival(self) -> datetime:
@@ -282,7 +298,7 @@ class Entry86Line:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry86:
+class Entry86(_Goods):
     """Entry Type 86 (84 FR 40079): ten elements, lines with 10-digit HTS."""
 
     header: EventHeader
@@ -300,14 +316,6 @@ class Entry86:
     @property
     def filer_code(self) -> str:
         return self.entry_number[:3]
-
-    @property
-    def declared_value(self) -> Decimal:
-        return sum((line.value for line in self.lines), Decimal(0))
-
-    @property
-    def quantity(self) -> int:
-        return sum(line.quantity for line in self.lines)
 
 
 @dataclass(frozen=True, slots=True)
