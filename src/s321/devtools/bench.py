@@ -524,27 +524,19 @@ class _Reader:
     keeping raw values with their broker and read times; decoding happens afterwards."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
-        from confluent_kafka import Consumer
+        from s321.devtools.demo import answers_consumer
 
         self.answers: list[_Answer] = []
         self.keys: set[str] = set()
         self.dead = 0
         self.last_new = time.monotonic()
         self._stop = threading.Event()
-        self._names = {
-            _topic(s, prefix): s for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
-        }
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "fetch.wait.max.ms": 10,
-            }
+        self._consumer, self._names = answers_consumer(
+            bootstrap,
+            prefix,
+            f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
+            **{"fetch.wait.max.ms": 10},
         )
-        self._consumer.subscribe(list(self._names))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

@@ -110,6 +110,32 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
             proc.wait()
 
 
+def answers_consumer(
+    bootstrap: str, prefix: str, group: str, **config: object
+) -> tuple[Any, dict[str, topics.TopicSpec]]:
+    """A consumer of a deployment's answers (decisions, unmatched reports and dead letters),
+    read-committed from their start under a group of its own that never commits, subscribed;
+    and the registry topic of each full topic name. ``config`` adds client settings."""
+    from confluent_kafka import Consumer
+
+    names = {
+        topics.topic_name(s, prefix): s
+        for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
+    }
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            **config,
+        }
+    )
+    consumer.subscribe(list(names))
+    return consumer, names
+
+
 def collect(
     bootstrap: str,
     prefix: str,
@@ -121,22 +147,7 @@ def collect(
 ) -> tuple[dict[str, list[Decision]], dict[str, DeadLetter], int]:
     """Read decisions, unmatched reports and dead letters (read-committed) until every
     expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{prefix}demo-reader-{time.time()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    names = {
-        topics.topic_name(s, prefix): s
-        for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
-    }
-    consumer.subscribe(list(names))
+    consumer, names = answers_consumer(bootstrap, prefix, f"{prefix}demo-reader-{time.time()}")
     decisions: dict[str, list[Decision]] = {}
     unmatched: dict[str, DeadLetter] = {}
     dead = 0
