@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -110,6 +111,25 @@ class StubVerdict:
     ruleset_version: str = "test-rules"
     refdata_version: str = "test-ref"
     stale_refdata: bool = False
+    affected: tuple[str, ...] = ()
+    affected_by_presence: tuple[str, ...] = ()
+
+
+class PerRecord:
+    """A test :class:`~s321.core.processor.Evaluator` made of a function of one record: a batch
+    is evaluated record by record, the exception a record's evaluation raised in its place."""
+
+    def __init__(self, rule: Callable[[CompleteRecord], object]) -> None:
+        self.rule = rule
+
+    def many(self, records: Sequence[CompleteRecord]) -> list[object]:
+        out: list[object] = []
+        for record in records:
+            try:
+                out.append(self.rule(record))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
 
 def value_rule(record: CompleteRecord) -> StubVerdict:

@@ -1,6 +1,6 @@
 """The legal regime as an effective-dated table, chosen by a shipment's arrival time.
 
-The table is data (``s321/data/regimes.csv``, SECTION321.md section 3), never code: each row
+The table is data (``s321/data/regimes.csv``), never code: each row
 is the *whole* regime in force from its ``effective_from`` (U.S. Eastern wall-clock time, as
 the executive orders and Federal Register notices state it) until the next row's. A row says:
 

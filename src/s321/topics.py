@@ -24,7 +24,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: its base name, what its key is, which Avro type its values are."""
+    """One topic: its base name, what its key is, what its values are (the Avro type, for
+    the topics whose values are one), and whether it is co-partitioned with the inputs."""
 
     base: str
     key: str
@@ -68,18 +69,22 @@ DEAD_LETTERS = TopicSpec(
 UNMATCHED = TopicSpec(
     "s321.unmatched.v1",
     "shipment key",
-    "Decision",
+    "DeadLetter",
     True,
-    doc="pilot/Type 86 data whose manifest never arrived by its deadline",
+    doc="pilot records and Type 86 entries whose manifest never arrived within the matching "
+    "window: a dead letter (error class Unmatched) with the record's original bytes and where "
+    "it was read; no decision is made for them",
 )
 
 REPARTITION = TopicSpec(
     "s321.repartition.v1",
-    "shipment key (derived from the payload)",
-    "input event (any of the three)",
+    "shipment key (derived from the payload); none on a mark",
+    "an input event (any of the three); empty for a link or a re-evaluation; three "
+    "big-endian 64-bit integers for a mark",
     True,
     doc="inputs whose producer key or partition disagreed with the payload; links, "
-    "re-evaluations, and the event-time marks of every input partition",
+    "re-evaluations, and the event-time marks of every input partition (the headers in "
+    "s321.core.routing say which)",
 )
 
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)

@@ -6,8 +6,8 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from s321 import topics
+from s321.admin import ensure_topics
 from s321.errors import ConfigError
-from s321.worker import ensure_topics
 
 
 def test_missing_topics_are_created_with_the_configured_partitions(
@@ -32,3 +32,24 @@ def test_worker_refuses_co_partitioned_topics_with_different_counts(
         ensure_topics(kafka_bootstrap, prefix, 3)
     assert f"{pilot}=5" in str(err.value)
     assert f"{topics.topic_name(topics.MANIFEST, prefix)}=3" in str(err.value)
+
+
+def test_the_generator_creates_only_the_inputs_and_checks_what_exists(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """Asked for the input topics (as ``s321 generate`` does), only those are created; an
+    existing co-partitioned topic with another count is refused there too."""
+    prefix = f"{unique}."
+    counts = ensure_topics(kafka_bootstrap, prefix, 3, topics.INPUTS)
+    assert counts == {topics.topic_name(s, prefix): 3 for s in topics.INPUTS}
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    listed = admin.list_topics(timeout=15).topics
+    assert topics.topic_name(topics.DECISIONS, prefix) not in listed
+    other = f"{unique}.b."
+    decisions = topics.topic_name(topics.DECISIONS, other)
+    admin.create_topics([NewTopic(decisions, num_partitions=5, replication_factor=1)])[
+        decisions
+    ].result(30)
+    with pytest.raises(ConfigError, match="different partition counts") as err:
+        ensure_topics(kafka_bootstrap, other, 3, topics.INPUTS)
+    assert f"{decisions}=5" in str(err.value)

@@ -21,11 +21,12 @@ import pytest
 import redis
 
 from s321 import serialization, topics
+from s321.admin import ensure_topics
 from s321.devtools.demo import start_worker
 from s321.devtools.generator.scenarios import GeneratorConfig, Traffic, generate
 from s321.models import Decision, Outcome
 from s321.rules import default_ruleset
-from s321.worker import ensure_topics, redis_prefix
+from s321.stores.connection import redis_prefix
 from tests.conftest import free_port, start_own_redis
 
 PARTITIONS = 2

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from s321.entry_number import check_digit, format_entry_number, make_entry_number
 from s321.models import (
     Action,
     Address,
@@ -27,6 +28,7 @@ from s321.models import (
     PilotRecord,
     ReleasePath,
     Severity,
+    engine_error_hit,
 )
 from s321.refdata import ReferenceSnapshot
 from s321.rules import (
@@ -34,11 +36,12 @@ from s321.rules import (
     ENGINE_ERROR,
     ENTRY_ACTION,
     default_ruleset,
-    entry_check_digit,
     evaluate,
+    parse_ruleset,
 )
 from s321.rules.aggregates import Aggregates
 from s321.rules.catalogue import Ctx
+from s321.rules.engine import REVIEW_ACTION
 
 FIXTURE = Path(__file__).parent / "test_rules_fixture"
 T = datetime(2024, 9, 2, 16, 0, tzinfo=UTC)  # pilot era, Type 86 arrival rule in force
@@ -104,7 +107,7 @@ def pilot(**kw: Any) -> PilotRecord:
 
 
 def _entry_number(filer: str = "ABC", serial: str = "1234567") -> str:
-    return filer + serial + str(entry_check_digit(filer + serial))
+    return make_entry_number(filer, int(serial))
 
 
 def entry86(**kw: Any) -> Entry86:
@@ -443,12 +446,47 @@ def test_origin_missing_or_invalid() -> None:
 def test_type86_integrity_checks() -> None:
     """R25 fires on a bad check digit and on filing after arrival (from 2024-04-13)."""
     assert "R25" not in hit_ids(record(e=entry86()))
-    bad = entry86(
-        entry_number=_entry_number()[:-1] + str((entry_check_digit("ABC1234567") + 1) % 10)
-    )
+    wrong = str((int(check_digit("ABC1234567")) + 1) % 10)
+    bad = entry86(entry_number=_entry_number()[:-1] + wrong)
     assert "R25" in hit_ids(record(e=bad))
     late = entry86(filed_at=T + timedelta(minutes=1))
     assert "R25" in hit_ids(record(e=late))
+
+
+def _r25_reasons(entry_number: str, ruleset: Any = None) -> str | None:
+    ev = run(record(e=entry86(entry_number=entry_number)), ruleset=ruleset)
+    hit = next((h for h in ev.hits if h.rule_id == "R25"), None)
+    return None if hit is None else hit.evidence["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("first_ten", "digit"),
+    [("ABC1234567", "6"), ("B760540301", "6"), ("ZZZ9999999", "0"), ("SJA0000001", "3")],
+)
+def test_r25_entry_number_check_digit(first_ten: str, digit: str) -> None:
+    """R25 accepts the number whose check digit the filer-code letters and the Luhn scheme
+    give (A-I, J-R = 1-9, S-Z = 2-9), in plain or printed form and lower case, and names
+    every other final digit a bad check digit."""
+    number = first_ten + digit
+    assert _r25_reasons(number) is None
+    assert _r25_reasons(format_entry_number(number)) is None
+    assert _r25_reasons(number.lower()) is None
+    for other in "0123456789":
+        if other != digit:
+            assert _r25_reasons(first_ten + other) == "bad_check_digit"
+
+
+@pytest.mark.parametrize("number", ["AB12345678", "ABC1234567", "ABC12345X78", "A_C12345678"])
+def test_r25_entry_number_format(number: str) -> None:
+    """R25 names a number that is not 3 alphanumerics and 8 digits a format problem."""
+    assert _r25_reasons(number) == "entry_number_format"
+
+
+def test_r25_check_digit_can_be_switched_off() -> None:
+    """With ``check_digit = false`` a wrong check digit passes, a wrong form still fires."""
+    off = parse_ruleset('version = "cd-off"\n[rules.R25.params]\ncheck_digit = false\n')
+    assert _r25_reasons("ABC12345670", off) is None
+    assert _r25_reasons("ABC1234567", off) == "entry_number_format"
 
 
 def test_filer_on_suspension_list() -> None:
@@ -469,7 +507,10 @@ def test_rule_that_raises_holds_with_engine_error(monkeypatch: pytest.MonkeyPatc
     ev = run(record(), ruleset=rs2)
     assert ev.outcome is Outcome.HOLD
     assert ev.errors == ("R14",)
-    assert any(h.reason_code == ENGINE_ERROR for h in ev.hits)
+    [hit] = [h for h in ev.hits if h.reason_code == ENGINE_ERROR]
+    assert hit == engine_error_hit(ZeroDivisionError(), "R14", rule.version)
+    assert hit.severity is Severity.CRITICAL
+    assert REVIEW_ACTION in ev.required_actions
 
 
 def test_hold_threshold_is_configurable() -> None:

@@ -24,10 +24,7 @@ proposal the marks carry.
 
 from __future__ import annotations
 
-import base64
 import heapq
-import json
-import re
 import struct
 import time
 import traceback
@@ -37,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from s321 import serialization, topics
+from s321.core import routing
 from s321.core.correlation import (
     Deadlines,
     Part,
@@ -47,8 +45,9 @@ from s321.core.correlation import (
     merge,
     shipment_key,
 )
+from s321.core.state import deadline_of, decode_state, encode_state
 from s321.models import (
-    Action,
+    REVIEW_ACTION,
     CompleteRecord,
     DeadLetter,
     Decision,
@@ -58,10 +57,10 @@ from s321.models import (
     Outcome,
     PilotRecord,
     RuleHit,
-    Severity,
+    engine_error_hit,
 )
 
-__all__ = ["Output", "Processor", "Verdict", "murmur2_partition"]
+__all__ = ["Evaluator", "Ledger", "Output", "Processor", "Verdict"]
 
 
 class Verdict(Protocol):
@@ -83,12 +82,26 @@ class Verdict(Protocol):
     def refdata_version(self) -> str: ...
     @property
     def stale_refdata(self) -> bool: ...
+    @property
+    def affected(self) -> tuple[str, ...]:
+        """Other shipments whose shared aggregate this one moved across a limit: each is
+        decided again."""
+
+    @property
+    def affected_by_presence(self) -> tuple[str, ...]:
+        """Other shipments this one's contribution keeps across a limit: each is decided again
+        when this decision publishes a version."""
 
 
-Evaluator = Callable[[CompleteRecord], Verdict]
-"""Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
-of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
-records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
+class Evaluator(Protocol):
+    """Evaluates the rules for the complete records of a batch (the worker's evaluator reads
+    their cross-shipment state in one round trip)."""
+
+    def many(self, records: Sequence[CompleteRecord]) -> Sequence[Verdict | Exception]:
+        """One verdict per record, in order, or the exception its evaluation raised in its
+        place; the records are given in the order their decisions were asked for, and an
+        evaluator with state across shipments sees them in that order."""
+        ...
 
 
 class Ledger(Protocol):
@@ -124,154 +137,30 @@ class Output:
     error_class: str | None = None  # for metrics: why a record became a dead letter
 
 
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The partition Java's default partitioner picks for ``key`` (murmur2, positive, modulo)."""
-    m = 0x5BD1E995
-    length = len(key)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    full = length - (length % 4)
-    for i in range(0, full, 4):
-        k = int.from_bytes(key[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rest = length % 4
-    if rest == 3:
-        h ^= key[full + 2] << 16
-    if rest >= 2:
-        h ^= key[full + 1] << 8
-    if rest >= 1:
-        h ^= key[full]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
-
-
-# -- state encoding: the table holds bytes; JSON keeps it inspectable with Kafka's own tools --
-
-
-def _part_out(p: Part | None) -> Any:
-    if p is None:
-        return None
-    r = p.ref
-    return [
-        base64.b64encode(p.raw).decode(),
-        r.topic,
-        r.partition,
-        r.offset,
-        r.event_id,
-        p.event_time_ms,
-        p.action.value,
-        p.broker_time_ms,
-    ]
-
-
-def _part_in(v: Any) -> Part | None:
-    if v is None:
-        return None
-    raw, topic, partition, offset, event_id, et, action, bt = v
-    return Part(
-        base64.b64decode(raw), InputRef(topic, partition, offset, event_id), et, Action(action), bt
-    )
-
-
-def encode_state(s: ShipmentState) -> bytes:
-    # partition and deadline first: rebuilding the deadline index reads only them (_HEAD)
-    return json.dumps(
-        {
-            "p": s.partition,
-            "dl": s.deadline_ms,
-            "k": s.key,
-            "m": _part_out(s.manifest),
-            "pi": _part_out(s.pilot),
-            "e": _part_out(s.entry86),
-            "seen": list(s.seen),
-            "px": s.pilot_expired,
-            "um": s.unmatched,
-            "v": s.version,
-            "sig": s.signature,
-            "dm": s.decided_ms,
-            "al": s.alias_of,
-            "en": list(s.entry_numbers),
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def decode_state(b: bytes) -> ShipmentState:
-    d = json.loads(b)
-    return ShipmentState(
-        key=d["k"],
-        partition=d["p"],
-        manifest=_part_in(d["m"]),
-        pilot=_part_in(d["pi"]),
-        entry86=_part_in(d["e"]),
-        seen=tuple(d["seen"]),
-        deadline_ms=d["dl"],
-        pilot_expired=d["px"],
-        unmatched=d["um"],
-        version=d["v"],
-        signature=d["sig"],
-        decided_ms=d["dm"],
-        alias_of=d.get("al"),
-        entry_numbers=tuple(d.get("en", ())),
-    )
-
-
-_HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
-
-
-def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and deadline, read from the head of its encoding (states
-    written before the head was first are decoded in full)."""
-    head = _HEAD.match(raw)
-    if head is None:
-        state = decode_state(raw)
-        return state.partition, state.deadline_ms
-    deadline = head.group(2)
-    return int(head.group(1)), None if deadline == b"null" else int(deadline)
-
-
-_WATERMARK = "\x00watermark:"  # clocks were once stored under this; such keys are skipped
-_REEVALUATE = "s321-reevaluate"
-_MARK = "s321-mark"  # value: the input partition a mark reports on
-_LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
-_KEY = "s321-key"  # value: the shipment key a forwarded record belongs to
-_ORIGIN = "s321-origin"  # value: topic/partition/offset where a forwarded record first landed
+_WATERMARK = "\x00watermark:"  # a table may hold clock entries under this prefix: not shipments
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _engine_error_hit(exc: BaseException) -> RuleHit:
-    return RuleHit(
-        "ENGINE",
-        1,
-        Severity.CRITICAL,
-        "ENGINE_ERROR",
-        "rule evaluation failed; held for manual review",
-        {"error_class": type(exc).__name__},
-    )
-
-
 @dataclass(frozen=True)
-class _EngineErrorVerdict:
+class _FixedVerdict:
+    """A verdict the processor gives without the rules: an engine-error hold, or CANCELLED."""
+
     hits: tuple[RuleHit, ...]
     outcome: Outcome = Outcome.HOLD
-    required_actions: tuple[str, ...] = ("manual review",)
+    required_actions: tuple[str, ...] = (REVIEW_ACTION,)
     not_applicable: tuple[str, ...] = ()
     regime_version: str = "unknown"
     ruleset_version: str = "unknown"
     refdata_version: str = "unknown"
     stale_refdata: bool = False
+    affected: tuple[str, ...] = ()
+    affected_by_presence: tuple[str, ...] = ()
 
 
-_CANCELLED = _EngineErrorVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+_CANCELLED = _FixedVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
 
 
 class Processor:
@@ -332,12 +221,12 @@ class Processor:
         asked = len(self._asked)
         try:
             meta = dict(headers) if spec is topics.REPARTITION else {}
-            if _MARK in meta:
-                return self._on_mark(partition, int(meta[_MARK]), value or b"", store)
-            if _REEVALUATE in meta:
+            if routing.MARK in meta:
+                return self._on_mark(partition, int(meta[routing.MARK]), value or b"", store)
+            if routing.REEVALUATE in meta:
                 return self._reevaluate((key or b"").decode(), store)
-            if _LINK in meta:
-                return self._link((key or b"").decode(), meta[_LINK].decode(), store)
+            if routing.LINK in meta:
+                return self._link((key or b"").decode(), meta[routing.LINK].decode(), store)
             return self._on_input(
                 spec, topic, partition, offset, key, value, timestamp_ms, store, meta
             )
@@ -400,16 +289,16 @@ class Processor:
                 raise serialization.DecodeError(
                     f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
                 )
-        forced = meta.get(_KEY)
+        forced = meta.get(routing.KEY)
         skey = forced.decode() if forced else shipment_key(event)
         if skey is None:
             raise serialization.DecodeError(
                 "the record carries no house bill, tracking or bill number to correlate on",
                 raw=value,
             )
-        origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
+        origin = meta.get(routing.ORIGIN) or f"{topic}/{partition}/{offset}".encode()
         kbytes = skey.encode()
-        if key != kbytes or partition != murmur2_partition(kbytes, self.partitions):
+        if key != kbytes or partition != routing.murmur2_partition(kbytes, self.partitions):
             return [self._forward(skey, value, origin, forced=forced is not None)]
         raw_state = store.get(skey)
         state = decode_state(raw_state) if raw_state is not None else None
@@ -427,8 +316,8 @@ class Processor:
                     topics.REPARTITION,
                     other.encode(),
                     b"",
-                    ((_LINK, kbytes),),
-                    partition=murmur2_partition(other.encode(), self.partitions),
+                    ((routing.LINK, kbytes),),
+                    partition=routing.murmur2_partition(other.encode(), self.partitions),
                 )
             )
         new_state = step.state
@@ -444,15 +333,15 @@ class Processor:
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
         """Send a record to its shipment's home partition through the repartition topic."""
         kbytes = skey.encode()
-        headers: tuple[tuple[str, bytes], ...] = ((_ORIGIN, origin),)
+        headers: tuple[tuple[str, bytes], ...] = ((routing.ORIGIN, origin),)
         if forced:
-            headers += ((_KEY, kbytes),)
+            headers += ((routing.KEY, kbytes),)
         return Output(
             topics.REPARTITION,
             kbytes,
             value,
             headers,
-            partition=murmur2_partition(kbytes, self.partitions),
+            partition=routing.murmur2_partition(kbytes, self.partitions),
         )
 
     def _link(self, alias: str, target: str, store: MutableMapping[str, bytes]) -> list[Output]:
@@ -500,7 +389,7 @@ class Processor:
         be read again after a rebalance."""
         read = -1 if idle_ms is not None else self.read_to(source, caught_up)
         value = struct.pack(">qqq", read, idle_ms or 0, generation)
-        header = ((_MARK, str(source).encode()),)
+        header = ((routing.MARK, str(source).encode()),)
         return [
             Output(topics.REPARTITION, None, value, header, partition=p)
             for p in range(self.partitions)
@@ -716,10 +605,10 @@ class Processor:
             new = signature != previous
             again = not new and a.key in behind
             behind.discard(a.key)
-            others = dict.fromkeys(getattr(evaluated, "affected", ()))
+            others = dict.fromkeys(evaluated.affected)
             if new or again:
                 # a replay after a crash repeats the signals the first run may have lost
-                others.update(dict.fromkeys(getattr(evaluated, "affected_by_presence", ())))
+                others.update(dict.fromkeys(evaluated.affected_by_presence))
                 version += 1 if new else 0
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)
@@ -730,8 +619,8 @@ class Processor:
                     topics.REPARTITION,
                     other.encode(),
                     b"",
-                    ((_REEVALUATE, b"1"),),
-                    partition=murmur2_partition(other.encode(), self.partitions),
+                    ((routing.REEVALUATE, b"1"),),
+                    partition=routing.murmur2_partition(other.encode(), self.partitions),
                 )
                 for other in others
                 if other != a.key
@@ -751,26 +640,19 @@ class Processor:
         return out
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
-        """The rules' verdicts for ``records``, in order. An evaluation that fails holds its
-        shipment with an engine-error reason; it never releases it."""
+        """The rules' verdicts for ``records``, in order. An evaluation that fails (one record's,
+        or the whole batch's) holds its shipment with an engine-error hit; it never releases it."""
         if not records:
             return []
-        many = getattr(self.evaluate, "many", None)
-        results: list[Any]
+        results: Sequence[Verdict | Exception]
         try:
-            results = many(records) if many is not None else [self._one(r) for r in records]
+            results = self.evaluate.many(records)
         except Exception as exc:
             results = [exc] * len(records)
         return [
-            _EngineErrorVerdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
+            _FixedVerdict(hits=(engine_error_hit(r),)) if isinstance(r, Exception) else r
             for r in results
         ]
-
-    def _one(self, record: CompleteRecord) -> Verdict | Exception:
-        try:
-            return self.evaluate(record)
-        except Exception as exc:
-            return exc
 
     def _decision(self, a: _Asked, verdict: Verdict, version: int, now: int) -> Output:
         last_broker = max(p.broker_time_ms for p in a.parts)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from s321.errors import MissingToolError, StackError
 from s321.settings import Settings
@@ -288,20 +289,71 @@ def new_cluster_id() -> str:
             return cid
 
 
-class KafkaService:
-    """A single-node KRaft broker+controller on loopback."""
+class _Service:
+    """A local server s321 starts and stops, its files under ``<data dir>/<name>``.
 
-    name = "kafka"
+    :meth:`start` leaves one that already answers alone (whoever started it); :meth:`stop`
+    stops only a process this stack started."""
+
+    name: ClassVar[str]
+    stop_timeout_s: ClassVar[float]
 
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
-        self.home = cfg.data_dir / "kafka"
-        self.libs = cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
-        self.proc = _Process("kafka", self.home)
+        self.home = cfg.data_dir / self.name
+        self.proc = _Process(self.name, self.home)
+
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.cfg.kafka_port}"
+        return f"127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def _spawn(self) -> None:
+        """Prepare the server's files and start its process."""
+        raise NotImplementedError
+
+    def _detail(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> bool:
+        """Start the server unless one answers already. True when this call started it."""
+        if self.proc.pid() is None and not port_open(self.port):
+            self._spawn()
+            started = True
+        else:
+            started = False
+        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+        return started
+
+    def stop(self) -> bool:
+        return self.proc.stop(timeout_s=self.stop_timeout_s)
+
+    def status(self) -> ServiceStatus:
+        pid = self.proc.pid()
+        return ServiceStatus(
+            self.name, self.address, port_open(self.port), pid, pid is not None, self._detail()
+        )
+
+
+class KafkaService(_Service):
+    """A single-node KRaft broker+controller on loopback."""
+
+    name = "kafka"
+    stop_timeout_s = 60
+
+    def __init__(self, cfg: StackConfig) -> None:
+        super().__init__(cfg)
+        self.libs = cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
+
+    @property
+    def port(self) -> int:
+        return self.cfg.kafka_port
 
     def classpath(self) -> str:
         """The Java class path of the broker and its tools (fetches the jars if needed)."""
@@ -433,33 +485,15 @@ class KafkaService:
             return False
         return True
 
-    def start(self) -> bool:
-        """Start the broker unless one answers already. True when this call started it."""
-        if self.proc.pid() is not None or port_open(self.cfg.kafka_port):
-            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-            return False
+    def _spawn(self) -> None:
         server = self._write_config()
         self._format(server)
         self.proc.spawn(
             self._java("kafka.Kafka", str(server), heap=self.cfg.kafka_heap), cwd=self.home
         )
-        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-        return True
 
-    def stop(self) -> bool:
-        return self.proc.stop(timeout_s=60)
-
-    def status(self) -> ServiceStatus:
-        pid = self.proc.pid()
-        running = port_open(self.cfg.kafka_port)
-        return ServiceStatus(
-            self.name,
-            self.address,
-            running,
-            pid,
-            pid is not None,
-            f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}",
-        )
+    def _detail(self) -> str:
+        return f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}"
 
     def tool(self, main: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one of Kafka's own command-line tools (for example the consumer-group tool)."""
@@ -472,19 +506,15 @@ class KafkaService:
         )
 
 
-class RedisService:
+class RedisService(_Service):
     """Debian's redis-server on loopback, append-only persistence under the data dir."""
 
     name = "redis"
-
-    def __init__(self, cfg: StackConfig) -> None:
-        self.cfg = cfg
-        self.home = cfg.data_dir / "redis"
-        self.proc = _Process("redis", self.home)
+    stop_timeout_s = 20
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.cfg.redis_port}"
+    def port(self) -> int:
+        return self.cfg.redis_port
 
     def ready(self) -> bool:
         if not port_open(self.cfg.redis_port):
@@ -496,10 +526,7 @@ class RedisService:
         except redis.RedisError:
             return False
 
-    def start(self) -> bool:
-        if self.proc.pid() is not None or port_open(self.cfg.redis_port):
-            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-            return False
+    def _spawn(self) -> None:
         server = _require(
             "redis-server",
             "Install Debian's package: `apt-get update && apt-get install -y redis-server` "
@@ -526,22 +553,9 @@ class RedisService:
             ],
             cwd=self.home,
         )
-        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-        return True
 
-    def stop(self) -> bool:
-        return self.proc.stop(timeout_s=20)
-
-    def status(self) -> ServiceStatus:
-        pid = self.proc.pid()
-        return ServiceStatus(
-            self.name,
-            self.address,
-            port_open(self.cfg.redis_port),
-            pid,
-            pid is not None,
-            f"redis-server, data {self.home / 'data'}",
-        )
+    def _detail(self) -> str:
+        return f"redis-server, data {self.home / 'data'}"
 
 
 class RegistryService:

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from s321 import serialization, topics
-from s321.core.processor import murmur2_partition
+from s321.core.routing import murmur2_partition
 from s321.models import (
     Address,
     CompleteRecord,
@@ -398,21 +398,15 @@ def explain_live(
     """:func:`explain` with the sources a worker of this deployment uses now: the rule set and
     reference data published in Redis under ``prefix`` (else the packaged defaults) and the
     cross-shipment state, read without writing."""
-    from s321.rules.ruleset import default_ruleset
+    from s321.evaluator import published_sources
+    from s321.stores.connection import redis_client, redis_prefix
     from s321.stores.crossshipment import CrossShipmentStore
-    from s321.stores.refdata import RefdataStore, RefdataWatcher
-    from s321.stores.rulesets import RulesetStore, RulesetWatcher
-    from s321.worker import demo_refdata_dir, redis_client, redis_prefix
 
     client = redis_client(redis_url, timeout_s=2.0)
-    ns = redis_prefix(prefix)
-    rules = RulesetWatcher(RulesetStore(client, ns), default_ruleset())
-    refdata = RefdataWatcher(
-        RefdataStore(client, ns), ReferenceSnapshot.from_directory(demo_refdata_dir())
-    )
+    rules, refdata = published_sources(client, prefix)
     rules.poll()
     refdata.poll()
-    cross = CrossShipmentStore(client, prefix=ns)
+    cross = CrossShipmentStore(client, prefix=redis_prefix(prefix))
     return explain(
         key,
         bootstrap=bootstrap,
@@ -420,7 +414,7 @@ def explain_live(
         ruleset=rules.ruleset,
         snapshot=refdata.snapshot,
         aggregates=cross.read,
-        stale_refdata=rules.unreachable or refdata.stale,
+        stale_refdata=rules.stale or refdata.stale,
         timeout_s=timeout_s,
         serde=serde,
     )

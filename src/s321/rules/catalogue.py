@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from s321.entry_number import entry_number_fault
 from s321.models import Party, ReleasePath, Severity
 from s321.refdata.snapshot import MEMO_LIMIT, HtsHit, ReferenceSnapshot
 from s321.regime import Regime
@@ -36,7 +37,6 @@ __all__ = [
     "Ctx",
     "Result",
     "RuleSpec",
-    "entry_check_digit",
 ]
 
 
@@ -1179,43 +1179,15 @@ def _r24(c: Ctx, p: Mapping[str, Any]) -> Result:
     return None
 
 
-def _char_value(ch: str) -> int:
-    if ch.isdigit():
-        return int(ch)
-    # letters map A-I=1-9, J-R=1-9, S-Z=2-9 (the usual modulus-10 letter convention)
-    n = ord(ch) - ord("A")
-    return n % 9 + 1 if n < 18 else n - 16
-
-
-def entry_check_digit(first_ten: str) -> int:
-    """The modulus-10 check digit of an entry number's filer code and transaction number.
-
-    Letters of the filer code become digits (A-I = 1-9, J-R = 1-9, S-Z = 2-9); then, from the
-    right, every other digit is doubled (digits of products summed) and the check digit brings
-    the sum to a multiple of ten. (Unverified against CBP CATAIR Appendix E's worked examples:
-    the R25 parameter ``check_digit`` switches this test off.)
-    """
-    total = 0
-    for i, ch in enumerate(reversed(first_ten.upper())):
-        d = _char_value(ch)
-        if i % 2 == 0:
-            d *= 2
-            d = d - 9 if d > 9 else d
-        total += d
-    return (10 - total % 10) % 10
-
-
-_ENTRY_NO = re.compile(r"^[A-Z0-9]{3}[0-9]{8}$")
-_ENTRY_SEP = re.compile(r"[\s\-]")
 _MULTI_BILL = re.compile(r"[,;/\s]")
 
 
 def _number_problem(entry_number: str, check_digit: bool) -> str | None:
     """What is wrong with an entry number's form or check digit, or None."""
-    number = _ENTRY_SEP.sub("", entry_number.upper())
-    if not _ENTRY_NO.match(number):
+    fault = entry_number_fault(entry_number)
+    if fault == "format":
         return "entry_number_format"
-    if check_digit and entry_check_digit(number[:10]) != int(number[10]):
+    if fault == "check_digit" and check_digit:
         return "bad_check_digit"
     return None
 

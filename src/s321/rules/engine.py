@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from s321.models import CompleteRecord, Outcome, ReleasePath, RuleHit, Severity
+from s321.models import (
+    ENGINE_ERROR,
+    REVIEW_ACTION,
+    CompleteRecord,
+    Outcome,
+    ReleasePath,
+    RuleHit,
+    engine_error_hit,
+)
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import RegimeTable, default_regimes
 from s321.rules.aggregates import Aggregates
@@ -22,12 +30,8 @@ from s321.rules.ruleset import Ruleset
 
 __all__ = ["ENGINE_ERROR", "ENTRY_ACTION", "REVIEW_ACTION", "Evaluation", "evaluate"]
 
-#: Reason code of a hit recorded for a rule (or the engine) that raised.
-ENGINE_ERROR = "ENGINE_ERROR"
 #: Required action when the regime makes a shipment ineligible for Section 321.
 ENTRY_ACTION = "file a formal or informal entry"
-#: Required action when a rule raised: a person must look at the shipment.
-REVIEW_ACTION = "manual review (rule engine error)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +59,6 @@ class Evaluation:
         return tuple(h.reason_code for h in self.hits)
 
 
-def _error_hit(rule_id: str, version: int, exc: BaseException) -> RuleHit:
-    return RuleHit(
-        rule_id,
-        version,
-        Severity.HIGH,
-        ENGINE_ERROR,
-        f"rule {rule_id} raised while evaluating; held for review",
-        {"error": type(exc).__name__},
-    )
-
-
 def evaluate(
     record: CompleteRecord,
     ruleset: Ruleset,
@@ -80,7 +73,8 @@ def evaluate(
 
     Pure: reads only its arguments (the regime table is data loaded once per process).
     ``now`` stands in for the arrival time when a record has neither manifest nor entry.
-    ``stale_refdata`` is passed through from the :class:`~s321.refdata.RefdataWatcher`.
+    ``stale_refdata`` is passed through: whether the rule set or reference data in force may
+    not be the version published as current (:attr:`s321.stores.versioned.VersionWatcher.stale`).
     """
     table = regimes or default_regimes()
     try:
@@ -89,7 +83,7 @@ def evaluate(
     except Exception as exc:  # a malformed record must still end as a hold, not a crash
         return Evaluation(
             Outcome.HOLD,
-            (_error_hit("ENGINE", 1, exc),),
+            (engine_error_hit(exc),),
             (),
             (REVIEW_ACTION,),
             "unknown",
@@ -111,7 +105,7 @@ def evaluate(
         try:
             result = run(ctx, arg)
         except Exception as exc:  # a rule that raises holds the shipment (fail safe)
-            hits.append(_error_hit(rule.id, rule.version, exc))
+            hits.append(engine_error_hit(exc, rule.id, rule.version))
             errors.append(rule.id)
             hold = True
             if REVIEW_ACTION not in actions:
