@@ -15,7 +15,7 @@ from typing import Any
 from s321 import topics
 from s321.errors import ConfigError
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_changelog", "ensure_topics"]
 
 
 def _wait_for_metadata(admin: Any, names: list[str], timeout_s: float = 30.0) -> Any:
@@ -76,3 +76,33 @@ def ensure_topics(
             "(S321_PARTITIONS) before starting a worker."
         )
     return {name: len(existing[name].partitions) for name in names}
+
+
+def ensure_changelog(bootstrap: str, app_id: str, partitions: int) -> None:
+    """Create the join table's changelog topic (compacted, ``partitions`` partitions) unless it
+    exists, and wait until the cluster's metadata shows its partitions.
+
+    The stream runtime would create it itself at start-up, but a consumer whose first metadata
+    lists the topic without partitions yet takes it for a topic of 0 partitions and stops the
+    agent on its first table write; created beforehand, it is complete from the first metadata
+    on. Raises :class:`ConfigError` when an existing changelog has another partition count.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    name = topics.changelog_name(app_id)
+    if name not in admin.list_topics(timeout=15).topics:
+        config = {"cleanup.policy": "compact"}
+        fut = admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name]
+        try:
+            fut.result(timeout=30)
+        except Exception as exc:  # a concurrent creator is fine; anything else is not
+            if "already exists" not in str(exc).lower():
+                raise ConfigError(f"cannot create topic {name}: {exc}") from None
+    found = len(_wait_for_metadata(admin, [name])[name].partitions)
+    if found != partitions:
+        raise ConfigError(
+            f"the table's changelog {name} has {found} partitions, the inputs {partitions}: "
+            "a worker restores its table from the changelog partition of each input partition, "
+            "so they must match"
+        )

@@ -16,8 +16,10 @@ __all__ = [
     "INPUTS",
     "MANIFEST",
     "PILOT",
+    "TABLE",
     "UNMATCHED",
     "TopicSpec",
+    "changelog_name",
     "topic_name",
 ]
 
@@ -90,6 +92,18 @@ REPARTITION = TopicSpec(
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)
 INTERNAL: tuple[TopicSpec, ...] = (REPARTITION,)
 ALL: tuple[TopicSpec, ...] = (*INPUTS, *INTERNAL, DECISIONS, DEAD_LETTERS, UNMATCHED)
+
+
+#: The worker's join-state table. Its changelog topic, ``<app id>-shipments-changelog``, is
+#: compacted, co-partitioned with the inputs and holds every shipment's state (personal data
+#: included); the table is rebuilt from it when a worker takes over partitions.
+TABLE = "shipments"
+
+
+def changelog_name(app_id: str) -> str:
+    """The table's changelog topic: named by the application id, not the topic prefix (the
+    stream runtime derives it as ``<app id>-<table>-changelog``)."""
+    return f"{app_id}-{TABLE}-changelog"
 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:

@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from s321.admin import ensure_topics
+from s321 import topics
+from s321.admin import ensure_changelog, ensure_topics
 from s321.core.processor import Evaluator
 from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
@@ -93,7 +94,9 @@ def run_worker(
         build_app,
     )
 
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+    counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+    inputs = counts[topics.topic_name(topics.MANIFEST, settings.topic_prefix)]
+    ensure_changelog(settings.kafka_bootstrap, settings.app_id, inputs)
     cfg = WorkerConfig(
         app_id=settings.app_id,
         bootstrap=settings.kafka_bootstrap,

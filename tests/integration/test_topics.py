@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from s321 import topics
-from s321.admin import ensure_topics
+from s321.admin import ensure_changelog, ensure_topics
 from s321.errors import ConfigError
 
 
@@ -53,3 +53,23 @@ def test_the_generator_creates_only_the_inputs_and_checks_what_exists(
     with pytest.raises(ConfigError, match="different partition counts") as err:
         ensure_topics(kafka_bootstrap, other, 3, topics.INPUTS)
     assert f"{decisions}=5" in str(err.value)
+
+
+def test_the_changelog_is_created_compacted_before_the_worker_starts(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """The table's changelog exists, compacted, with the inputs' partition count, before any
+    worker runs (so a worker's first metadata never shows it without partitions)."""
+    from confluent_kafka.admin import ConfigResource
+
+    ensure_changelog(kafka_bootstrap, unique, 3)
+    name = topics.changelog_name(unique)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    assert len(admin.list_topics(timeout=15).topics[name].partitions) == 3
+    resource = ConfigResource("topic", name)
+    config = admin.describe_configs([resource])[resource].result(30)
+    assert config["cleanup.policy"].value == "compact"
+    ensure_changelog(kafka_bootstrap, unique, 3)  # already there: nothing to do
+    with pytest.raises(ConfigError, match="changelog"):
+        ensure_changelog(kafka_bootstrap, unique, 4)
+    admin.delete_topics([name])[name].result(30)
