@@ -180,11 +180,12 @@ def _part_in(v: Any) -> Part | None:
 
 
 def encode_state(s: ShipmentState) -> bytes:
-    # partition and deadline first: rebuilding the deadline index reads only them (_HEAD)
+    # partition and next deadline first: rebuilding the deadline index reads only them (_HEAD);
+    # "pw" is the partner wait itself (states written before it existed have it in "dl")
     return json.dumps(
         {
             "p": s.partition,
-            "dl": s.deadline_ms,
+            "dl": s.next_deadline_ms,
             "k": s.key,
             "m": _part_out(s.manifest),
             "pi": _part_out(s.pilot),
@@ -197,6 +198,9 @@ def encode_state(s: ShipmentState) -> bytes:
             "dm": s.decided_ms,
             "al": s.alias_of,
             "en": list(s.entry_numbers),
+            "pw": s.deadline_ms,
+            "ed": s.entry_due_ms,
+            "ex": s.entry_expired,
         },
         separators=(",", ":"),
     ).encode()
@@ -211,7 +215,7 @@ def decode_state(b: bytes) -> ShipmentState:
         pilot=_part_in(d["pi"]),
         entry86=_part_in(d["e"]),
         seen=tuple(d["seen"]),
-        deadline_ms=d["dl"],
+        deadline_ms=d["pw"] if "pw" in d else d["dl"],
         pilot_expired=d["px"],
         unmatched=d["um"],
         version=d["v"],
@@ -219,6 +223,8 @@ def decode_state(b: bytes) -> ShipmentState:
         decided_ms=d["dm"],
         alias_of=d.get("al"),
         entry_numbers=tuple(d.get("en", ())),
+        entry_due_ms=d.get("ed"),
+        entry_expired=d.get("ex", False),
     )
 
 
@@ -226,12 +232,12 @@ _HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
 
 
 def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and deadline, read from the head of its encoding (states
-    written before the head was first are decoded in full)."""
+    """A stored state's partition and next deadline, read from the head of its encoding
+    (states written before the head was first are decoded in full)."""
     head = _HEAD.match(raw)
     if head is None:
         state = decode_state(raw)
-        return state.partition, state.deadline_ms
+        return state.partition, state.next_deadline_ms
     deadline = head.group(2)
     return int(head.group(1)), None if deadline == b"null" else int(deadline)
 
@@ -272,6 +278,18 @@ class _EngineErrorVerdict:
 
 
 _CANCELLED = _EngineErrorVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+
+
+def _cancelled(evaluated: Verdict) -> Verdict:
+    """The CANCELLED verdict, under the regime, rule set and reference data the withdrawn
+    manifest was evaluated with."""
+    return replace(
+        _CANCELLED,
+        regime_version=evaluated.regime_version,
+        ruleset_version=evaluated.ruleset_version,
+        refdata_version=evaluated.refdata_version,
+        stale_refdata=evaluated.stale_refdata,
+    )
 
 
 class Processor:
@@ -435,9 +453,13 @@ class Processor:
         # a duplicate writes its state too: replayed after a crash, it may find here a state
         # whose changelog record never reached the broker, and so sends it again
         store[skey] = encode_state(new_state)
-        if new_state.deadline_ms is not None:
-            heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
+        self._index(partition, new_state, skey)
         return out
+
+    def _index(self, partition: int, state: ShipmentState, skey: str) -> None:
+        """Put the state's next deadline, if any, in its partition's deadline index."""
+        if state.next_deadline_ms is not None:
+            heapq.heappush(self._heaps.setdefault(partition, []), (state.next_deadline_ms, skey))
 
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
         """Send a record to its shipment's home partition through the repartition topic."""
@@ -536,7 +558,7 @@ class Processor:
             if raw_state is None:
                 continue
             state = decode_state(raw_state)
-            if state.deadline_ms != deadline:
+            if state.next_deadline_ms != deadline:
                 continue  # superseded by a later change
             step = expire(state, event_ms)
             if not step.changed:
@@ -548,6 +570,7 @@ class Processor:
             if step.unmatched:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
+            self._index(partition, new_state, skey)  # a later deadline may still be pending
         return out
 
     def rebuild_deadlines(
@@ -630,6 +653,7 @@ class Processor:
             entry86=load(state.entry86),
             pilot_deadline_passed=self._pilot_late(state, manifest),
             entry_numbers=state.entry_numbers,
+            entry_deadline_passed=state.entry_missing,
         )
 
     def _pilot_late(self, state: ShipmentState, manifest: ManifestEvent | None) -> bool:
@@ -702,7 +726,7 @@ class Processor:
         given: dict[str, tuple[int, str]] = {}
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
-            verdict = _CANCELLED if a.cancelled else evaluated
+            verdict = _cancelled(evaluated) if a.cancelled else evaluated
             signature = (
                 "CANCELLED"
                 if a.cancelled
