@@ -795,3 +795,14 @@ def test_a_cheap_perfume_beside_listed_excise_goods_still_holds_for_them() -> No
     ev = evaluate(record(manifest(lines=(cheap, pipe))), default_ruleset(), snap, AGG)
     [r07] = [h for h in ev.hits if h.rule_id == "R07"]
     assert (r07.evidence["hts"], r07.evidence["category"]) == ("9614002000", "excise_list")
+
+
+def test_a_type86_line_without_a_description_is_not_vague() -> None:
+    """A Type 86 line need not describe its goods (the HTS does): R10 judges the descriptions
+    there are, and a shipment whose entry lines have none is released."""
+    m = manifest(release_path=ReleasePath.TYPE_86)
+    e = entry86(lines=(Entry86Line("6109100012", 2, Decimal("20.00")),))
+    ev = run(record(m, e=e))
+    assert (ev.outcome, ev.hits) == (Outcome.RELEASE, ())
+    vague = entry86(lines=(Entry86Line("6109100012", 2, Decimal("20.00"), "goods"),))
+    assert "R10" in hit_ids(record(m, e=vague))

@@ -450,7 +450,9 @@ def _vague(c: Ctx) -> Evidence | None:
         vague_of = c.params["R10"]["vague_of"]
         out = None
         for i, li in enumerate(c.facts.lines):
-            why = vague_of[li.description or ""]
+            if li.description is None:
+                continue  # a Type 86 line need not describe its goods (the HTS does)
+            why = vague_of[li.description]
             if why is not None:
                 out = {"line": str(i + 1), **dict(why)}
                 break
