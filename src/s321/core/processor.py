@@ -180,30 +180,28 @@ def _part_in(v: Any) -> Part | None:
 
 
 def encode_state(s: ShipmentState) -> bytes:
-    # partition and next deadline first: rebuilding the deadline index reads only them (_HEAD);
-    # "pw" is the partner wait itself (states written before it existed have it in "dl")
-    return json.dumps(
-        {
-            "p": s.partition,
-            "dl": s.next_deadline_ms,
-            "k": s.key,
-            "m": _part_out(s.manifest),
-            "pi": _part_out(s.pilot),
-            "e": _part_out(s.entry86),
-            "seen": list(s.seen),
-            "px": s.pilot_expired,
-            "um": s.unmatched,
-            "v": s.version,
-            "sig": s.signature,
-            "dm": s.decided_ms,
-            "al": s.alias_of,
-            "en": list(s.entry_numbers),
-            "pw": s.deadline_ms,
-            "ed": s.entry_due_ms,
-            "ex": s.entry_expired,
-        },
-        separators=(",", ":"),
-    ).encode()
+    # partition and next deadline first: rebuilding the deadline index reads only them (_HEAD)
+    d: dict[str, Any] = {
+        "p": s.partition,
+        "dl": s.next_deadline_ms,
+        "k": s.key,
+        "m": _part_out(s.manifest),
+        "pi": _part_out(s.pilot),
+        "e": _part_out(s.entry86),
+        "seen": list(s.seen),
+        "px": s.pilot_expired,
+        "um": s.unmatched,
+        "v": s.version,
+        "sig": s.signature,
+        "dm": s.decided_ms,
+        "al": s.alias_of,
+        "en": list(s.entry_numbers),
+    }
+    if s.entry_due_ms is not None:
+        # only a Type 86 shipment has these; its head deadline may then be the entry's, and
+        # "pw" keeps the partner wait (states without "pw" have it in "dl")
+        d.update(pw=s.deadline_ms, ed=s.entry_due_ms, ex=s.entry_expired)
+    return json.dumps(d, separators=(",", ":")).encode()
 
 
 def decode_state(b: bytes) -> ShipmentState:
