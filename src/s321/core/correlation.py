@@ -73,10 +73,10 @@ class Deadlines:
     def entry_due_ms(self, manifest: ManifestEvent) -> int | None:
         """When the Type 86 entry a manifest asks for is overdue (the first millisecond after
         its filing deadline), or None when it asks for no Type 86 entry."""
-        if manifest.release_path is not ReleasePath.TYPE_86 or manifest.header.action is (
-            Action.DELETE
-        ):
+        if manifest.release_path is not ReleasePath.TYPE_86:
             return None
+        if manifest.header.action is Action.DELETE:
+            return None  # a withdrawn manifest asks for no entry
         arrival = manifest.arrival
         return _ms(self.regimes.at(arrival).type86_due(arrival)) + 1
 
