@@ -21,6 +21,7 @@ from s321.models import (
     Outcome,
     Party,
     PilotRecord,
+    ReleasePath,
     RuleHit,
     Severity,
 )
@@ -45,6 +46,7 @@ def manifest(
     event_id: str = "",
     action: Action = Action.ADD,
     arrival: timedelta = timedelta(hours=6),
+    path: ReleasePath = ReleasePath.SECTION_321,
 ) -> ManifestEvent:
     return ManifestEvent(
         header=EventHeader(event_id or f"m-{bill}-{action}-{at.timestamp()}", at, "CARR1", action),
@@ -69,6 +71,7 @@ def manifest(
             ),
         ),
         shipping_weight_kg=Decimal("0.5"),
+        release_path=path,
     )
 
 
@@ -87,11 +90,13 @@ def pilot(bill: str, *, at: datetime = T0, event_id: str = "") -> PilotRecord:
     )
 
 
-def entry86(bill: str, *, at: datetime = T0, event_id: str = "") -> Entry86:
+def entry86(
+    bill: str, *, at: datetime = T0, event_id: str = "", number: str = "ABC12345675"
+) -> Entry86:
     return Entry86(
         header=EventHeader(event_id or f"e-{bill}-{at.timestamp()}", at, "BRK1"),
         bill_number=bill,
-        entry_number="ABC12345675",
+        entry_number=number,
         port_of_entry="4701",
         shipper=_party("Shop Ltd", "CN"),
         consignee=_party("Pat Doe", "US"),

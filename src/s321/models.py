@@ -331,6 +331,9 @@ class CompleteRecord:
     pilot_deadline_passed: bool = False
     #: every distinct Type 86 entry number filed for this bill (the join sees them all)
     entry_numbers: tuple[str, ...] = ()
+    #: no Type 86 entry is on file and the filing deadline of the arrival date has passed in
+    #: event time (a shipment whose release path is Type 86 is then held for a missing entry)
+    entry_deadline_passed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

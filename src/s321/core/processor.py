@@ -163,6 +163,18 @@ class _FixedVerdict:
 _CANCELLED = _FixedVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
 
 
+def _cancelled(evaluated: Verdict) -> Verdict:
+    """The CANCELLED verdict, under the regime, rule set and reference data the withdrawn
+    manifest was evaluated with."""
+    return replace(
+        _CANCELLED,
+        regime_version=evaluated.regime_version,
+        ruleset_version=evaluated.ruleset_version,
+        refdata_version=evaluated.refdata_version,
+        stale_refdata=evaluated.stale_refdata,
+    )
+
+
 class Processor:
     """Correlates, decides and routes records; the Faust agent calls it once per record."""
 
@@ -326,9 +338,13 @@ class Processor:
         # a duplicate writes its state too: replayed after a crash, it may find here a state
         # whose changelog record never reached the broker, and so sends it again
         store[skey] = encode_state(new_state)
-        if new_state.deadline_ms is not None:
-            heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
+        self._index(partition, new_state, skey)
         return out
+
+    def _index(self, partition: int, state: ShipmentState, skey: str) -> None:
+        """Put the state's next deadline, if any, in its partition's deadline index."""
+        if state.next_deadline_ms is not None:
+            heapq.heappush(self._heaps.setdefault(partition, []), (state.next_deadline_ms, skey))
 
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
         """Send a record to its shipment's home partition through the repartition topic."""
@@ -427,7 +443,7 @@ class Processor:
             if raw_state is None:
                 continue
             state = decode_state(raw_state)
-            if state.deadline_ms != deadline:
+            if state.next_deadline_ms != deadline:
                 continue  # superseded by a later change
             step = expire(state, event_ms)
             if not step.changed:
@@ -439,6 +455,7 @@ class Processor:
             if step.unmatched:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
+            self._index(partition, new_state, skey)  # a later deadline may still be pending
         return out
 
     def rebuild_deadlines(
@@ -521,6 +538,7 @@ class Processor:
             entry86=load(state.entry86),
             pilot_deadline_passed=self._pilot_late(state, manifest),
             entry_numbers=state.entry_numbers,
+            entry_deadline_passed=state.entry_missing,
         )
 
     def _pilot_late(self, state: ShipmentState, manifest: ManifestEvent | None) -> bool:
@@ -593,7 +611,7 @@ class Processor:
         given: dict[str, tuple[int, str]] = {}
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
-            verdict = _CANCELLED if a.cancelled else evaluated
+            verdict = _cancelled(evaluated) if a.cancelled else evaluated
             signature = (
                 "CANCELLED"
                 if a.cancelled

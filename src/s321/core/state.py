@@ -47,31 +47,33 @@ def _part_in(v: Any) -> Part | None:
 
 
 def encode_state(s: ShipmentState) -> bytes:
-    """The state's stored bytes, partition and deadline first (see :func:`deadline_of`)."""
-    return json.dumps(
-        {
-            "p": s.partition,
-            "dl": s.deadline_ms,
-            "k": s.key,
-            "m": _part_out(s.manifest),
-            "pi": _part_out(s.pilot),
-            "e": _part_out(s.entry86),
-            "seen": list(s.seen),
-            "px": s.pilot_expired,
-            "um": s.unmatched,
-            "v": s.version,
-            "sig": s.signature,
-            "dm": s.decided_ms,
-            "al": s.alias_of,
-            "en": list(s.entry_numbers),
-        },
-        separators=(",", ":"),
-    ).encode()
+    """The state's stored bytes, partition and next deadline first (see :func:`deadline_of`)."""
+    d: dict[str, Any] = {
+        "p": s.partition,
+        "dl": s.next_deadline_ms,
+        "k": s.key,
+        "m": _part_out(s.manifest),
+        "pi": _part_out(s.pilot),
+        "e": _part_out(s.entry86),
+        "seen": list(s.seen),
+        "px": s.pilot_expired,
+        "um": s.unmatched,
+        "v": s.version,
+        "sig": s.signature,
+        "dm": s.decided_ms,
+        "al": s.alias_of,
+        "en": list(s.entry_numbers),
+    }
+    if s.entry_due_ms is not None:
+        # only a Type 86 shipment has these; its head deadline may then be the entry's, and
+        # "pw" keeps the partner wait (states without "pw" have it in "dl")
+        d.update(pw=s.deadline_ms, ed=s.entry_due_ms, ex=s.entry_expired)
+    return json.dumps(d, separators=(",", ":")).encode()
 
 
 def decode_state(b: bytes) -> ShipmentState:
     """The state stored as ``b`` (a state without ``al`` or ``en`` is no alias and has seen no
-    entry number)."""
+    entry number; one without ``ed`` awaits no Type 86 entry)."""
     d = json.loads(b)
     return ShipmentState(
         key=d["k"],
@@ -80,7 +82,7 @@ def decode_state(b: bytes) -> ShipmentState:
         pilot=_part_in(d["pi"]),
         entry86=_part_in(d["e"]),
         seen=tuple(d["seen"]),
-        deadline_ms=d["dl"],
+        deadline_ms=d["pw"] if "pw" in d else d["dl"],
         pilot_expired=d["px"],
         unmatched=d["um"],
         version=d["v"],
@@ -88,6 +90,8 @@ def decode_state(b: bytes) -> ShipmentState:
         decided_ms=d["dm"],
         alias_of=d.get("al"),
         entry_numbers=tuple(d.get("en", ())),
+        entry_due_ms=d.get("ed"),
+        entry_expired=d.get("ex", False),
     )
 
 
@@ -95,11 +99,11 @@ _HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
 
 
 def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and deadline, read from the head of its encoding; a state
-    whose encoding does not start with them is decoded in full."""
+    """A stored state's partition and next deadline, read from the head of its encoding; a
+    state whose encoding does not start with them is decoded in full."""
     head = _HEAD.match(raw)
     if head is None:
         state = decode_state(raw)
-        return state.partition, state.deadline_ms
+        return state.partition, state.next_deadline_ms
     deadline = head.group(2)
     return int(head.group(1)), None if deadline == b"null" else int(deadline)

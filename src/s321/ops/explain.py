@@ -42,7 +42,7 @@ from s321.models import (
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import default_regimes
 from s321.rules.aggregates import Aggregates
-from s321.rules.engine import Evaluation, evaluate
+from s321.rules.engine import ENTRY_MISSING, Evaluation, evaluate
 from s321.rules.facts import Facts
 from s321.rules.ruleset import Ruleset
 
@@ -331,6 +331,8 @@ def explain(
             h.rule_id == "R16" and h.evidence.get("reason") == "no_pilot_data_by_deadline"
             for h in newest.hits
         ),
+        # nor the Type 86 one: its missing-entry reason says the deadline passed without it
+        entry_deadline_passed=any(h.reason_code == ENTRY_MISSING for h in newest.hits),
     )
     agg = aggregates(record) if aggregates is not None else Aggregates.empty()
     ev = evaluate(record, ruleset, snapshot, agg, stale_refdata=stale_refdata)
@@ -353,6 +355,7 @@ def render(e: Explanation) -> str:
             f"  {source}: " + ("absent" if part is None else json.dumps(part, sort_keys=True))
         )
     lines.append(f"  pilot_deadline_passed: {data['pilot_deadline_passed']}")
+    lines.append(f"  entry_deadline_passed: {data['entry_deadline_passed']}")
     for ref in e.missing_inputs:
         lines.append(f"  input no longer readable: {ref.topic}/{ref.partition}/{ref.offset}")
     ev = e.evaluation
