@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from s321.devtools.stack import Stack
+from s321.devtools.stack import RegistryService, Stack, StackConfig
 from s321.settings import Settings
-from tests.registry_stub import RegistryStub
 
 
 @pytest.fixture(scope="session")
@@ -153,11 +152,22 @@ def start_own_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("the test's own redis-server did not start")
 
 
-@pytest.fixture
-def schema_registry() -> Iterator[RegistryStub]:
-    """A Confluent-compatible schema registry stand-in on loopback (see tests/registry_stub.py)."""
-    stub = RegistryStub()
+@pytest.fixture(scope="session")
+def schema_registry(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryService]:
+    """A real schema registry (Confluent-compatible API) of the session's own, on a free
+    loopback port; its ``url`` is what ``S321_SCHEMA_REGISTRY_URL`` is set to."""
+    cfg = StackConfig(
+        data_dir=tmp_path_factory.mktemp("registry"), cache_dir=settings.cache_dir,
+        kafka_version=settings.kafka_version, kafka_port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port, redis_port=settings.redis_port,
+        registry_port=free_port(), timeout_s=180.0,
+    )  # fmt: skip
+    service = RegistryService(cfg)
     try:
-        yield stub
-    finally:
-        stub.close()
+        service.start()
+    except Exception as exc:
+        pytest.fail(f"could not start the schema registry: {exc}", pytrace=False)
+    yield service
+    service.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from s321.models import (
     Outcome,
     Party,
     PilotRecord,
+    ReleasePath,
     RuleHit,
     Severity,
 )
@@ -44,6 +46,7 @@ def manifest(
     event_id: str = "",
     action: Action = Action.ADD,
     arrival: timedelta = timedelta(hours=6),
+    path: ReleasePath = ReleasePath.SECTION_321,
 ) -> ManifestEvent:
     return ManifestEvent(
         header=EventHeader(event_id or f"m-{bill}-{action}-{at.timestamp()}", at, "CARR1", action),
@@ -68,6 +71,7 @@ def manifest(
             ),
         ),
         shipping_weight_kg=Decimal("0.5"),
+        release_path=path,
     )
 
 
@@ -86,11 +90,13 @@ def pilot(bill: str, *, at: datetime = T0, event_id: str = "") -> PilotRecord:
     )
 
 
-def entry86(bill: str, *, at: datetime = T0, event_id: str = "") -> Entry86:
+def entry86(
+    bill: str, *, at: datetime = T0, event_id: str = "", number: str = "ABC12345675"
+) -> Entry86:
     return Entry86(
         header=EventHeader(event_id or f"e-{bill}-{at.timestamp()}", at, "BRK1"),
         bill_number=bill,
-        entry_number="ABC12345675",
+        entry_number=number,
         port_of_entry="4701",
         shipper=_party("Shop Ltd", "CN"),
         consignee=_party("Pat Doe", "US"),
@@ -110,6 +116,25 @@ class StubVerdict:
     ruleset_version: str = "test-rules"
     refdata_version: str = "test-ref"
     stale_refdata: bool = False
+    affected: tuple[str, ...] = ()
+    affected_by_presence: tuple[str, ...] = ()
+
+
+class PerRecord:
+    """A test :class:`~s321.core.processor.Evaluator` made of a function of one record: a batch
+    is evaluated record by record, the exception a record's evaluation raised in its place."""
+
+    def __init__(self, rule: Callable[[CompleteRecord], object]) -> None:
+        self.rule = rule
+
+    def many(self, records: Sequence[CompleteRecord]) -> list[object]:
+        out: list[object] = []
+        for record in records:
+            try:
+                out.append(self.rule(record))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
 
 def value_rule(record: CompleteRecord) -> StubVerdict:

@@ -44,11 +44,16 @@ def stack() -> None:
 
 
 @stack.command("up")
+@click.option(
+    "--registry",
+    is_flag=True,
+    help="Also start a schema registry (Confluent-compatible API) on S321_REGISTRY_PORT.",
+)
 @click.pass_obj
-def stack_up(settings: Settings) -> None:
+def stack_up(settings: Settings, registry: bool) -> None:
     """Fetch what is missing, start Kafka and Redis, and wait until both answer."""
     t0 = time.monotonic()
-    started = _stack(settings).up()
+    started = _stack(settings).up(registry=registry)
     took = time.monotonic() - t0
     what = ", ".join(started) if started else "nothing (already running)"
     click.echo(f"started {what} in {took:.1f}s")
@@ -360,9 +365,10 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
 
     from s321.ops.explain import explain_live, render
 
-    found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
-                         redis_url=settings.redis_url, prefix=settings.topic_prefix,
-                         serde=_serializer(settings))  # fmt: skip
+    with _serializer(settings) as serde:
+        found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
+                             redis_url=settings.redis_url, prefix=settings.topic_prefix,
+                             serde=serde)  # fmt: skip
     click.echo(json.dumps(found.as_json(), indent=2) if as_json else render(found))
     if not found.history:
         sys.exit(1)
@@ -453,27 +459,28 @@ def generate(
     """Produce synthetic Section 321 traffic with ground truth (or write/replay a file)."""
     from s321.devtools.generator.command import GenerateOptions, run_generate
 
-    what, figures, counts = run_generate(
-        GenerateOptions(
-            bootstrap=settings.kafka_bootstrap,
-            seed=seed,
-            shipments=shipments,
-            start=start.date(),
-            end=end.date(),
-            mix=mix,
-            enable=enable,
-            ground_truth=ground_truth,
-            out=out,
-            replay=replay,
-            rate=rate,
-            partitioner=partitioner,
-            bad_keys=bad_keys,
-            topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
-            partitions=settings.partitions,
-            progress=not no_progress,
-            encode=_serializer(settings).encode,
+    with _serializer(settings) as serde:
+        what, figures, counts = run_generate(
+            GenerateOptions(
+                bootstrap=settings.kafka_bootstrap,
+                seed=seed,
+                shipments=shipments,
+                start=start.date(),
+                end=end.date(),
+                mix=mix,
+                enable=enable,
+                ground_truth=ground_truth,
+                out=out,
+                replay=replay,
+                rate=rate,
+                partitioner=partitioner,
+                bad_keys=bad_keys,
+                topic_prefix=settings.topic_prefix if topic_prefix is None else topic_prefix,
+                partitions=settings.partitions,
+                progress=not no_progress,
+                encode=serde.encode,
+            )
         )
-    )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     if isinstance(figures, int):
         click.echo(f"{what} {figures} records to {out}" + (f" ({outcomes})" if outcomes else ""))

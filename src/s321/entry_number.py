@@ -5,9 +5,9 @@ and/or digits), a 7-digit number assigned by the filer, and a check digit "compu
 first 10 characters based on a formula provided by Customs". The formula is published in the
 ACE CATAIR, Appendix E ("Valid Entry Numbers").
 
-**What is implemented here, and how sure we are.** We could not read the appendix's
-computation text verbatim while writing this module, so the algorithm below is a clearly
-stated assumption, kept in one function so that it can be corrected in one place:
+**What is implemented here.** The algorithm below is an assumption, not checked against the
+appendix's worked examples; it is kept in this one function so that it can be corrected in one
+place (rule R25's ``check_digit`` parameter switches the check off meanwhile):
 
 1. Letters of the filer code become digits with the classic punched-card mapping used by
    mod-10 self-check schemes: ``A..I -> 1..9``, ``J..R -> 1..9``, ``S..Z -> 2..9``.
@@ -15,16 +15,23 @@ stated assumption, kept in one function so that it can be corrected in one place
    the right: the rightmost digit and every second digit leftward are doubled, a doubled
    value over 9 contributes its digit sum, and the check digit is ``(10 - sum % 10) % 10``.
 
-The synthetic traffic generator uses this both to make valid numbers and, by changing the
-check digit, invalid ones (rule R25); the rule must import the same function so that both
-sides agree whatever the final formula turns out to be.
+Rule R25 (:mod:`s321.rules.catalogue`) checks entry numbers with :func:`entry_number_fault`, and
+the synthetic traffic generator makes valid numbers with :func:`make_entry_number` and invalid
+ones by changing the check digit, so both sides agree whatever the final formula turns out to be.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-__all__ = ["check_digit", "format_entry_number", "is_valid_entry_number", "make_entry_number"]
+__all__ = [
+    "check_digit",
+    "entry_number_fault",
+    "format_entry_number",
+    "is_valid_entry_number",
+    "make_entry_number",
+]
 
 _LETTER_DIGITS = {
     **{chr(ord("A") + i): i + 1 for i in range(9)},  # A..I
@@ -72,12 +79,19 @@ def make_entry_number(filer_code: str, transaction: int) -> str:
     return first10 + check_digit(first10)
 
 
-def is_valid_entry_number(entry_number: str) -> bool:
-    """Whether a number (hyphens and spaces allowed) has the right form and check digit."""
+def entry_number_fault(entry_number: str) -> Literal["format", "check_digit"] | None:
+    """What is wrong with a number (hyphens and whitespace allowed): ``"format"`` when it is
+    not 3 alphanumerics and 8 digits, ``"check_digit"`` when its last digit is not
+    :func:`check_digit` of the first ten, None when it is a valid entry number."""
     text = _SEPARATORS.sub("", entry_number).upper()
     if not _ENTRY.match(text):
-        return False
-    return check_digit(text[:10]) == text[10]
+        return "format"
+    return None if check_digit(text[:10]) == text[10] else "check_digit"
+
+
+def is_valid_entry_number(entry_number: str) -> bool:
+    """Whether a number (hyphens and whitespace allowed) has the right form and check digit."""
+    return entry_number_fault(entry_number) is None
 
 
 def format_entry_number(entry_number: str) -> str:

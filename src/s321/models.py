@@ -5,21 +5,28 @@ Plain frozen dataclasses, no I/O. Money is :class:`~decimal.Decimal` in U.S. dol
 The wire form of each type is an Avro record in ``schemas/``; :mod:`s321.serialization` is the
 one place that maps between the two.
 
-Field names follow the sources (``../shared/domain/SECTION321.md`` section 2). Personal data
-lives in :class:`Party` (names, addresses); nothing outside this module and the serializer
-should print a Party: use :func:`s321.privacy` helpers for evidence and logs.
+Field names follow the sources: the carrier's manifest (house bill, master bill, tracking
+number, shipper, consignee, lines), the Section 321 Data Pilot record (originator code, filer
+type, seller, deliver-to party, listed price) and the Entry Type 86 entry (bill number, entry
+number, port of entry, lines). Personal data lives in :class:`Party` (names, addresses);
+nothing outside this module and the serializer should print a Party: evidence and logs carry
+:func:`party_key` / :func:`address_key` hashes instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 __all__ = [
+    "ENGINE_ERROR",
+    "REVIEW_ACTION",
     "Action",
     "Address",
     "CompleteRecord",
@@ -41,6 +48,7 @@ __all__ = [
     "RuleHit",
     "Severity",
     "address_key",
+    "engine_error_hit",
     "normalise_bill",
     "party_key",
 ]
@@ -182,6 +190,28 @@ class LineItem:
     pga: PgaData | None = None
 
 
+class _Priced(Protocol):
+    @property
+    def value(self) -> Decimal: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class _Goods:
+    """The totals of an event's goods lines (a manifest's, a Type 86 entry's)."""
+
+    __slots__ = ()
+    lines: Sequence[_Priced]
+
+    @property
+    def declared_value(self) -> Decimal:
+        return sum((line.value for line in self.lines), Decimal(0))
+
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
 @dataclass(frozen=True, slots=True)
 class EventHeader:
     """What every input event carries: id, event time, originator, amendment action."""
@@ -193,7 +223,7 @@ class EventHeader:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestEvent:
+class ManifestEvent(_Goods):
     """Carrier manifest (19 CFR 128.21(a)), one house bill."""
 
     header: EventHeader
@@ -218,14 +248,6 @@ class ManifestEvent:
     gift: bool = False
     nominal_consignee: Party | None = None
     postal_item_id: str | None = None
-
-    @property
-    def declared_value(self) -> Decimal:
-        return sum((line.value for line in self.lines), Decimal(0))
-
-    @property
-    def quantity(self) -> int:
-        return sum(line.quantity for line in self.lines)
 
     @property
     def arrival(self) -> datetime:
@@ -276,7 +298,7 @@ class Entry86Line:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry86:
+class Entry86(_Goods):
     """Entry Type 86 (84 FR 40079): ten elements, lines with 10-digit HTS."""
 
     header: EventHeader
@@ -295,14 +317,6 @@ class Entry86:
     def filer_code(self) -> str:
         return self.entry_number[:3]
 
-    @property
-    def declared_value(self) -> Decimal:
-        return sum((line.value for line in self.lines), Decimal(0))
-
-    @property
-    def quantity(self) -> int:
-        return sum(line.quantity for line in self.lines)
-
 
 @dataclass(frozen=True, slots=True)
 class CompleteRecord:
@@ -317,6 +331,9 @@ class CompleteRecord:
     pilot_deadline_passed: bool = False
     #: every distinct Type 86 entry number filed for this bill (the join sees them all)
     entry_numbers: tuple[str, ...] = ()
+    #: no Type 86 entry is on file and the filing deadline of the arrival date has passed in
+    #: event time (a shipment whose release path is Type 86 is then held for a missing entry)
+    entry_deadline_passed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +346,30 @@ class RuleHit:
     reason_code: str
     description: str
     evidence: dict[str, str] = field(default_factory=dict)
+
+
+#: Reason code of the hit that holds a shipment whose rule evaluation raised.
+ENGINE_ERROR = "ENGINE_ERROR"
+#: Required action on a shipment held because its rule evaluation raised.
+REVIEW_ACTION = "manual review (rule engine error)"
+
+
+def engine_error_hit(exc: BaseException, rule_id: str = "ENGINE", rule_version: int = 1) -> RuleHit:
+    """The hit recorded when evaluating rule ``rule_id`` raised ``exc`` (``ENGINE``: when the
+    evaluation as a whole did); the shipment is held for manual review.
+
+    Its severity is CRITICAL, the highest: the rule that raised may have been one that would
+    have fired at any severity, so the hit holds whatever hold threshold a rule set sets, and
+    a reader ranking hits by severity never sees it below a finding that holds. The evidence is
+    the exception's class only (its message may quote the record)."""
+    return RuleHit(
+        rule_id,
+        rule_version,
+        Severity.CRITICAL,
+        ENGINE_ERROR,
+        "rule evaluation raised; held for manual review",
+        {"error_class": type(exc).__name__},
+    )
 
 
 @dataclass(frozen=True, slots=True)

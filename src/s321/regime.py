@@ -1,6 +1,6 @@
 """The legal regime as an effective-dated table, chosen by a shipment's arrival time.
 
-The table is data (``s321/data/regimes.csv``, SECTION321.md section 3), never code: each row
+The table is data (``s321/data/regimes.csv``), never code: each row
 is the *whole* regime in force from its ``effective_from`` (U.S. Eastern wall-clock time, as
 the executive orders and Federal Register notices state it) until the next row's. A row says:
 
@@ -15,7 +15,10 @@ section321_available       ``false``: no shipment can be released as Section 321
 excluded_origins           ISO-2 origins not eligible (``;``-separated), e.g. ``CN;HK``
 pilot                      the Section 321 Data Pilot exists (R16 applies)
 type86                     Entry Type 86 exists
-type86_before_arrival      a Type 86 filed after arrival is rejected (R25)
+type86_filing_days         when a Type 86 entry is due (R25, and a Type 86 shipment's
+                           missing-entry deadline): ``0``, upon or before arrival (89 FR 2630);
+                           ``N``, by the end of the Nth calendar day after the arrival date
+                           (84 FR 40079: up to 15 calendar days after arrival)
 vague_description_rejected vague descriptions are rejected in advance air cargo data (R10)
 cpsc_efiling               CPSC certificate eFiling is mandatory (R09)
 rules_enabled              rule ids this regime switches on even if the rule set has them off
@@ -23,7 +26,7 @@ source, note               the legal source and a human note
 ========================== ===============================================================
 
 Boundaries are inclusive on the left: a shipment arriving exactly at ``effective_from`` is
-judged under the new row.
+judged under the new row. Calendar days are counted in U.S. Eastern time, like the boundaries.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import csv
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
@@ -55,7 +58,7 @@ _COLUMNS = (
     "excluded_origins",
     "pilot",
     "type86",
-    "type86_before_arrival",
+    "type86_filing_days",
     "vague_description_rejected",
     "cpsc_efiling",
     "rules_enabled",
@@ -76,7 +79,7 @@ class Regime:
     excluded_origins: frozenset[str]
     pilot: bool
     type86: bool
-    type86_before_arrival: bool
+    type86_filing_days: int
     vague_description_rejected: bool
     cpsc_efiling: bool
     rules_enabled: frozenset[str]
@@ -98,6 +101,19 @@ class Regime:
             if any(o in self.excluded_origins for o in seen):
                 return "origin_excluded"
         return None
+
+    def type86_due(self, arrival: datetime) -> datetime:
+        """The last instant at which a Type 86 entry for goods arriving at ``arrival`` is
+        filed on time; one filed after it is late.
+
+        With ``type86_filing_days`` 0 that is the arrival itself ("upon or before arrival");
+        with N, the end of the Nth calendar day after the arrival date, in U.S. Eastern time
+        (the last microsecond before the next day starts).
+        """
+        if self.type86_filing_days == 0:
+            return arrival
+        day = arrival.astimezone(EASTERN).date() + timedelta(days=self.type86_filing_days + 1)
+        return datetime.combine(day, time(0), EASTERN).astimezone(UTC) - timedelta(microseconds=1)
 
 
 class RegimeTable:
@@ -149,6 +165,13 @@ def _bool(value: str, where: str) -> bool:
     raise ConfigError(f"{where}: not a boolean: {value!r}")
 
 
+def _days(value: str, where: str) -> int:
+    v = value.strip()
+    if not v.isdigit():
+        raise ConfigError(f"{where}: type86_filing_days must be a whole number of days: {value!r}")
+    return int(v)
+
+
 def _set(value: str) -> frozenset[str]:
     return frozenset(p.strip().upper() for p in value.split(";") if p.strip())
 
@@ -172,7 +195,7 @@ def _parse_row(row: dict[str, str], where: str) -> Regime:
         excluded_origins=_set(row["excluded_origins"]),
         pilot=_bool(row["pilot"], where),
         type86=_bool(row["type86"], where),
-        type86_before_arrival=_bool(row["type86_before_arrival"], where),
+        type86_filing_days=_days(row["type86_filing_days"], where),
         vague_description_rejected=_bool(row["vague_description_rejected"], where),
         cpsc_efiling=_bool(row["cpsc_efiling"], where),
         rules_enabled=_set(row["rules_enabled"]),

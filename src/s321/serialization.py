@@ -354,22 +354,25 @@ def _dec_in(raw: bytes, places: int, limit: int) -> Decimal:
     return Decimal(unscaled).scaleb(-places)
 
 
+def _dec_in_cached(raw: bytes, cache: dict[bytes, Decimal], places: int, limit: int) -> Decimal:
+    hit = cache.get(raw)
+    return hit if hit is not None else _remember(cache, raw, _dec_in(raw, places, limit))
+
+
 def _money_in(raw: bytes) -> Decimal:
-    hit = _MONEY_IN.get(raw)
-    return hit if hit is not None else _remember(_MONEY_IN, raw, _dec_in(raw, 2, _MONEY_LIMIT))
-
-
-def _opt_money_in(raw: bytes | None) -> Decimal | None:
-    return None if raw is None else _money_in(raw)
+    return _dec_in_cached(raw, _MONEY_IN, 2, _MONEY_LIMIT)
 
 
 def _weight_in(raw: bytes) -> Decimal:
-    hit = _WEIGHT_IN.get(raw)
-    return hit if hit is not None else _remember(_WEIGHT_IN, raw, _dec_in(raw, 3, _WEIGHT_LIMIT))
+    return _dec_in_cached(raw, _WEIGHT_IN, 3, _WEIGHT_LIMIT)
+
+
+def _opt_money_in(raw: bytes | None) -> Decimal | None:
+    return None if raw is None else _dec_in_cached(raw, _MONEY_IN, 2, _MONEY_LIMIT)
 
 
 def _opt_weight_in(raw: bytes | None) -> Decimal | None:
-    return None if raw is None else _weight_in(raw)
+    return None if raw is None else _dec_in_cached(raw, _WEIGHT_IN, 3, _WEIGHT_LIMIT)
 
 
 def _ts_out(value: datetime) -> int:
@@ -932,6 +935,17 @@ class Serializer:
 
             conf = {"url": registry_url, **(registry_config or {})}
             self._client = SchemaRegistryClient.new_client(conf)
+
+    def close(self) -> None:
+        """Close the registry client's connections (nothing to do without a registry)."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Serializer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def uses_registry(self) -> bool:

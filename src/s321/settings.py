@@ -54,6 +54,7 @@ class Settings:
     redis_port: int = 16379
     data_dir: Path = field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "s321")
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "s321")
+    registry_port: int = 18081
     schema_registry_url: str = ""
     schema_registry_auth: Secret = field(default_factory=lambda: Secret(""))
     app_id: str = "s321"

@@ -16,15 +16,18 @@ __all__ = [
     "INPUTS",
     "MANIFEST",
     "PILOT",
+    "TABLE",
     "UNMATCHED",
     "TopicSpec",
+    "changelog_name",
     "topic_name",
 ]
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: its base name, what its key is, which Avro type its values are."""
+    """One topic: its base name, what its key is, what its values are (the Avro type, for
+    the topics whose values are one), and whether it is co-partitioned with the inputs."""
 
     base: str
     key: str
@@ -68,23 +71,39 @@ DEAD_LETTERS = TopicSpec(
 UNMATCHED = TopicSpec(
     "s321.unmatched.v1",
     "shipment key",
-    "Decision",
+    "DeadLetter",
     True,
-    doc="pilot/Type 86 data whose manifest never arrived by its deadline",
+    doc="pilot records and Type 86 entries whose manifest never arrived within the matching "
+    "window: a dead letter (error class Unmatched) with the record's original bytes and where "
+    "it was read; no decision is made for them",
 )
 
 REPARTITION = TopicSpec(
     "s321.repartition.v1",
-    "shipment key (derived from the payload)",
-    "input event (any of the three)",
+    "shipment key (derived from the payload); none on a mark",
+    "an input event (any of the three); empty for a link or a re-evaluation; three "
+    "big-endian 64-bit integers for a mark",
     True,
     doc="inputs whose producer key or partition disagreed with the payload; links, "
-    "re-evaluations, and the event-time marks of every input partition",
+    "re-evaluations, and the event-time marks of every input partition (the headers in "
+    "s321.core.routing say which)",
 )
 
 INPUTS: tuple[TopicSpec, ...] = (MANIFEST, PILOT, ENTRY86)
 INTERNAL: tuple[TopicSpec, ...] = (REPARTITION,)
 ALL: tuple[TopicSpec, ...] = (*INPUTS, *INTERNAL, DECISIONS, DEAD_LETTERS, UNMATCHED)
+
+
+#: The worker's join-state table. Its changelog topic, ``<app id>-shipments-changelog``, is
+#: compacted, co-partitioned with the inputs and holds every shipment's state (personal data
+#: included); the table is rebuilt from it when a worker takes over partitions.
+TABLE = "shipments"
+
+
+def changelog_name(app_id: str) -> str:
+    """The table's changelog topic: named by the application id, not the topic prefix (the
+    stream runtime derives it as ``<app id>-<table>-changelog``)."""
+    return f"{app_id}-{TABLE}-changelog"
 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:

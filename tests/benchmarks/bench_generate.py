@@ -23,9 +23,10 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from s321 import topics
+from s321.admin import ensure_topics
 from s321.devtools.generator import GeneratorConfig, generate, iter_stream
 from s321.devtools.generator.command import _split
-from s321.devtools.generator.produce import encode_events, ensure_topics, produce_records
+from s321.devtools.generator.produce import encode_events, produce_records
 from s321.settings import Settings
 
 _TUNING: dict[str, object] = {
@@ -77,7 +78,7 @@ def main() -> None:
     made: list[str] = []
     try:
         for p in prefixes:
-            made += ensure_topics(bootstrap, p, partitions=8)
+            made += ensure_topics(bootstrap, p, 8, topics.INPUTS)
         ours = produce_records(records, bootstrap=bootstrap, prefix=prefixes[0])
         raw = [
             (

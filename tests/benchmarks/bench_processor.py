@@ -30,11 +30,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from s321 import topics
-from s321.core.processor import Processor, murmur2_partition
+from s321.core.processor import Processor
+from s321.core.routing import murmur2_partition
 from s321.devtools.bench import cached_traffic
 from s321.devtools.generator.ocf import WireRecord, read_records
+from s321.evaluator import RuleEvaluator, build_evaluator
 from s321.settings import Settings
-from s321.worker import RuleEvaluator, build_evaluator
 
 __all__ = ["main"]
 

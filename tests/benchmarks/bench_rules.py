@@ -165,7 +165,7 @@ def _variants(rec: CompleteRecord) -> list[tuple[str, CompleteRecord]]:
 
 def outcomes(seed: int = 7, shipments: int = 3000) -> dict[str, Any]:
     """Every evaluation of the generated records: key/variant/ruleset -> what was concluded."""
-    from s321.worker import demo_refdata_dir
+    from s321.refdata import demo_refdata_dir
 
     snaps = {"demo": ReferenceSnapshot.from_directory(demo_refdata_dir()), "fixture": SNAP}
     rulesets: dict[str, Ruleset] = {

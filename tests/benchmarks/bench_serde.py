@@ -8,7 +8,7 @@ through :mod:`s321.serialization`, and the same for the baseline: fastavro's sch
 reader/writer on plain dicts with the full (logical-type) schema, no domain mapping, no framing.
 It then prints the share of one core that the pipeline's load would take: 15,000 decodes per
 second of inputs (mixed as the sources' volumes are: per shipment one manifest, 0.23 pilot
-records, 0.49 Type 86 entries; SECTION321.md §1) plus 5,000 decision encodes per second.
+records, 0.49 Type 86 entries) plus 5,000 decision encodes per second.
 The target is under a third of one core.
 """
 

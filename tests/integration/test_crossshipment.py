@@ -113,9 +113,9 @@ def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
     other is decided again: R03 no longer holds it."""
     from datetime import timedelta
 
+    from s321.evaluator import RuleEvaluator
     from s321.models import Address, Party
     from s321.rules import default_ruleset
-    from s321.worker import RuleEvaluator
     from tests.unit.test_pipeline import Feed
     from tests.unit.test_rules import SELLER, SNAP, T, pilot
 

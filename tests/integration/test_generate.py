@@ -10,9 +10,10 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from s321 import topics
+from s321.admin import ensure_topics
 from s321.cli import cli
 from s321.devtools.generator import GeneratorConfig, generate
-from s321.devtools.generator.produce import encode_events, ensure_topics, produce_records
+from s321.devtools.generator.produce import encode_events, produce_records
 from s321.models import normalise_bill
 from s321.serialization import decode
 
@@ -59,7 +60,7 @@ def test_generated_events_reach_their_topics_and_decode(
     """A few hundred events land on the prefixed input topics, keyed and decodable."""
     prefix = f"{unique}."
     events = generate(GeneratorConfig(seed=9, shipments=150)).events
-    names = ensure_topics(kafka_bootstrap, prefix, partitions=3)
+    names = list(ensure_topics(kafka_bootstrap, prefix, 3, topics.INPUTS))
     try:
         stats = produce_records(encode_events(events), bootstrap=kafka_bootstrap, prefix=prefix)
         assert stats.records == len(events)
@@ -95,7 +96,7 @@ def test_partitioners_place_keys_like_their_clients(
     try:
         for i, part in enumerate(("murmur2", "crc32")):
             prefix = f"{unique}.{i}."
-            names = ensure_topics(kafka_bootstrap, prefix, partitions=6)
+            names = list(ensure_topics(kafka_bootstrap, prefix, 6, topics.INPUTS))
             made += names
             produce_records(
                 encode_events(events), bootstrap=kafka_bootstrap, prefix=prefix, partitioner=part

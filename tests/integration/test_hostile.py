@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from s321 import serialization, topics, validation
-from s321.core.processor import murmur2_partition
+from s321.core.routing import murmur2_partition
 from s321.devtools.demo import DemoReport, collect, compare, start_worker
 from s321.models import DeadLetter, Decision, ManifestEvent
 from s321.worker import ensure_topics

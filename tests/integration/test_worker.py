@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from s321 import serialization, topics
-from s321.core.processor import murmur2_partition
+from s321.admin import ensure_topics
+from s321.core.routing import murmur2_partition
 from s321.devtools.demo import DemoReport, collect, compare, start_worker, stop_worker
 from s321.devtools.generator.scenarios import Event, GeneratorConfig, Traffic, generate
-from s321.worker import ensure_topics
 
 PARTITIONS = 4
 WORKER_ARGS = ("--idle-speedup", "7200", *os.environ.get("S321_TEST_WORKER_ARGS", "").split())

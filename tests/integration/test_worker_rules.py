@@ -14,18 +14,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
 
 from s321 import serialization, topics
+from s321.admin import ensure_topics
 from s321.devtools.demo import start_worker
+from s321.devtools.generator import world
 from s321.devtools.generator.scenarios import GeneratorConfig, Traffic, generate
-from s321.models import Decision, Outcome
-from s321.rules import default_ruleset
-from s321.worker import ensure_topics, redis_prefix
+from s321.entry_number import make_entry_number
+from s321.models import Decision, Entry86, Entry86Line, EventHeader, ManifestEvent, Outcome
+from s321.regime import EASTERN, default_regimes
+from s321.rules import ENTRY_ACTION, ENTRY_MISSING, ENTRY_PENDING, TYPE86_ACTION, default_ruleset
+from s321.stores.connection import redis_prefix
 from tests.conftest import free_port, start_own_redis
 
 PARTITIONS = 2
@@ -92,6 +96,10 @@ class _Decisions:
                 self.by_key.setdefault(d.shipment_key, {})[d.version] = d
         return True
 
+    def read_for(self, seconds: float) -> None:
+        """Keep whatever arrives within ``seconds``."""
+        self.wait(lambda seen: False, seconds)
+
     def newest(self, key: str) -> Decision:
         versions = self.by_key[key]
         return versions[max(versions)]
@@ -101,13 +109,36 @@ class _Decisions:
 
 
 def _all_decided(
-    keys: set[str], min_version: int = 1
+    keys: set[str] | dict[str, int],
+    min_version: int = 1,
+    where: Callable[[Decision], bool] | None = None,
 ) -> Callable[[dict[str, dict[int, Decision]]], bool]:
-    return lambda seen: all(max(seen.get(k, {}), default=0) >= min_version for k in keys)
+    """Every key decided (at least ``min_version``); with ``keys`` mapping each to how many
+    inputs it has, its newest decision made from all of them (a Type 86 shipment is held until
+    its entry is read, then decided again); and ``where`` true of every newest decision."""
+    inputs = keys if isinstance(keys, dict) else {}
+
+    def done(seen: dict[str, dict[int, Decision]]) -> bool:
+        for k in keys:
+            versions = seen.get(k, {})
+            if max(versions, default=0) < min_version:
+                return False
+            newest = versions[max(versions)]
+            if len(newest.inputs) < inputs.get(k, 0) or (where is not None and not where(newest)):
+                return False
+        return True
+
+    return done
 
 
-def _decided_keys(traffic: Traffic) -> set[str]:
-    return {t.key for t in traffic.truth if t.outcome in ("RELEASE", "HOLD")}
+def _decided_keys(traffic: Traffic) -> dict[str, int]:
+    """The shipments expected to be decided, each with how many inputs it has under its key."""
+    parts: dict[str, set[object]] = {}
+    for e in traffic.events:
+        parts.setdefault(e.key, set()).add(e.spec)
+    return {
+        t.key: len(parts.get(t.key, ())) for t in traffic.truth if t.outcome in ("RELEASE", "HOLD")
+    }
 
 
 class _Run:
@@ -271,7 +302,8 @@ def test_worker_keeps_deciding_through_a_redis_outage_and_recovers(
         for k in keys3:
             d = run.decisions.newest(k)
             assert (d.outcome, d.stale_refdata) == (Outcome.RELEASE, False), d
-        assert run.decisions.wait(_all_decided(keys2, min_version=2), 120), run.log_tail()
+        released = _all_decided(keys2, 2, lambda d: d.outcome is Outcome.RELEASE)
+        assert run.decisions.wait(released, 120), run.log_tail()
         for k in keys2:
             d = run.decisions.newest(k)
             assert (d.outcome, d.stale_refdata) == (Outcome.RELEASE, False), d
@@ -325,11 +357,14 @@ def test_explain_shows_masked_record_every_rule_and_the_decision_history(
     _produce(run.bootstrap, run.prefix, traffic)
     keys = _decided_keys(traffic)
     assert run.decisions.wait(_all_decided(keys), 120), run.log_tail()
+    # a shipment whose entry never comes gets one more version at its deadline: not that one
+    missing = {t.key for t in traffic.truth if t.scenario == "entry_missing"}
     held = sorted(
         k
         for k in keys
         if run.decisions.newest(k).outcome is Outcome.HOLD
         and len(run.decisions.newest(k).inputs) >= 2
+        and k not in missing
     )
     assert held, "no held shipment with two inputs to explain"
     key = held[0]
@@ -380,3 +415,96 @@ def test_read_only_aggregates_match_recorded_ones_and_write_nothing(
     assert store.read(_rec("C", "100")).person_day_total == recorded.person_day_total + 100
     assert sorted(client.scan_iter(match=f"{unique}:*")) == before
     client.delete(*before)
+
+
+def _missing_entry_shipment() -> tuple[Traffic, ManifestEvent]:
+    """A generated shipment that asks for Type 86 release and whose entry never comes,
+    arriving under the 2024 rule (its entry due upon or before arrival), and its manifest."""
+    for seed in range(60, 160):
+        traffic = generate(
+            GeneratorConfig(
+                seed=seed,
+                shipments=1,
+                start=date(2024, 9, 2),
+                end=date(2024, 9, 2),
+                mix={"entry_missing": 1.0},
+            )
+        )
+        [m] = [e.value for e in traffic.events if isinstance(e.value, ManifestEvent)]
+        if m.arrival >= datetime(2024, 4, 13, tzinfo=EASTERN):
+            return traffic, m
+    raise AssertionError("no seed gave a shipment under the 2024 rule")
+
+
+def _late_entry(m: ManifestEvent, filed_at: datetime) -> Entry86:
+    """The Type 86 entry the manifest asks for, agreeing with it, filed at ``filed_at``."""
+    return Entry86(
+        header=EventHeader(f"late-entry-{m.house_bill}", filed_at, "FILER-LTE"),
+        bill_number=m.house_bill or "",
+        entry_number=make_entry_number(world.BROKER_FILERS[0], 4321),
+        port_of_entry=m.port_of_entry,
+        shipper=m.shipper,
+        consignee=m.consignee,
+        origin_country=m.origin_country or "",
+        lines=tuple(
+            Entry86Line(li.hts or "", li.quantity, li.value, li.description, li.pga)
+            for li in m.lines
+        ),
+        filed_at=filed_at,
+    )
+
+
+def test_a_type86_shipment_is_held_for_its_missing_entry_at_its_deadline_across_a_restart(
+    worker_run: _Run,
+) -> None:
+    """A shipment asking for Type 86 release with no entry is held as pending (v1); its worker
+    is killed and replaced on an empty data directory; no wall time moves its deadline, but
+    traffic dated after its arrival does: v2 holds it for the missing entry (file another
+    entry); a late entry then gives v3, R25 for late filing. Every version names its regime."""
+    run = worker_run
+    shipment, m = _missing_entry_shipment()
+    key = shipment.truth[0].key
+    # event time moves only with traffic: no idle speed-up, so wall time passes no deadline
+    run.proc = start_worker(run.env, run.log)
+    _produce(run.bootstrap, run.prefix, shipment)
+    assert run.decisions.wait(_all_decided({key}), 120), run.log_tail()
+    [v1] = run.decisions.by_key[key].values()
+    assert v1.outcome is Outcome.HOLD
+    assert [(h.rule_id, h.reason_code) for h in v1.hits] == [("R25", ENTRY_PENDING)]
+    assert v1.required_actions == (TYPE86_ACTION,)
+
+    os.killpg(run.proc.pid, signal.SIGKILL)
+    run.proc.wait()
+    env = {**run.env, "S321_DATA_DIR": str(run.tmp / "fresh")}
+    run.proc = start_worker(env, run.log)
+    # the replacement takes over (after the killed member's session times out) and idles:
+    # wall time passes, event time does not, and no deadline fires
+    run.decisions.read_for(25)
+    assert list(run.decisions.by_key[key]) == [1], run.log_tail()
+
+    later = _batch(71, 6, 10)  # ordinary traffic arriving weeks after the shipment
+    _produce(run.bootstrap, run.prefix, later)
+    assert run.decisions.wait(_all_decided({key}, min_version=2), 180), run.log_tail()
+    v2 = run.decisions.newest(key)
+    assert (v2.version, v2.outcome) == (2, Outcome.HOLD)
+    assert [(h.rule_id, h.reason_code) for h in v2.hits] == [("R25", ENTRY_MISSING)]
+    assert v2.required_actions == (ENTRY_ACTION,)
+    assert run.decisions.wait(_all_decided(_decided_keys(later)), 120), run.log_tail()
+
+    entry = _late_entry(m, m.arrival + timedelta(minutes=5))
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": run.bootstrap})
+    producer.produce(
+        topics.topic_name(topics.ENTRY86, run.prefix),
+        key=key.encode(),
+        value=serialization.encode(entry),
+    )
+    assert producer.flush(30) == 0
+    assert run.decisions.wait(_all_decided({key}, min_version=3), 120), run.log_tail()
+    v3 = run.decisions.newest(key)
+    assert [(h.rule_id, h.reason_code) for h in v3.hits] == [("R25", "TYPE86_INTEGRITY")]
+    assert v3.hits[0].evidence["reasons"] == "filed_after_arrival"
+    assert sorted(run.decisions.by_key[key]) == [1, 2, 3]
+    regime = default_regimes().at(m.arrival).version
+    assert {d.regime_version for d in run.decisions.by_key[key].values()} == {regime}

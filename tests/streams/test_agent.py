@@ -13,7 +13,7 @@ from s321.streams.app import WorkerConfig, build_app
 
 from s321 import serialization, topics
 from s321.models import DeadLetter, Decision, Outcome
-from tests.factories import manifest, pilot, value_rule
+from tests.factories import PerRecord, manifest, pilot, value_rule
 
 
 def _app(tmp_path: Path) -> Any:
@@ -25,7 +25,7 @@ def _app(tmp_path: Path) -> Any:
         store="memory://",
         processing_guarantee="at_least_once",
     )
-    app, _ = build_app(cfg, value_rule)
+    app, _ = build_app(cfg, PerRecord(value_rule))
     app.finalize()
     app.flow_control.resume()
     return app

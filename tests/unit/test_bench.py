@@ -1,4 +1,4 @@
-"""The benchmark's pure helpers: percentiles, steady rate, token bucket, profile summary."""
+"""The benchmark's pure helpers: latency summary, steady rate, token bucket, profile summary."""
 
 from __future__ import annotations
 
@@ -12,26 +12,9 @@ from s321.devtools.bench import (
     TokenBucket,
     cost_shares,
     latency_summary,
-    percentile,
     rate_between,
     top_frames,
 )
-
-
-def test_percentile_interpolates_between_neighbours() -> None:
-    """A quantile between two sorted values is interpolated linearly; the ends are min and max."""
-    values = [10.0, 20.0, 30.0, 40.0]
-    assert percentile(values, 0.0) == 10.0
-    assert percentile(values, 1.0) == 40.0
-    assert percentile(values, 0.5) == pytest.approx(25.0)
-    assert percentile(values, 0.99) == pytest.approx(39.7)
-
-
-def test_percentile_of_nothing_is_zero_and_bad_quantiles_are_refused() -> None:
-    """No values give 0, and a quantile outside 0..1 raises ValueError."""
-    assert percentile([], 0.5) == 0.0
-    with pytest.raises(ValueError, match="fraction"):
-        percentile([1.0], 1.5)
 
 
 def test_latency_summary_sorts_and_counts() -> None:

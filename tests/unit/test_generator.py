@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -341,3 +341,150 @@ def test_disagreeing_type86_value_never_crosses_the_threshold() -> None:
     entries = [e.value for e in traffic.events if isinstance(e.value, Entry86)]
     assert entries, "the mix produced no Type 86 entry to check"
     assert all(e.declared_value <= 800 for e in entries)
+
+
+@cache
+def _type86_traffic() -> Traffic:
+    return generate(
+        GeneratorConfig(
+            seed=21,
+            shipments=900,
+            mix={
+                "ordinary": 1.0,
+                "entry_within_15_days": 1.0,
+                "entry_after_15_days": 1.0,
+                "entry_missing": 1.0,
+                "entry_integrity": 1.0,
+                "perfume_five_dollars": 1.0,
+                "excise": 1.0,
+            },
+        )
+    )
+
+
+def test_type86_truth_follows_the_filing_deadline_of_the_arrival_date() -> None:
+    """A Type 86 shipment's truth has R25 exactly when its entry was filed after the deadline
+    the regime table gives its arrival date (15 calendar days before 2024-04-13, the arrival
+    from then) or never filed at all; the generator's own deadline agrees with the table."""
+    from s321.devtools.generator.scenarios import entry_due
+    from s321.models import ReleasePath
+    from s321.regime import default_regimes
+
+    traffic = _type86_traffic()
+    manifests = _manifests(traffic)
+    entries = {e.key: e.value for e in traffic.events if isinstance(e.value, Entry86)}
+    table = default_regimes()
+    judged: Counter[tuple[str, bool]] = Counter()
+    for t in traffic.truth:
+        if t.scenario not in (
+            "ordinary",
+            "entry_within_15_days",
+            "entry_after_15_days",
+            "entry_missing",
+        ):
+            continue
+        m = manifests[t.key]
+        if m.release_path is not ReleasePath.TYPE_86:
+            continue
+        due = table.at(m.arrival).type86_due(m.arrival)
+        assert entry_due(m.arrival) == due
+        e = entries.get(t.key)
+        late = e is None or e.filed_at > due
+        assert ("R25" in t.rules) is late, (t, m.arrival, e and e.filed_at, due)
+        judged[(t.scenario, late)] += 1
+    assert judged[("entry_within_15_days", False)] > 20
+    assert judged[("entry_after_15_days", True)] > 20
+    assert judged[("entry_missing", True)] > 20
+    assert judged[("ordinary", False)] > 20
+
+
+def test_type86_scenarios_straddle_each_deadline_boundary() -> None:
+    """The Type 86 scenarios arrive on both sides of 2024-04-13 00:00 Eastern (within the hour)
+    and file on the last on-time day and the first late day of the 15-day rule, with entries
+    missing under both rules."""
+    from s321.devtools.generator.scenarios import entry_due
+    from s321.regime import EASTERN
+
+    traffic = _type86_traffic()
+    manifests = _manifests(traffic)
+    entries = {e.key: e.value for e in traffic.events if isinstance(e.value, Entry86)}
+    rule = datetime(2024, 4, 13, tzinfo=EASTERN)
+    seen: Counter[str] = Counter()
+    for t in traffic.truth:
+        m = manifests.get(t.key)
+        if m is None:
+            continue
+        arrival, e = m.arrival, entries.get(t.key)
+        if rule - timedelta(hours=1) <= arrival < rule and e is not None and e.filed_at > arrival:
+            seen[f"{t.scenario}: last hour of the 15-day rule"] += 1
+        if rule <= arrival < rule + timedelta(hours=1) and e is not None and e.filed_at > arrival:
+            seen[f"{t.scenario}: first hour of the arrival rule"] += 1
+        if e is not None and arrival < rule:
+            last_day = entry_due(arrival).astimezone(EASTERN).date()
+            filed_day = e.filed_at.astimezone(EASTERN).date()
+            if filed_day == last_day:
+                seen[f"{t.scenario}: filed on the 15th day"] += 1
+            if filed_day == last_day + timedelta(days=1):
+                seen[f"{t.scenario}: filed on the 16th day"] += 1
+        if e is None and t.scenario == "entry_missing":
+            seen[f"missing under the {'arrival' if arrival >= rule else '15-day'} rule"] += 1
+    for case in (
+        "entry_within_15_days: last hour of the 15-day rule",
+        "entry_after_15_days: last hour of the 15-day rule",
+        "entry_integrity: first hour of the arrival rule",
+        "entry_within_15_days: filed on the 15th day",
+        "entry_after_15_days: filed on the 16th day",
+        "missing under the arrival rule",
+        "missing under the 15-day rule",
+    ):
+        assert seen[case] > 0, (case, seen)
+
+
+def test_perfume_is_expected_excise_only_over_five_dollars() -> None:
+    """Perfume (3303) is an R07 positive only when its line is worth over $5; at $5 or less
+    (exactly $5 included) it is expected to be released with no rule."""
+    traffic = _type86_traffic()
+    manifests = _manifests(traffic)
+    values: dict[str, list[Decimal]] = defaultdict(list)
+    for t in traffic.truth:
+        lines = [li for li in manifests[t.key].lines if (li.hts or "").startswith("3303")]
+        if not lines:
+            continue
+        values[t.scenario].extend(li.value for li in lines)
+        if t.scenario == "perfume_five_dollars":
+            assert (t.outcome, t.rules) == ("RELEASE", ())
+            assert all(li.value <= 5 for li in lines)
+        else:
+            assert t.scenario == "excise"
+            assert "R07" in t.rules
+            assert all(li.value > 5 for li in lines)
+    assert Decimal(5) in values["perfume_five_dollars"]
+    assert values["excise"]
+
+
+def test_the_demo_mix_has_the_type86_deadline_and_perfume_cases() -> None:
+    """The demo mix draws the Type 86 deadline scenarios and the perfume control."""
+    scenarios = Counter(t.scenario for t in _demo().truth)
+    for name in (
+        "entry_within_15_days",
+        "entry_after_15_days",
+        "entry_missing",
+        "perfume_five_dollars",
+    ):
+        assert scenarios[name] > 0, name
+
+
+def test_a_missing_entry_of_an_ineligible_shipment_is_not_expected_under_r25() -> None:
+    """After the 2025-08-29 suspension a Type 86 shipment is held for another entry (R01) and
+    no Type 86 entry is awaited, so its truth is R01 alone even when no entry comes."""
+    traffic = generate(
+        GeneratorConfig(
+            seed=4, shipments=30, start=date(2025, 9, 2), end=date(2025, 9, 30),
+            mix={"entry_missing": 1.0},
+        )
+    )  # fmt: skip
+    suspended = [t for t in traffic.truth if t.arrival and t.arrival.date() >= date(2025, 9, 2)]
+    assert len(suspended) > 10
+    assert {t.rules for t in suspended} == {("R01",)}
+    # those the scenario draws from before 2024-04-13 are eligible: held for the missing entry
+    assert {t.rules for t in traffic.truth if t not in suspended} == {("R25",)}

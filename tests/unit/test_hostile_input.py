@@ -9,7 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from s321 import serialization, topics
-from s321.core.processor import MAX_OUTPUT_BYTES, Output, Processor, decode_state
+from s321.core.processor import MAX_OUTPUT_BYTES, Output, Processor
+from s321.core.state import decode_state
 from s321.models import DeadLetter, ManifestEvent, Outcome
 from tests.factories import T0, entry86, manifest, pilot, value_rule
 from tests.unit.test_pipeline import BROKER_MS, Feed, P, _ms

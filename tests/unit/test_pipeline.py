@@ -12,9 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s321 import serialization, topics
-from s321.core.processor import Output, Processor, deadline_of, decode_state, murmur2_partition
-from s321.models import Action, CompleteRecord, DeadLetter, Decision, Outcome, RuleHit, Severity
-from tests.factories import T0, StubVerdict, entry86, manifest, pilot, value_rule
+from s321.core.processor import Output, Processor
+from s321.core.routing import murmur2_partition
+from s321.core.state import deadline_of, decode_state
+from s321.models import (
+    REVIEW_ACTION,
+    Action,
+    CompleteRecord,
+    DeadLetter,
+    Decision,
+    Outcome,
+    RuleHit,
+    Severity,
+    engine_error_hit,
+)
+from tests.factories import T0, PerRecord, StubVerdict, entry86, manifest, pilot, value_rule
 
 P = 4
 #: The broker timestamp of the records fed: a year after the events (as if replayed), so
@@ -25,9 +37,9 @@ BROKER_MS = int((T0 + timedelta(days=365)).timestamp() * 1000)
 class Feed:
     """Feeds encoded events to a processor as if they came from correctly keyed topics."""
 
-    def __init__(self, evaluate=value_rule) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, evaluate: Any = None) -> None:
         self.store: dict[str, bytes] = {}
-        self.proc = Processor(evaluate, P)
+        self.proc = Processor(evaluate or PerRecord(value_rule), P)
         self.offset = 0
         self.out: list[Output] = []
 
@@ -279,6 +291,7 @@ def test_pilot_without_manifest_is_reported_unmatched() -> None:
     f.tick(int((T0 + timedelta(hours=25)).timestamp() * 1000))
     [u] = f.of(topics.UNMATCHED)
     letter = serialization.decode(u.value, DeadLetter)
+    assert type(letter).__name__ == topics.UNMATCHED.value_type
     assert letter.error_class == "Unmatched"
     assert f.decisions() == []
 
@@ -320,19 +333,21 @@ def test_rule_exception_holds_instead_of_releasing() -> None:
     def broken(record: CompleteRecord) -> object:
         raise ZeroDivisionError("boom")
 
-    f = Feed(broken)
+    f = Feed(PerRecord(broken))
     f.send(manifest("HB11"))
     f.send(pilot("HB11"))
     [d] = f.decisions()
     assert d.outcome is Outcome.HOLD
-    assert d.hits[0].reason_code == "ENGINE_ERROR"
+    assert d.hits == (engine_error_hit(ZeroDivisionError()),)
+    assert d.hits[0].severity is Severity.CRITICAL
+    assert d.required_actions == (REVIEW_ACTION,)
 
 
 def test_deadline_index_is_rebuilt_from_the_store() -> None:
     """After a restart (new processor, same store), a waiting shipment's deadline still fires."""
     f = Feed()
     f.send(manifest("HB12"))
-    restarted = Processor(value_rule, P)
+    restarted = Processor(PerRecord(value_rule), P)
     restarted.rebuild_deadlines(f.store, set(range(P)))
     assert restarted.index_deadlines()
     assert restarted.waiting == 1
@@ -347,7 +362,7 @@ def test_deadlines_wait_until_the_whole_table_is_indexed_again() -> None:
     f = Feed()
     for n in range(2000):
         f.send(manifest(f"HBW{n}"))
-    restarted = Processor(value_rule, P)
+    restarted = Processor(PerRecord(value_rule), P)
     restarted.rebuild_deadlines(f.store, set(range(P)))
     f.proc = restarted
     f.send(manifest("HBD1"))
@@ -441,10 +456,6 @@ class _Crowd:
         self.seen: dict[str, None] = {}
         self.batches: list[list[str]] = []
 
-    def __call__(self, record: CompleteRecord) -> object:
-        [verdict] = self.many([record])
-        return verdict
-
     def many(self, records: list[CompleteRecord]) -> list[object]:
         self.batches.append([r.key for r in records])
         out = []
@@ -509,9 +520,6 @@ def test_a_record_whose_evaluation_fails_in_a_batch_is_held_alone() -> None:
     batch are decided normally."""
 
     class Picky:
-        def __call__(self, record: CompleteRecord) -> object:
-            raise AssertionError("the batch entry is used")
-
         def many(self, records: list[CompleteRecord]) -> list[object]:
             return [ValueError("bad") if r.key == "HBF" else value_rule(r) for r in records]
 
@@ -526,23 +534,13 @@ def test_a_record_whose_evaluation_fails_in_a_batch_is_held_alone() -> None:
 
 def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
     """When a later shipment pushes a shared aggregate over its limit, the earlier shipment is re-evaluated and gets a new version."""
-    from dataclasses import dataclass
-
     crossed = {"yes": False}
-
-    @dataclass(frozen=True)
-    class WithAffected:
-        base: object
-        affected: tuple[str, ...]
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self.base, name)
 
     def person_day(record: CompleteRecord) -> object:
         verdict = value_rule(record)
         if record.key == "HBB":
             crossed["yes"] = True
-            return WithAffected(verdict, ("HBA",))
+            return dc_replace(verdict, affected=("HBA",))
         if crossed["yes"]:
             from s321.models import RuleHit, Severity
             from tests.factories import StubVerdict
@@ -550,7 +548,7 @@ def test_shipments_affected_by_a_later_one_get_a_new_version() -> None:
             return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
         return verdict
 
-    f = Feed(person_day)
+    f = Feed(PerRecord(person_day))
     f.send(manifest("HBA"))
     f.send(pilot("HBA"))
     f.send(manifest("HBB"))
@@ -569,20 +567,11 @@ def test_shipments_kept_over_a_limit_are_named_again_only_with_a_new_version() -
     keeps over a limit (a replay after a crash repeats the signal its first run may have
     lost); one that changes nothing sends none, so two shipments cannot re-evaluate each
     other for ever."""
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Kept:
-        base: object
-        affected_by_presence: tuple[str, ...]
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self.base, name)
 
     def presence(record: CompleteRecord) -> object:
-        return Kept(value_rule(record), ("HBZ",))
+        return dc_replace(value_rule(record), affected_by_presence=("HBZ",))
 
-    f = Feed(presence)
+    f = Feed(PerRecord(presence))
     named: list[bytes | None] = []  # re-evaluations delivered, as the repartition topic would
     deliver = f.proc.on_record
 
@@ -643,7 +632,7 @@ def test_a_second_type86_entry_for_the_bill_reaches_the_rules_even_if_older() ->
         seen.append(record.entry_numbers)
         return value_rule(record)
 
-    f = Feed(spy)
+    f = Feed(PerRecord(spy))
     f.send(manifest("HB32"))
     f.send(pilot("HB32"))
     f.send(entry86("HB32", at=T0 + timedelta(minutes=10)))
@@ -701,7 +690,7 @@ def test_a_version_sent_before_a_crash_is_never_given_to_another_outcome() -> No
         return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
 
     def replay(evaluate: Any) -> list[Decision]:
-        replacement = Feed(evaluate)  # an empty table: the state was lost
+        replacement = Feed(PerRecord(evaluate))  # an empty table: the state was lost
         replacement.proc.ledger = _Ledger()
         replacement.proc.ledger.kept = dict(ledger.kept)
         replacement.send(manifest("HBL"))

@@ -73,3 +73,37 @@ def test_bad_table_is_refused_naming_the_line(tmp_path: Path) -> None:
     bad.write_text(text.replace("2016-08-26 00:00", "26/08/2016"))
     with pytest.raises(ConfigError, match="line 3"):
         load_regimes(bad)
+
+
+def test_type86_is_due_15_calendar_days_after_arrival_before_2024_04_13_and_at_arrival_from_then() -> (
+    None
+):
+    """Under the rows before 2024-04-13 a Type 86 entry is due by the end of the 15th calendar
+    day after the arrival date (U.S. Eastern, 84 FR 40079 and 19 CFR 142.2); from 2024-04-13
+    at the arrival itself (89 FR 2630), on both sides of the boundary."""
+    table = default_regimes()
+    last_old = datetime(2024, 4, 12, 23, 59, 59, tzinfo=EASTERN)
+    first_new = datetime(2024, 4, 13, 0, 0, tzinfo=EASTERN)
+    old, new = table.at(last_old), table.at(first_new)
+    assert (old.type86_filing_days, new.type86_filing_days) == (15, 0)
+    due = old.type86_due(last_old)
+    assert due == datetime(2024, 4, 28, tzinfo=EASTERN) - timedelta(microseconds=1)
+    assert new.type86_due(first_new) == first_new
+    # the calendar day counts in Eastern time: 02:00 UTC on 1 March is still 29 February there
+    late_evening = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
+    assert table.at(late_evening).type86_due(late_evening).astimezone(EASTERN).date() == (
+        datetime(2024, 3, 15).date()
+    )
+
+
+def test_a_filing_window_that_is_not_a_whole_number_of_days_is_refused(tmp_path: Path) -> None:
+    """A regime table whose type86_filing_days is not a whole number fails at load naming the line."""
+    text = (Path(__file__).parents[2] / "src/s321/data/regimes.csv").read_text()
+    lines = text.splitlines()
+    row = lines[4].split(",")
+    row[8] = "15.5"
+    lines[4] = ",".join(row)
+    bad = tmp_path / "regimes.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"line 5: type86_filing_days"):
+        load_regimes(bad)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from s321.entry_number import check_digit, format_entry_number, make_entry_number
 from s321.models import (
     Action,
     Address,
@@ -27,18 +28,24 @@ from s321.models import (
     PilotRecord,
     ReleasePath,
     Severity,
+    engine_error_hit,
 )
 from s321.refdata import ReferenceSnapshot
+from s321.regime import EASTERN
 from s321.rules import (
     CATALOGUE,
     ENGINE_ERROR,
     ENTRY_ACTION,
+    ENTRY_MISSING,
+    ENTRY_PENDING,
+    TYPE86_ACTION,
     default_ruleset,
-    entry_check_digit,
     evaluate,
+    parse_ruleset,
 )
 from s321.rules.aggregates import Aggregates
 from s321.rules.catalogue import Ctx
+from s321.rules.engine import REVIEW_ACTION
 
 FIXTURE = Path(__file__).parent / "test_rules_fixture"
 T = datetime(2024, 9, 2, 16, 0, tzinfo=UTC)  # pilot era, Type 86 arrival rule in force
@@ -104,7 +111,7 @@ def pilot(**kw: Any) -> PilotRecord:
 
 
 def _entry_number(filer: str = "ABC", serial: str = "1234567") -> str:
-    return filer + serial + str(entry_check_digit(filer + serial))
+    return make_entry_number(filer, int(serial))
 
 
 def entry86(**kw: Any) -> Entry86:
@@ -131,6 +138,7 @@ def record(
     *,
     with_pilot: bool = True,
     deadline: bool = False,
+    entry_deadline: bool = False,
 ) -> CompleteRecord:
     return CompleteRecord(
         "HB1",
@@ -138,6 +146,7 @@ def record(
         p if p is not None else (pilot() if with_pilot else None),
         e,
         pilot_deadline_passed=deadline,
+        entry_deadline_passed=entry_deadline,
     )
 
 
@@ -443,12 +452,47 @@ def test_origin_missing_or_invalid() -> None:
 def test_type86_integrity_checks() -> None:
     """R25 fires on a bad check digit and on filing after arrival (from 2024-04-13)."""
     assert "R25" not in hit_ids(record(e=entry86()))
-    bad = entry86(
-        entry_number=_entry_number()[:-1] + str((entry_check_digit("ABC1234567") + 1) % 10)
-    )
+    wrong = str((int(check_digit("ABC1234567")) + 1) % 10)
+    bad = entry86(entry_number=_entry_number()[:-1] + wrong)
     assert "R25" in hit_ids(record(e=bad))
     late = entry86(filed_at=T + timedelta(minutes=1))
     assert "R25" in hit_ids(record(e=late))
+
+
+def _r25_reasons(entry_number: str, ruleset: Any = None) -> str | None:
+    ev = run(record(e=entry86(entry_number=entry_number)), ruleset=ruleset)
+    hit = next((h for h in ev.hits if h.rule_id == "R25"), None)
+    return None if hit is None else hit.evidence["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("first_ten", "digit"),
+    [("ABC1234567", "6"), ("B760540301", "6"), ("ZZZ9999999", "0"), ("SJA0000001", "3")],
+)
+def test_r25_entry_number_check_digit(first_ten: str, digit: str) -> None:
+    """R25 accepts the number whose check digit the filer-code letters and the Luhn scheme
+    give (A-I, J-R = 1-9, S-Z = 2-9), in plain or printed form and lower case, and names
+    every other final digit a bad check digit."""
+    number = first_ten + digit
+    assert _r25_reasons(number) is None
+    assert _r25_reasons(format_entry_number(number)) is None
+    assert _r25_reasons(number.lower()) is None
+    for other in "0123456789":
+        if other != digit:
+            assert _r25_reasons(first_ten + other) == "bad_check_digit"
+
+
+@pytest.mark.parametrize("number", ["AB12345678", "ABC1234567", "ABC12345X78", "A_C12345678"])
+def test_r25_entry_number_format(number: str) -> None:
+    """R25 names a number that is not 3 alphanumerics and 8 digits a format problem."""
+    assert _r25_reasons(number) == "entry_number_format"
+
+
+def test_r25_check_digit_can_be_switched_off() -> None:
+    """With ``check_digit = false`` a wrong check digit passes, a wrong form still fires."""
+    off = parse_ruleset('version = "cd-off"\n[rules.R25.params]\ncheck_digit = false\n')
+    assert _r25_reasons("ABC12345670", off) is None
+    assert _r25_reasons("ABC1234567", off) == "entry_number_format"
 
 
 def test_filer_on_suspension_list() -> None:
@@ -469,7 +513,10 @@ def test_rule_that_raises_holds_with_engine_error(monkeypatch: pytest.MonkeyPatc
     ev = run(record(), ruleset=rs2)
     assert ev.outcome is Outcome.HOLD
     assert ev.errors == ("R14",)
-    assert any(h.reason_code == ENGINE_ERROR for h in ev.hits)
+    [hit] = [h for h in ev.hits if h.reason_code == ENGINE_ERROR]
+    assert hit == engine_error_hit(ZeroDivisionError(), "R14", rule.version)
+    assert hit.severity is Severity.CRITICAL
+    assert REVIEW_ACTION in ev.required_actions
 
 
 def test_hold_threshold_is_configurable() -> None:
@@ -594,3 +641,209 @@ def test_r08_and_r07_fire_on_a_later_line() -> None:
     ev = run(record(manifest(lines=(shirt, pipe))))
     r07 = next(h for h in ev.hits if h.rule_id == "R07")
     assert r07.evidence == {"hts": "2403190000", "category": "tobacco"}
+
+
+# -- Type 86: filing deadlines by date, no release without the entry ---------------------------
+
+_OLD_RULE_ARRIVAL = datetime(2024, 4, 12, 10, 0, tzinfo=EASTERN)  # 15-calendar-day rule
+_NEW_RULE_ARRIVAL = datetime(2024, 4, 13, 0, 0, tzinfo=EASTERN)  # upon or before arrival
+
+
+def _r25(arrival: datetime, filed_at: datetime) -> dict[str, str] | None:
+    """R25's evidence for a Type 86 shipment arriving at ``arrival`` whose entry was filed
+    at ``filed_at`` (None: R25 did not fire), and the outcome agreeing with it."""
+    m = manifest(estimated_arrival=arrival, release_path=ReleasePath.TYPE_86)
+    e = entry86(filed_at=filed_at, header=EventHeader("e-1", filed_at, "BRK1"))
+    ev = run(record(m, e=e))
+    hit = next((h for h in ev.hits if h.rule_id == "R25"), None)
+    assert ev.outcome is (Outcome.RELEASE if hit is None else Outcome.HOLD), ev.hits
+    return None if hit is None else dict(hit.evidence)
+
+
+@pytest.mark.parametrize(
+    ("arrival", "filed_at", "late"),
+    [
+        # before 2024-04-13: on time through the 15th calendar day after the arrival date
+        (_OLD_RULE_ARRIVAL, _OLD_RULE_ARRIVAL + timedelta(days=1), False),
+        (_OLD_RULE_ARRIVAL, datetime(2024, 4, 27, 23, 59, 59, tzinfo=EASTERN), False),
+        (_OLD_RULE_ARRIVAL, datetime(2024, 4, 28, 0, 0, tzinfo=EASTERN), True),
+        # the last instant of the old rule: still 15 days
+        (
+            datetime(2024, 4, 12, 23, 59, 59, tzinfo=EASTERN),
+            datetime(2024, 4, 27, 23, 0, tzinfo=EASTERN),
+            False,
+        ),
+        # from 2024-04-13: upon or before arrival
+        (_NEW_RULE_ARRIVAL, _NEW_RULE_ARRIVAL - timedelta(hours=2), False),
+        (_NEW_RULE_ARRIVAL, _NEW_RULE_ARRIVAL, False),
+        (_NEW_RULE_ARRIVAL, _NEW_RULE_ARRIVAL + timedelta(seconds=1), True),
+        (_NEW_RULE_ARRIVAL, _NEW_RULE_ARRIVAL + timedelta(days=1), True),
+    ],
+)
+def test_type86_filed_late_by_the_deadline_in_force_on_the_arrival_date(
+    arrival: datetime, filed_at: datetime, late: bool
+) -> None:
+    """R25 flags an entry filed after the deadline of its arrival date's regime (15 calendar
+    days before 2024-04-13, the arrival from then) and not one filed within it."""
+    evidence = _r25(arrival, filed_at)
+    if not late:
+        assert evidence is None
+        return
+    assert evidence is not None
+    new_rule = arrival >= _NEW_RULE_ARRIVAL
+    assert evidence["reasons"] == ("filed_after_arrival" if new_rule else "filed_after_deadline")
+    assert evidence["due"] == (
+        "2024-04-13T00:00:00-04:00" if new_rule else "2024-04-27T23:59:59-04:00"
+    )
+
+
+def test_one_filing_two_days_after_arrival_is_late_only_from_the_2024_rule() -> None:
+    """The same entry, filed two days after arrival, is on time for a shipment arriving one
+    second before 2024-04-13 and late for one arriving at it."""
+    before = datetime(2024, 4, 12, 23, 59, 59, tzinfo=EASTERN)
+    assert _r25(before, before + timedelta(days=2)) is None
+    assert _r25(_NEW_RULE_ARRIVAL, before + timedelta(days=2)) is not None
+
+
+def _type86_waiting(**kw: Any) -> Any:
+    m = manifest(release_path=ReleasePath.TYPE_86, **kw)
+    return m
+
+
+def test_type86_shipment_without_its_entry_is_held_until_it_is_on_file() -> None:
+    """A shipment asking for Type 86 release with no entry on file is a HOLD under R25
+    (entry pending, with its due time and the action to file it); with its entry filed in
+    time it is released."""
+    ev = run(record(_type86_waiting()))
+    assert ev.outcome is Outcome.HOLD
+    [hit] = ev.hits
+    assert (hit.rule_id, hit.reason_code) == ("R25", ENTRY_PENDING)
+    assert hit.evidence["due"] == T.astimezone(EASTERN).isoformat(timespec="seconds")
+    assert ev.required_actions == (TYPE86_ACTION,)
+    assert "R25" not in ev.not_applicable
+    done = run(record(_type86_waiting(), e=entry86()))
+    assert (done.outcome, done.hits) == (Outcome.RELEASE, ())
+
+
+def test_type86_shipment_whose_deadline_passed_without_entry_is_held_for_a_missing_entry() -> None:
+    """Once the filing deadline passed with no entry on file, the hold says the entry is
+    missing and asks for a formal or informal entry (a late Type 86 is rejected)."""
+    ev = run(record(_type86_waiting(), entry_deadline=True))
+    assert ev.outcome is Outcome.HOLD
+    assert [(h.rule_id, h.reason_code) for h in ev.hits] == [("R25", ENTRY_MISSING)]
+    assert ev.required_actions == (ENTRY_ACTION,)
+
+
+def test_the_entry_hold_is_law_whatever_the_rule_set_says() -> None:
+    """With R25 disabled or the hold threshold raised to CRITICAL, a Type 86 shipment without
+    its entry is still held, with its reason."""
+    rs = default_ruleset()
+    off = dataclasses.replace(
+        rs,
+        rules=tuple(
+            dataclasses.replace(r, enabled=False) if r.id == "R25" else r for r in rs.rules
+        ),
+    )
+    high = dataclasses.replace(rs, hold_threshold=Severity.CRITICAL)
+    for ruleset in (off, high):
+        ev = run(record(_type86_waiting()), ruleset=ruleset)
+        assert ev.outcome is Outcome.HOLD
+        assert [h.reason_code for h in ev.hits] == [ENTRY_PENDING]
+
+
+def test_an_entry_is_awaited_only_on_the_type86_path_of_an_eligible_shipment() -> None:
+    """Release from manifest needs no Type 86 entry; a shipment the regime makes ineligible
+    is held for another entry (R01), not for a Type 86 one."""
+    assert run(record(manifest())).outcome is Outcome.RELEASE
+    suspended = _type86_waiting(
+        origin_country="VN",
+        estimated_arrival=datetime(2025, 9, 1, tzinfo=UTC),
+        lines=(_line("6109100012", origin="VN"),),
+    )
+    for passed in (False, True):
+        ev = run(record(suspended, pilot(origin_country="VN"), entry_deadline=passed))
+        assert [h.rule_id for h in ev.hits] == ["R01"]
+        assert ev.required_actions == (ENTRY_ACTION,)
+
+
+# -- perfume: the $5 condition, whatever the reference data lists ------------------------------
+
+DEMO = ReferenceSnapshot.from_directory(Path(__file__).parents[2] / "src/s321/data/refdata/demo")
+
+
+def _perfume(value: str, quantity: int = 1, weight: str = "0.12") -> ManifestEvent:
+    line = LineItem(
+        "Eau de parfum spray 30 ml for women", quantity, Decimal(value), Decimal(weight),
+        "3303003000", "FR",
+    )  # fmt: skip
+    return manifest(
+        origin_country="FR",
+        shipper=Party("Maison Lumiere SARL", Address("4 Rue de la Paix", "Paris", "FR")),
+        lines=(line,),
+        shipping_weight_kg=Decimal(weight),
+    )
+
+
+def _demo(m: ManifestEvent) -> Any:
+    p = pilot(origin_country="FR", listed_price=m.lines[0].value, quantity=m.lines[0].quantity)
+    return evaluate(record(m, p), default_ruleset(), DEMO, AGG)
+
+
+def test_demo_reference_data_lists_perfume_as_excise() -> None:
+    """The shipped demo data has an EXCISE row for perfume (3303) with no value condition:
+    the tests below show the rule keeps the statute's $5 condition despite it."""
+    assert DEMO.on_list("EXCISE", "3303003000", "FR") is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "quantity", "excise"),
+    [("5.00", 1, False), ("4.99", 1, False), ("5.01", 1, True), ("25.00", 1, True)],
+)
+def test_perfume_at_five_dollars_or_less_is_released_whatever_the_list_says(
+    value: str, quantity: int, excise: bool
+) -> None:
+    """Alcoholic perfume valued at $5 or less is not excise-excluded (19 CFR 10.153), even
+    with a perfume row on the EXCISE list; over $5 it is, and holds. At $5 or less, at a
+    plausible weight, the shipped demo data holds it for nothing else either."""
+    ev = _demo(_perfume(value, quantity))
+    assert ("R07" in {h.rule_id for h in ev.hits}) is excise
+    if excise:
+        [r07] = [h for h in ev.hits if h.rule_id == "R07"]
+        assert r07.evidence["category"] == "alcoholic_perfume"
+    else:
+        assert (ev.outcome, ev.hits) == (Outcome.RELEASE, ())
+
+
+def test_a_cheap_perfume_beside_listed_excise_goods_still_holds_for_them() -> None:
+    """The perfume exception skips only perfume: a $4 perfume line next to a line on the
+    EXCISE list (here an analyst's list with no per-line category for it) still fires R07."""
+    from s321.refdata.loader import HtsEntry, RefTables
+
+    snap = ReferenceSnapshot(
+        RefTables(
+            version="x",
+            description="test",
+            hts_lists=(
+                HtsEntry("EXCISE", "33", None, "all of chapter 33, as an analyst might list it"),
+                HtsEntry("EXCISE", "9614", None, "smoking pipes"),
+            ),
+        )
+    )
+    cheap = _perfume("4.00").lines[0]
+    pipe = LineItem("Briar wood smoking pipe", 1, Decimal("20"), Decimal("0.1"), "9614002000")
+    ev = evaluate(record(manifest(lines=(cheap,))), default_ruleset(), snap, AGG)
+    assert "R07" not in {h.rule_id for h in ev.hits}
+    ev = evaluate(record(manifest(lines=(cheap, pipe))), default_ruleset(), snap, AGG)
+    [r07] = [h for h in ev.hits if h.rule_id == "R07"]
+    assert (r07.evidence["hts"], r07.evidence["category"]) == ("9614002000", "excise_list")
+
+
+def test_a_type86_line_without_a_description_is_not_vague() -> None:
+    """A Type 86 line need not describe its goods (the HTS does): R10 judges the descriptions
+    there are, and a shipment whose entry lines have none is released."""
+    m = manifest(release_path=ReleasePath.TYPE_86)
+    e = entry86(lines=(Entry86Line("6109100012", 2, Decimal("20.00")),))
+    ev = run(record(m, e=e))
+    assert (ev.outcome, ev.hits) == (Outcome.RELEASE, ())
+    vague = entry86(lines=(Entry86Line("6109100012", 2, Decimal("20.00"), "goods"),))
+    assert "R10" in hit_ids(record(m, e=vague))

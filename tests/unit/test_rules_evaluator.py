@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from s321.evaluator import RuleEvaluator
 from s321.models import CompleteRecord, Outcome
 from s321.rules import default_ruleset, parse_ruleset
 from s321.rules.aggregates import Aggregates
-from s321.worker import RuleEvaluator
 from tests.unit.test_rules import AGG, SNAP, record
 
 

@@ -10,20 +10,28 @@ these functions return. Semantics (event time throughout, so a replay decides th
 * **Deadlines.** A manifest without a pilot record waits until ``pilot_wait`` of event time
   after the manifest, or the manifest's estimated arrival if sooner; then the shipment is decided
   on what is present (the missing-advance-data rule fires). Pilot or Type 86 data without a
-  manifest waits ``manifest_wait`` (24 h) and is then reported unmatched, undecided.
+  manifest waits ``manifest_wait`` (24 h) and is then reported unmatched, undecided. A manifest
+  whose release path is Type 86 waits for its entry until the filing deadline of its arrival
+  date (:meth:`s321.regime.Regime.type86_due`: the arrival itself from 2024-04-13, the 15th
+  calendar day after it before); if none is on file by then, the entry is marked missing and
+  the shipment decided again (held for the missing entry). A later manifest that moves the
+  deadline makes the entry due again by the new one.
 * **Decide** when manifest and pilot record are both present, or when the pilot deadline passed;
   re-evaluate on every later change, and publish a new version only when the outcome or its
   reasons change. A manifest DELETE publishes a CANCELLED version.
 * **Invalid records.** A record that broke a validation bound (:mod:`s321.validation`) never
   becomes a part; the shipment it names keeps a :class:`Flag` per kind instead, and is held
-  while it has one. A valid record of that kind read after it, which becomes the shipment's
-  part, clears it.
+  while it has one. A valid record of that kind received after it, which becomes the
+  shipment's part, clears it.
+
+A state keeps each pending deadline; :attr:`ShipmentState.next_deadline_ms`, the soonest, is
+what the processor's deadline index holds and :func:`expire` applies.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
@@ -33,8 +41,10 @@ from s321.models import (
     InputRef,
     ManifestEvent,
     PilotRecord,
+    ReleasePath,
     normalise_bill,
 )
+from s321.regime import RegimeTable, default_regimes
 
 __all__ = [
     "Deadlines",
@@ -61,10 +71,22 @@ _ENTRY_NUMBERS_KEPT = 16
 
 @dataclass(frozen=True)
 class Deadlines:
-    """How long a shipment waits for its partners, in event time."""
+    """How long a shipment waits for its partners, in event time; the Type 86 filing deadline
+    comes from the regime table in force at arrival."""
 
     pilot_wait: timedelta = timedelta(minutes=30)
     manifest_wait: timedelta = timedelta(hours=24)
+    regimes: RegimeTable = field(default_factory=default_regimes)
+
+    def entry_due_ms(self, manifest: ManifestEvent) -> int | None:
+        """When the Type 86 entry a manifest asks for is overdue (the first millisecond after
+        its filing deadline), or None when it asks for no Type 86 entry."""
+        if manifest.release_path is not ReleasePath.TYPE_86:
+            return None
+        if manifest.header.action is Action.DELETE:
+            return None  # a withdrawn manifest asks for no entry
+        arrival = manifest.arrival
+        return _ms(self.regimes.at(arrival).type86_due(arrival)) + 1
 
 
 def shipment_key(event: InputEvent) -> str | None:
@@ -138,6 +160,8 @@ class ShipmentState:
     decided_ms: int | None = None
     alias_of: str | None = None  # this key is another identifier of shipment ``alias_of``
     entry_numbers: tuple[str, ...] = ()  # every Type 86 entry filed for this bill
+    entry_due_ms: int | None = None  # when the Type 86 entry the manifest asks for is overdue
+    entry_expired: bool = False  # that deadline passed with no entry on file
     invalid: tuple[Flag, ...] = ()  # at most one per kind: the newest invalid record of it
 
     def part(self, kind: PartKind) -> Part | None:
@@ -151,6 +175,24 @@ class ShipmentState:
     def ready(self) -> bool:
         """Enough is known to decide: manifest with pilot data, or the pilot deadline passed."""
         return self.manifest is not None and (self.pilot is not None or self.pilot_expired)
+
+    @property
+    def entry_awaited(self) -> bool:
+        """The manifest asks for a Type 86 entry, none is on file and its deadline is ahead."""
+        return self.entry_due_ms is not None and self.entry86 is None and not self.entry_expired
+
+    @property
+    def entry_missing(self) -> bool:
+        """No Type 86 entry is on file and its filing deadline has passed (event time)."""
+        return self.entry_expired and self.entry86 is None
+
+    @property
+    def next_deadline_ms(self) -> int | None:
+        """The soonest pending deadline: the partner wait, or the awaited entry's."""
+        entry = self.entry_due_ms if self.entry_awaited else None
+        if entry is None or (self.deadline_ms is not None and self.deadline_ms <= entry):
+            return self.deadline_ms
+        return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +258,18 @@ def merge(
             f for f in state.invalid if f.kind != kind or f.broker_ms >= part.broker_time_ms
         )
         state = replace(state, invalid=invalid)
-    if kind == "manifest":
-        state = replace(state, seen=seen, partition=partition, manifest=part)
+    if isinstance(event, ManifestEvent):
+        due = deadlines.entry_due_ms(event)
+        # a deadline that moved is judged again; the same one stays passed
+        expired = state.entry_expired and due == state.entry_due_ms
+        state = replace(
+            state,
+            seen=seen,
+            partition=partition,
+            manifest=part,
+            entry_due_ms=due,
+            entry_expired=expired,
+        )
     elif kind == "pilot":
         state = replace(state, seen=seen, partition=partition, pilot=part)
     else:
@@ -236,11 +288,21 @@ def merge(
 
 
 def expire(state: ShipmentState, watermark_ms: int) -> Step:
-    """Apply a passed deadline: decide without pilot data, or report the shipment unmatched."""
-    if state.deadline_ms is None or state.deadline_ms > watermark_ms:
+    """Apply every deadline passed by ``watermark_ms``: decide without pilot data, report the
+    shipment unmatched, or mark its Type 86 entry missing (decided again once it can be)."""
+    due = state.next_deadline_ms
+    if due is None or due > watermark_ms:
         return Step(state, changed=False)
-    if state.manifest is not None:
-        state = replace(state, deadline_ms=None, pilot_expired=True)
-        return Step(state, changed=True, decide=True)
-    state = replace(state, deadline_ms=None, unmatched=True)
-    return Step(state, changed=True, unmatched=True)
+    decide = unmatched = False
+    if state.deadline_ms is not None and state.deadline_ms <= watermark_ms:
+        if state.manifest is not None:
+            state = replace(state, deadline_ms=None, pilot_expired=True)
+            decide = True
+        else:
+            state = replace(state, deadline_ms=None, unmatched=True)
+            unmatched = True
+    entry = state.entry_due_ms if state.entry_awaited else None
+    if entry is not None and entry <= watermark_ms:
+        state = replace(state, entry_expired=True)
+        decide = decide or state.ready
+    return Step(state, changed=True, decide=decide, unmatched=unmatched)

@@ -24,16 +24,15 @@ from there. A partition's clock is the smallest mark over all input partitions, 
 passes a record that another partition has still to forward to it; input partitions that are
 idle (fully read, quiet) do not hold it back, and when all are idle it moves on by the idle
 proposal the marks carry. How far an input partition has been read is, per topic, the
-second-newest (capped) event time read from it: no single record moves a clock
-(:mod:`s321.validation` writes the rule out).
+second-newest event time read from it, each capped at the time its record was received: no
+single record moves a clock, and none moves it past the broker's time (:mod:`s321.validation`
+writes the rule out).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
-import json
 import re
 import struct
 import time
@@ -44,6 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from s321 import serialization, topics, validation
+from s321.core import routing
 from s321.core.correlation import (
     Deadlines,
     Flag,
@@ -56,9 +56,10 @@ from s321.core.correlation import (
     merge,
     shipment_key,
 )
+from s321.core.state import deadline_of, decode_state, encode_state
 from s321.errors import RecordError, ValidationError
 from s321.models import (
-    Action,
+    REVIEW_ACTION,
     CompleteRecord,
     DeadLetter,
     Decision,
@@ -69,9 +70,10 @@ from s321.models import (
     PilotRecord,
     RuleHit,
     Severity,
+    engine_error_hit,
 )
 
-__all__ = ["MAX_OUTPUT_BYTES", "Output", "Processor", "Verdict", "murmur2_partition"]
+__all__ = ["MAX_OUTPUT_BYTES", "Evaluator", "Ledger", "Output", "Processor", "Verdict"]
 
 
 class Verdict(Protocol):
@@ -93,12 +95,26 @@ class Verdict(Protocol):
     def refdata_version(self) -> str: ...
     @property
     def stale_refdata(self) -> bool: ...
+    @property
+    def affected(self) -> tuple[str, ...]:
+        """Other shipments whose shared aggregate this one moved across a limit: each is
+        decided again."""
+
+    @property
+    def affected_by_presence(self) -> tuple[str, ...]:
+        """Other shipments this one's contribution keeps across a limit: each is decided again
+        when this decision publishes a version."""
 
 
-Evaluator = Callable[[CompleteRecord], Verdict]
-"""Evaluates the rules for one complete record. One that also has ``many(records)`` (a list
-of verdicts, or of the exceptions their evaluation raised, in order) is given a batch's
-records at once: the worker's evaluator fetches their cross-shipment state in one round trip."""
+class Evaluator(Protocol):
+    """Evaluates the rules for the complete records of a batch (the worker's evaluator reads
+    their cross-shipment state in one round trip)."""
+
+    def many(self, records: Sequence[CompleteRecord]) -> Sequence[Verdict | Exception]:
+        """One verdict per record, in order, or the exception its evaluation raised in its
+        place; the records are given in the order their decisions were asked for, and an
+        evaluator with state across shipments sees them in that order."""
+        ...
 
 
 class Ledger(Protocol):
@@ -135,129 +151,7 @@ class Output:
     error_class: str | None = None  # for metrics: why a record became a dead letter
 
 
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The partition Java's default partitioner picks for ``key`` (murmur2, positive, modulo)."""
-    m = 0x5BD1E995
-    length = len(key)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    full = length - (length % 4)
-    for i in range(0, full, 4):
-        k = int.from_bytes(key[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> 24
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
-    rest = length % 4
-    if rest == 3:
-        h ^= key[full + 2] << 16
-    if rest >= 2:
-        h ^= key[full + 1] << 8
-    if rest >= 1:
-        h ^= key[full]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return (h & 0x7FFFFFFF) % partitions
-
-
-# -- state encoding: the table holds bytes; JSON keeps it inspectable with Kafka's own tools --
-
-
-def _part_out(p: Part | None) -> Any:
-    if p is None:
-        return None
-    r = p.ref
-    return [
-        base64.b64encode(p.raw).decode(),
-        r.topic,
-        r.partition,
-        r.offset,
-        r.event_id,
-        p.event_time_ms,
-        p.action.value,
-        p.broker_time_ms,
-    ]
-
-
-def _part_in(v: Any) -> Part | None:
-    if v is None:
-        return None
-    raw, topic, partition, offset, event_id, et, action, bt = v
-    return Part(
-        base64.b64decode(raw), InputRef(topic, partition, offset, event_id), et, Action(action), bt
-    )
-
-
-def encode_state(s: ShipmentState) -> bytes:
-    # partition and deadline first: rebuilding the deadline index reads only them (_HEAD)
-    return json.dumps(
-        {
-            "p": s.partition,
-            "dl": s.deadline_ms,
-            "k": s.key,
-            "m": _part_out(s.manifest),
-            "pi": _part_out(s.pilot),
-            "e": _part_out(s.entry86),
-            "seen": list(s.seen),
-            "px": s.pilot_expired,
-            "um": s.unmatched,
-            "v": s.version,
-            "sig": s.signature,
-            "dm": s.decided_ms,
-            "al": s.alias_of,
-            "en": list(s.entry_numbers),
-            "iv": [list(f) for f in s.invalid],
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def decode_state(b: bytes) -> ShipmentState:
-    d = json.loads(b)
-    return ShipmentState(
-        key=d["k"],
-        partition=d["p"],
-        manifest=_part_in(d["m"]),
-        pilot=_part_in(d["pi"]),
-        entry86=_part_in(d["e"]),
-        seen=tuple(d["seen"]),
-        deadline_ms=d["dl"],
-        pilot_expired=d["px"],
-        unmatched=d["um"],
-        version=d["v"],
-        signature=d["sig"],
-        decided_ms=d["dm"],
-        alias_of=d.get("al"),
-        entry_numbers=tuple(d.get("en", ())),
-        invalid=tuple(Flag(*f) for f in d.get("iv", ())),
-    )
-
-
-_HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
-
-
-def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and deadline, read from the head of its encoding (states
-    written before the head was first are decoded in full)."""
-    head = _HEAD.match(raw)
-    if head is None:
-        state = decode_state(raw)
-        return state.partition, state.deadline_ms
-    deadline = head.group(2)
-    return int(head.group(1)), None if deadline == b"null" else int(deadline)
-
-
-_WATERMARK = "\x00watermark:"  # clocks were once stored under this; such keys are skipped
-_REEVALUATE = "s321-reevaluate"
-_MARK = "s321-mark"  # value: the input partition a mark reports on
-_LINK = "s321-link"  # value: the shipment key this record's key is another identifier of
-_KEY = "s321-key"  # value: the shipment key a forwarded record belongs to
-_ORIGIN = "s321-origin"  # value: topic/partition/offset where a forwarded record first landed
-_INVALID = "s321-invalid"  # value: kind|broker ms|fields of an invalid record of the key's shipment
-
-
+_WATERMARK = "\x00watermark:"  # a table may hold clock entries under this prefix: not shipments
 _EXPECTED: dict[topics.TopicSpec, type[Any]] = {
     topics.MANIFEST: ManifestEvent,
     topics.PILOT: PilotRecord,
@@ -269,17 +163,6 @@ _INDEX = re.compile(r"\[\d+\]")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _engine_error_hit(exc: BaseException) -> RuleHit:
-    return RuleHit(
-        "ENGINE",
-        1,
-        Severity.CRITICAL,
-        "ENGINE_ERROR",
-        "rule evaluation failed; held for manual review",
-        {"error_class": type(exc).__name__},
-    )
 
 
 def _quality_hit(flags: tuple[Flag, ...]) -> RuleHit:
@@ -298,27 +181,29 @@ def _quality_hit(flags: tuple[Flag, ...]) -> RuleHit:
 
 
 @dataclass(frozen=True)
-class _Verdict:
-    """A verdict made here rather than by the rules: an engine error, a cancellation, a hold
-    for data quality."""
+class _FixedVerdict:
+    """A verdict the processor gives without the rules (an engine-error hold, CANCELLED) or
+    in place of theirs (a hold for data quality)."""
 
     hits: tuple[RuleHit, ...]
     outcome: Outcome = Outcome.HOLD
-    required_actions: tuple[str, ...] = ("manual review",)
+    required_actions: tuple[str, ...] = (REVIEW_ACTION,)
     not_applicable: tuple[str, ...] = ()
     regime_version: str = "unknown"
     ruleset_version: str = "unknown"
     refdata_version: str = "unknown"
     stale_refdata: bool = False
+    affected: tuple[str, ...] = ()
+    affected_by_presence: tuple[str, ...] = ()
 
 
-_CANCELLED = _Verdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
+_CANCELLED = _FixedVerdict(hits=(), outcome=Outcome.CANCELLED, required_actions=())
 
 
 def _held_for_quality(verdict: Verdict, flags: tuple[Flag, ...]) -> Verdict:
     """``verdict`` made a HOLD: a record of the shipment failed validation, so what the rules
     saw may not be all the filers said."""
-    return _Verdict(
+    return _FixedVerdict(
         hits=(*verdict.hits, _quality_hit(flags)),
         outcome=Outcome.HOLD,
         required_actions=(*verdict.required_actions, "correct and resend the rejected record"),
@@ -327,6 +212,20 @@ def _held_for_quality(verdict: Verdict, flags: tuple[Flag, ...]) -> Verdict:
         ruleset_version=verdict.ruleset_version,
         refdata_version=verdict.refdata_version,
         stale_refdata=verdict.stale_refdata,
+        affected=verdict.affected,
+        affected_by_presence=verdict.affected_by_presence,
+    )
+
+
+def _cancelled(evaluated: Verdict) -> Verdict:
+    """The CANCELLED verdict, under the regime, rule set and reference data the withdrawn
+    manifest was evaluated with."""
+    return replace(
+        _CANCELLED,
+        regime_version=evaluated.regime_version,
+        ruleset_version=evaluated.ruleset_version,
+        refdata_version=evaluated.refdata_version,
+        stale_refdata=evaluated.stale_refdata,
     )
 
 
@@ -355,7 +254,7 @@ class Processor:
         self._heaps: dict[int, list[tuple[int, str]]] = {}
         self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
         # (input topic, partition) -> its clock position: the second-newest event time read
-        # from it (capped, see s321.validation), and the newest
+        # from it (each capped, see s321.validation), and the newest
         self.read_ms: dict[tuple[str, int], int] = {}
         self._newest: dict[tuple[str, int], int] = {}
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
@@ -390,14 +289,14 @@ class Processor:
         asked = len(self._asked)
         try:
             meta = dict(headers) if spec is topics.REPARTITION else {}
-            if _MARK in meta:
-                return self._on_mark(partition, int(meta[_MARK]), value or b"", store)
-            if _REEVALUATE in meta:
+            if routing.MARK in meta:
+                return self._on_mark(partition, int(meta[routing.MARK]), value or b"", store)
+            if routing.REEVALUATE in meta:
                 return self._reevaluate((key or b"").decode(), store)
-            if _LINK in meta:
-                return self._link((key or b"").decode(), meta[_LINK].decode(), store)
-            if _INVALID in meta:
-                return self._flag((key or b"").decode(), meta[_INVALID], partition, store)
+            if routing.LINK in meta:
+                return self._link((key or b"").decode(), meta[routing.LINK].decode(), store)
+            if routing.INVALID in meta:
+                return self._flag((key or b"").decode(), meta[routing.INVALID], partition, store)
             return self._on_input(
                 spec, topic, partition, offset, key, value, timestamp_ms, store, meta
             )
@@ -448,7 +347,7 @@ class Processor:
             raise serialization.DecodeError(
                 f"a {type(event).__name__} record on the {expected.__name__} topic", raw=value
             )
-        forced = meta.get(_KEY)
+        forced = meta.get(routing.KEY)
         skey = forced.decode() if forced else shipment_key(event)
         received = validation.received_ms(timestamp_ms, self.clock())
         problems = validation.validate(event, received_ms=received, size=len(value))
@@ -461,9 +360,9 @@ class Processor:
         event_ms = int(event.header.event_time.timestamp() * 1000)
         if spec is not topics.REPARTITION:
             self._read(topic, partition, validation.clock_time(event_ms, received))
-        origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
+        origin = meta.get(routing.ORIGIN) or f"{topic}/{partition}/{offset}".encode()
         kbytes = skey.encode()
-        if key != kbytes or partition != murmur2_partition(kbytes, self.partitions):
+        if key != kbytes or partition != routing.murmur2_partition(kbytes, self.partitions):
             return [self._forward(skey, value, origin, forced=forced is not None)]
         raw_state = store.get(skey)
         state = decode_state(raw_state) if raw_state is not None else None
@@ -481,8 +380,8 @@ class Processor:
                     topics.REPARTITION,
                     other.encode(),
                     b"",
-                    ((_LINK, kbytes),),
-                    partition=murmur2_partition(other.encode(), self.partitions),
+                    ((routing.LINK, kbytes),),
+                    partition=routing.murmur2_partition(other.encode(), self.partitions),
                 )
             )
         new_state = step.state
@@ -491,9 +390,13 @@ class Processor:
         # a duplicate writes its state too: replayed after a crash, it may find here a state
         # whose changelog record never reached the broker, and so sends it again
         store[skey] = encode_state(new_state)
-        if new_state.deadline_ms is not None:
-            heapq.heappush(self._heaps.setdefault(partition, []), (new_state.deadline_ms, skey))
+        self._index(partition, new_state, skey)
         return out
+
+    def _index(self, partition: int, state: ShipmentState, skey: str) -> None:
+        """Put the state's next deadline, if any, in its partition's deadline index."""
+        if state.next_deadline_ms is not None:
+            heapq.heappush(self._heaps.setdefault(partition, []), (state.next_deadline_ms, skey))
 
     def _invalid(
         self,
@@ -513,7 +416,7 @@ class Processor:
         landed) and, when it names its shipment, a flag on that shipment, which holds it until
         a valid record of the same kind replaces this one. It changes nothing else."""
         exc = ValidationError(problems, raw=value)
-        origin = meta.get(_ORIGIN) or f"{topic}/{partition}/{offset}".encode()
+        origin = meta.get(routing.ORIGIN) or f"{topic}/{partition}/{offset}".encode()
         o_topic, o_partition, o_offset = origin.decode().rsplit("/", 2)
         out = [
             self._dead_letter(o_topic, int(o_partition), int(o_offset), key, value, exc, exc.reason)
@@ -523,10 +426,13 @@ class Processor:
         fields = ",".join(dict.fromkeys(_INDEX.sub("[]", p.field) for p in problems))[:200]
         flag = f"{kind_of(event)}|{timestamp_ms}|{fields}".encode()
         kbytes = skey.encode()
-        home = murmur2_partition(kbytes, self.partitions)
+        home = routing.murmur2_partition(kbytes, self.partitions)
         if partition == home:
             return out + self._flag(skey, flag, partition, store)
-        return [*out, Output(topics.REPARTITION, kbytes, b"", ((_INVALID, flag),), partition=home)]
+        return [
+            *out,
+            Output(topics.REPARTITION, kbytes, b"", ((routing.INVALID, flag),), partition=home),
+        ]
 
     def _flag(
         self, skey: str, raw_flag: bytes, partition: int, store: MutableMapping[str, bytes]
@@ -545,9 +451,11 @@ class Processor:
         )
         if state.alias_of is not None:
             target = state.alias_of.encode()
-            home = murmur2_partition(target, self.partitions)
+            home = routing.murmur2_partition(target, self.partitions)
             return [
-                Output(topics.REPARTITION, target, b"", ((_INVALID, raw_flag),), partition=home)
+                Output(
+                    topics.REPARTITION, target, b"", ((routing.INVALID, raw_flag),), partition=home
+                )
             ]
         part = state.part(flag.kind)  # type: ignore[arg-type]  # one of the three kinds
         noted = next((f for f in state.invalid if f.kind == flag.kind), None)
@@ -568,15 +476,15 @@ class Processor:
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
         """Send a record to its shipment's home partition through the repartition topic."""
         kbytes = skey.encode()
-        headers: tuple[tuple[str, bytes], ...] = ((_ORIGIN, origin),)
+        headers: tuple[tuple[str, bytes], ...] = ((routing.ORIGIN, origin),)
         if forced:
-            headers += ((_KEY, kbytes),)
+            headers += ((routing.KEY, kbytes),)
         return Output(
             topics.REPARTITION,
             kbytes,
             value,
             headers,
-            partition=murmur2_partition(kbytes, self.partitions),
+            partition=routing.murmur2_partition(kbytes, self.partitions),
         )
 
     def _link(self, alias: str, target: str, store: MutableMapping[str, bytes]) -> list[Output]:
@@ -615,9 +523,9 @@ class Processor:
         """How far (event time) input partition ``source`` has been read here.
 
         Its input topics are read at their own pace (in catch-up one can be hours ahead of
-        another), so this is the least, over those still being read, of the newest event time
-        read from each (0 for one not read yet). Topics in ``caught_up`` (every record in them
-        read) hold nothing back; when all are, it is the newest event time read from any."""
+        another), so this is the least, over those still being read, of the clock position of
+        each (:meth:`_read`; 0 for one not read yet). Topics in ``caught_up`` (every record in them
+        read) hold nothing back; when all are, it is the greatest of their positions."""
         read = {name: self.read_ms.get((name, source), 0) for name in self._input_names}
         behind = [t for name, t in read.items() if name not in caught_up]
         return min(behind) if behind else max(read.values())
@@ -636,7 +544,7 @@ class Processor:
         be read again after a rebalance."""
         read = -1 if idle_ms is not None else self.read_to(source, caught_up)
         value = struct.pack(">qqq", read, idle_ms or 0, generation)
-        header = ((_MARK, str(source).encode()),)
+        header = ((routing.MARK, str(source).encode()),)
         return [
             Output(topics.REPARTITION, None, value, header, partition=p)
             for p in range(self.partitions)
@@ -674,7 +582,7 @@ class Processor:
             if raw_state is None:
                 continue
             state = decode_state(raw_state)
-            if state.deadline_ms != deadline:
+            if state.next_deadline_ms != deadline:
                 continue  # superseded by a later change
             step = expire(state, event_ms)
             if not step.changed:
@@ -686,6 +594,7 @@ class Processor:
             if step.unmatched:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
+            self._index(partition, new_state, skey)  # a later deadline may still be pending
         return out
 
     def rebuild_deadlines(
@@ -769,6 +678,7 @@ class Processor:
             entry86=load(state.entry86),
             pilot_deadline_passed=self._pilot_late(state, manifest),
             entry_numbers=state.entry_numbers,
+            entry_deadline_passed=state.entry_missing,
         )
 
     def _pilot_late(self, state: ShipmentState, manifest: ManifestEvent | None) -> bool:
@@ -848,7 +758,7 @@ class Processor:
         given: dict[str, tuple[int, str]] = {}
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
-            verdict = _CANCELLED if a.cancelled else evaluated
+            verdict = _cancelled(evaluated) if a.cancelled else evaluated
             if a.invalid and not a.cancelled:
                 verdict = _held_for_quality(verdict, a.invalid)
             signature = (
@@ -862,10 +772,10 @@ class Processor:
             new = signature != previous
             again = not new and a.key in behind
             behind.discard(a.key)
-            others = dict.fromkeys(getattr(evaluated, "affected", ()))
+            others = dict.fromkeys(evaluated.affected)
             if new or again:
                 # a replay after a crash repeats the signals the first run may have lost
-                others.update(dict.fromkeys(getattr(evaluated, "affected_by_presence", ())))
+                others.update(dict.fromkeys(evaluated.affected_by_presence))
                 version += 1 if new else 0
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)
@@ -876,8 +786,8 @@ class Processor:
                     topics.REPARTITION,
                     other.encode(),
                     b"",
-                    ((_REEVALUATE, b"1"),),
-                    partition=murmur2_partition(other.encode(), self.partitions),
+                    ((routing.REEVALUATE, b"1"),),
+                    partition=routing.murmur2_partition(other.encode(), self.partitions),
                 )
                 for other in others
                 if other != a.key
@@ -897,26 +807,19 @@ class Processor:
         return out
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
-        """The rules' verdicts for ``records``, in order. An evaluation that fails holds its
-        shipment with an engine-error reason; it never releases it."""
+        """The rules' verdicts for ``records``, in order. An evaluation that fails (one record's,
+        or the whole batch's) holds its shipment with an engine-error hit; it never releases it."""
         if not records:
             return []
-        many = getattr(self.evaluate, "many", None)
-        results: list[Any]
+        results: Sequence[Verdict | Exception]
         try:
-            results = many(records) if many is not None else [self._one(r) for r in records]
+            results = self.evaluate.many(records)
         except Exception as exc:
             results = [exc] * len(records)
         return [
-            _Verdict(hits=(_engine_error_hit(r),)) if isinstance(r, Exception) else r
+            _FixedVerdict(hits=(engine_error_hit(r),)) if isinstance(r, Exception) else r
             for r in results
         ]
-
-    def _one(self, record: CompleteRecord) -> Verdict | Exception:
-        try:
-            return self.evaluate(record)
-        except Exception as exc:
-            return exc
 
     def _decision(self, a: _Asked, verdict: Verdict, version: int, now: int) -> Output:
         last_broker = max(p.broker_time_ms for p in a.parts)

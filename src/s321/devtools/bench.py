@@ -55,6 +55,7 @@ from typing import Any
 from s321 import serialization, topics
 from s321.devtools.generator.ocf import WireRecord, read_records, write_records
 from s321.devtools.generator.scenarios import Expected
+from s321.devtools.stats import percentile
 
 __all__ = [
     "BenchConfig",
@@ -81,18 +82,6 @@ TARGETS = {
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of already sorted values, linearly interpolated; 0 when empty."""
-    if not sorted_values:
-        return 0.0
-    if not 0.0 <= q <= 1.0:
-        raise ValueError("q is a fraction between 0 and 1")
-    pos = q * (len(sorted_values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def latency_summary(values: Iterable[float]) -> dict[str, float]:
@@ -535,27 +524,19 @@ class _Reader:
     keeping raw values with their broker and read times; decoding happens afterwards."""
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
-        from confluent_kafka import Consumer
+        from s321.devtools.demo import answers_consumer
 
         self.answers: list[_Answer] = []
         self.keys: set[str] = set()
         self.dead = 0
         self.last_new = time.monotonic()
         self._stop = threading.Event()
-        self._names = {
-            _topic(s, prefix): s for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
-        }
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "fetch.wait.max.ms": 10,
-            }
+        self._consumer, self._names = answers_consumer(
+            bootstrap,
+            prefix,
+            f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
+            **{"fetch.wait.max.ms": 10},
         )
-        self._consumer.subscribe(list(self._names))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -656,7 +637,7 @@ class _Run:
         return f"{self.run}.{phase}."
 
     def topics(self, phase: str) -> None:
-        from s321.worker import ensure_topics
+        from s321.admin import ensure_topics
 
         ensure_topics(self.cfg.bootstrap, self.prefix(phase), self.cfg.partitions)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from s321 import serialization, topics
+from s321.devtools.stats import percentile
 from s321.models import DeadLetter, Decision
 
 __all__ = ["DemoReport", "collect", "run_demo", "start_worker"]
@@ -85,13 +86,6 @@ class DemoReport:
         return out
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    i = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[i]
-
-
 def start_worker(env: dict[str, str], log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """Start ``s321 worker`` as its own process (its own session, so a kill hits it alone)."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +110,32 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
             proc.wait()
 
 
+def answers_consumer(
+    bootstrap: str, prefix: str, group: str, **config: object
+) -> tuple[Any, dict[str, topics.TopicSpec]]:
+    """A consumer of a deployment's answers (decisions, unmatched reports and dead letters),
+    read-committed from their start under a group of its own that never commits, subscribed;
+    and the registry topic of each full topic name. ``config`` adds client settings."""
+    from confluent_kafka import Consumer
+
+    names = {
+        topics.topic_name(s, prefix): s
+        for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
+    }
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            **config,
+        }
+    )
+    consumer.subscribe(list(names))
+    return consumer, names
+
+
 def collect(
     bootstrap: str,
     prefix: str,
@@ -130,22 +150,7 @@ def collect(
     expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds
     (``serde``: the deployment's wire format; single-object encoding by default)."""
     serde = serde or serialization.serializer()
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{prefix}demo-reader-{time.time()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    names = {
-        topics.topic_name(s, prefix): s
-        for s in (topics.DECISIONS, topics.UNMATCHED, topics.DEAD_LETTERS)
-    }
-    consumer.subscribe(list(names))
+    consumer, names = answers_consumer(bootstrap, prefix, f"{prefix}demo-reader-{time.time()}")
     decisions: dict[str, list[Decision]] = {}
     unmatched: dict[str, DeadLetter] = {}
     dead = 0
@@ -278,9 +283,9 @@ def compare(
     report.top_reasons = reasons.most_common(10)
     latencies.sort()
     report.latency_ms = {
-        "p50": _percentile(latencies, 0.5),
-        "p95": _percentile(latencies, 0.95),
-        "p99": _percentile(latencies, 0.99),
+        "p50": percentile(latencies, 0.5),
+        "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99),
     }
 
 
@@ -297,8 +302,8 @@ def run_demo(
 ) -> DemoReport:
     """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``; with
     ``registry_url``, its traffic, worker and reader use that schema registry's wire format."""
+    from s321.admin import ensure_topics
     from s321.devtools.generator.scenarios import GeneratorConfig, generate
-    from s321.worker import ensure_topics
 
     t0 = time.monotonic()
     run = f"demo{int(time.time())}"
@@ -325,6 +330,7 @@ def run_demo(
         )
     finally:
         stop_worker(worker)
+        serde.close()
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
     compare(truth, decisions, unmatched, dead, report)
     report.seconds = time.monotonic() - t0

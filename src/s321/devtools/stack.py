@@ -8,6 +8,12 @@ Both run as background processes on loopback, owned by s321:
 * The broker's storage is formatted once under ``<data_dir>/kafka/data`` and reused, so data
   survives ``down`` / ``up``.
 * Redis is Debian's ``redis-server``, with its append-only file under ``<data_dir>/redis``.
+* On request (``up(registry=True)``, ``s321 stack up --registry``), a schema registry with the
+  Confluent-compatible API: Apicurio Registry's application distribution
+  (``io.apicurio:apicurio-registry-app``, ``tar.gz`` classifier ``all``) resolved by Maven from
+  Maven Central into ``<cache_dir>/apicurio-<version>`` once, run on the same Java runtime with
+  in-memory storage (its schemas last as long as the process). Its Confluent-compatible base
+  URL, the value for ``S321_SCHEMA_REGISTRY_URL``, is :attr:`RegistryService.url`.
 
 ``up`` is idempotent: a service whose port already answers is left alone (it may be one that
 another ``up`` started, or one that somebody else runs on that port). ``down`` stops only the
@@ -28,14 +34,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from s321.errors import MissingToolError, StackError
 from s321.settings import Settings
 
-__all__ = ["KafkaService", "RedisService", "ServiceStatus", "Stack", "StackConfig"]
+__all__ = [
+    "REGISTRY_VERSION",
+    "KafkaService",
+    "RedisService",
+    "RegistryService",
+    "ServiceStatus",
+    "Stack",
+    "StackConfig",
+]
 
 _MAVEN_LOG4J = "2.24.3"
 _JAVA_HINT = "Install a Java 17+ runtime: `apt-get install -y openjdk-17-jre-headless`."
+#: Apicurio Registry release the local schema registry runs (its classes need Java 11+).
+REGISTRY_VERSION = "2.6.13.Final"
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,7 @@ class StackConfig:
     redis_port: int
     kafka_heap: str = "1g"
     timeout_s: float = 90.0
+    registry_port: int = 18081
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,7 @@ class ServiceStatus:
         who = f"pid {self.pid}" if self.owned and self.pid else "not started by s321"
         if not self.running:
             who = "-"
-        return f"{self.name:<6} {state:<5} {self.address:<22} {who:<22} {self.detail}"
+        return f"{self.name:<8} {state:<5} {self.address:<22} {who:<22} {self.detail}"
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
@@ -271,20 +289,71 @@ def new_cluster_id() -> str:
             return cid
 
 
-class KafkaService:
-    """A single-node KRaft broker+controller on loopback."""
+class _Service:
+    """A local server s321 starts and stops, its files under ``<data dir>/<name>``.
 
-    name = "kafka"
+    :meth:`start` leaves one that already answers alone (whoever started it); :meth:`stop`
+    stops only a process this stack started."""
+
+    name: ClassVar[str]
+    stop_timeout_s: ClassVar[float]
 
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
-        self.home = cfg.data_dir / "kafka"
-        self.libs = cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
-        self.proc = _Process("kafka", self.home)
+        self.home = cfg.data_dir / self.name
+        self.proc = _Process(self.name, self.home)
+
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.cfg.kafka_port}"
+        return f"127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def _spawn(self) -> None:
+        """Prepare the server's files and start its process."""
+        raise NotImplementedError
+
+    def _detail(self) -> str:
+        raise NotImplementedError
+
+    def start(self) -> bool:
+        """Start the server unless one answers already. True when this call started it."""
+        if self.proc.pid() is None and not port_open(self.port):
+            self._spawn()
+            started = True
+        else:
+            started = False
+        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+        return started
+
+    def stop(self) -> bool:
+        return self.proc.stop(timeout_s=self.stop_timeout_s)
+
+    def status(self) -> ServiceStatus:
+        pid = self.proc.pid()
+        return ServiceStatus(
+            self.name, self.address, port_open(self.port), pid, pid is not None, self._detail()
+        )
+
+
+class KafkaService(_Service):
+    """A single-node KRaft broker+controller on loopback."""
+
+    name = "kafka"
+    stop_timeout_s = 60
+
+    def __init__(self, cfg: StackConfig) -> None:
+        super().__init__(cfg)
+        self.libs = cfg.cache_dir / f"kafka-{cfg.kafka_version}" / "libs"
+
+    @property
+    def port(self) -> int:
+        return self.cfg.kafka_port
 
     def classpath(self) -> str:
         """The Java class path of the broker and its tools (fetches the jars if needed)."""
@@ -416,33 +485,15 @@ class KafkaService:
             return False
         return True
 
-    def start(self) -> bool:
-        """Start the broker unless one answers already. True when this call started it."""
-        if self.proc.pid() is not None or port_open(self.cfg.kafka_port):
-            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-            return False
+    def _spawn(self) -> None:
         server = self._write_config()
         self._format(server)
         self.proc.spawn(
             self._java("kafka.Kafka", str(server), heap=self.cfg.kafka_heap), cwd=self.home
         )
-        self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-        return True
 
-    def stop(self) -> bool:
-        return self.proc.stop(timeout_s=60)
-
-    def status(self) -> ServiceStatus:
-        pid = self.proc.pid()
-        running = port_open(self.cfg.kafka_port)
-        return ServiceStatus(
-            self.name,
-            self.address,
-            running,
-            pid,
-            pid is not None,
-            f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}",
-        )
+    def _detail(self) -> str:
+        return f"Apache Kafka {self.cfg.kafka_version} (KRaft), data {self.home / 'data'}"
 
     def tool(self, main: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one of Kafka's own command-line tools (for example the consumer-group tool)."""
@@ -455,19 +506,15 @@ class KafkaService:
         )
 
 
-class RedisService:
+class RedisService(_Service):
     """Debian's redis-server on loopback, append-only persistence under the data dir."""
 
     name = "redis"
-
-    def __init__(self, cfg: StackConfig) -> None:
-        self.cfg = cfg
-        self.home = cfg.data_dir / "redis"
-        self.proc = _Process("redis", self.home)
+    stop_timeout_s = 20
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.cfg.redis_port}"
+    def port(self) -> int:
+        return self.cfg.redis_port
 
     def ready(self) -> bool:
         if not port_open(self.cfg.redis_port):
@@ -479,10 +526,7 @@ class RedisService:
         except redis.RedisError:
             return False
 
-    def start(self) -> bool:
-        if self.proc.pid() is not None or port_open(self.cfg.redis_port):
-            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
-            return False
+    def _spawn(self) -> None:
         server = _require(
             "redis-server",
             "Install Debian's package: `apt-get update && apt-get install -y redis-server` "
@@ -509,6 +553,97 @@ class RedisService:
             ],
             cwd=self.home,
         )
+
+    def _detail(self) -> str:
+        return f"redis-server, data {self.home / 'data'}"
+
+
+class RegistryService:
+    """A Confluent-compatible schema registry on loopback (Apicurio Registry, in-memory)."""
+
+    name = "registry"
+    #: where Apicurio serves the Confluent-compatible API
+    API_PATH = "/apis/ccompat/v6"
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.home = cfg.data_dir / "registry"
+        self.dist = cfg.cache_dir / f"apicurio-{REGISTRY_VERSION}"
+        self.proc = _Process("registry", self.home)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.cfg.registry_port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL a Confluent schema-registry client is given."""
+        return f"http://{self.address}{self.API_PATH}"
+
+    def fetch(self) -> Path:
+        """Resolve the registry's distribution from Maven Central into the cache, once."""
+        marker = self.dist / ".complete"
+        if marker.exists():
+            return self.dist
+        mvn = _require(
+            "mvn", "The schema registry is fetched with Maven: `apt-get install -y maven`."
+        )
+        staging = self.dist.with_name(self.dist.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        coordinates = f"io.apicurio:apicurio-registry-app:{REGISTRY_VERSION}:tar.gz:all"
+        result = subprocess.run(
+            [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coordinates}",
+             f"-DoutputDirectory={staging}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise StackError(
+                f"Maven could not fetch {coordinates}:\n{(result.stdout + result.stderr)[-3000:]}"
+            )
+        import tarfile
+
+        archive = staging / f"apicurio-registry-app-{REGISTRY_VERSION}-all.tar.gz"
+        with tarfile.open(archive) as tar:
+            tar.extractall(staging / "dist", filter="data")
+        archive.unlink()
+        shutil.rmtree(self.dist, ignore_errors=True)
+        staging.rename(self.dist)
+        marker.write_text(REGISTRY_VERSION)
+        return self.dist
+
+    def ready(self) -> bool:
+        """True when the Confluent-compatible API lists subjects."""
+        if not port_open(self.cfg.registry_port):
+            return False
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.url}/subjects", timeout=2) as reply:  # noqa: S310  # http on loopback
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def start(self) -> bool:
+        """Start the registry unless one answers already. True when this call started it."""
+        if self.proc.pid() is not None or port_open(self.cfg.registry_port):
+            self.proc.wait_ready(self.ready, self.cfg.timeout_s)
+            return False
+        java = _require("java", _JAVA_HINT)
+        dist = self.fetch() / "dist"
+        (self.home / "tmp").mkdir(parents=True, exist_ok=True)
+        props = {
+            "quarkus.http.host": "127.0.0.1",
+            "quarkus.http.port": str(self.cfg.registry_port),
+            "quarkus.datasource.jdbc.url": "jdbc:h2:mem:registry",
+            "quarkus.datasource.jdbc.initial-size": "2",
+            "quarkus.datasource.jdbc.min-size": "2",
+            "quarkus.datasource.jdbc.max-size": "10",
+            "java.io.tmpdir": str(self.home / "tmp"),
+        }
+        jar = f"apicurio-registry-app-{REGISTRY_VERSION}-runner.jar"
+        argv = [java, "-Xmx384m", *(f"-D{k}={v}" for k, v in props.items()), "-jar", jar]
+        self.proc.spawn(argv, cwd=dist)
         self.proc.wait_ready(self.ready, self.cfg.timeout_s)
         return True
 
@@ -520,20 +655,22 @@ class RedisService:
         return ServiceStatus(
             self.name,
             self.address,
-            port_open(self.cfg.redis_port),
+            port_open(self.cfg.registry_port),
             pid,
             pid is not None,
-            f"redis-server, data {self.home / 'data'}",
+            f"Apicurio Registry {REGISTRY_VERSION}, in memory; {self.url}",
         )
 
 
 class Stack:
-    """The local Kafka and Redis, started and stopped together."""
+    """The local Kafka and Redis (and, on request, the schema registry), started and stopped
+    together."""
 
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
         self.kafka = KafkaService(cfg)
         self.redis = RedisService(cfg)
+        self.registry = RegistryService(cfg)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
@@ -545,15 +682,20 @@ class Stack:
                 kafka_port=settings.kafka_port,
                 controller_port=settings.kafka_controller_port,
                 redis_port=settings.redis_port,
+                registry_port=settings.registry_port,
                 kafka_heap=settings.kafka_heap,
                 timeout_s=settings.stack_timeout_s,
             )
         )
 
-    def up(self) -> list[str]:
-        """Start what is not running. Returns the names of the services this call started."""
+    def up(self, registry: bool = False) -> list[str]:
+        """Start what is not running (the schema registry too with ``registry``). Returns the
+        names of the services this call started."""
         started = []
-        for service in (self.redis, self.kafka):
+        services: tuple[RedisService | KafkaService | RegistryService, ...] = (
+            self.redis, self.kafka, *((self.registry,) if registry else ()),
+        )  # fmt: skip
+        for service in services:
             if service.start():
                 started.append(service.name)
         return started
@@ -561,13 +703,13 @@ class Stack:
     def down(self, only: list[str] | None = None) -> list[str]:
         """Stop the services s321 started (all, or those named). Returns what it stopped."""
         stopped = []
-        for service in (self.kafka, self.redis):
+        for service in (self.registry, self.kafka, self.redis):
             if (only is None or service.name in only) and service.stop():
                 stopped.append(service.name)
         return stopped
 
     def status(self) -> list[ServiceStatus]:
-        return [self.kafka.status(), self.redis.status()]
+        return [self.kafka.status(), self.redis.status(), self.registry.status()]
 
     @contextmanager
     def running(self) -> Iterator[list[str]]:

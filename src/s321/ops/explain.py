@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any
 
 from s321 import serialization, topics
-from s321.core.processor import murmur2_partition
+from s321.core.routing import murmur2_partition
 from s321.models import (
     Address,
     CompleteRecord,
@@ -42,7 +42,7 @@ from s321.models import (
 from s321.refdata.snapshot import ReferenceSnapshot
 from s321.regime import default_regimes
 from s321.rules.aggregates import Aggregates
-from s321.rules.engine import Evaluation, evaluate
+from s321.rules.engine import ENTRY_MISSING, Evaluation, evaluate
 from s321.rules.facts import Facts
 from s321.rules.ruleset import Ruleset
 
@@ -331,6 +331,8 @@ def explain(
             h.rule_id == "R16" and h.evidence.get("reason") == "no_pilot_data_by_deadline"
             for h in newest.hits
         ),
+        # nor the Type 86 one: its missing-entry reason says the deadline passed without it
+        entry_deadline_passed=any(h.reason_code == ENTRY_MISSING for h in newest.hits),
     )
     agg = aggregates(record) if aggregates is not None else Aggregates.empty()
     ev = evaluate(record, ruleset, snapshot, agg, stale_refdata=stale_refdata)
@@ -353,6 +355,7 @@ def render(e: Explanation) -> str:
             f"  {source}: " + ("absent" if part is None else json.dumps(part, sort_keys=True))
         )
     lines.append(f"  pilot_deadline_passed: {data['pilot_deadline_passed']}")
+    lines.append(f"  entry_deadline_passed: {data['entry_deadline_passed']}")
     for ref in e.missing_inputs:
         lines.append(f"  input no longer readable: {ref.topic}/{ref.partition}/{ref.offset}")
     ev = e.evaluation
@@ -398,21 +401,15 @@ def explain_live(
     """:func:`explain` with the sources a worker of this deployment uses now: the rule set and
     reference data published in Redis under ``prefix`` (else the packaged defaults) and the
     cross-shipment state, read without writing."""
-    from s321.rules.ruleset import default_ruleset
+    from s321.evaluator import published_sources
+    from s321.stores.connection import redis_client, redis_prefix
     from s321.stores.crossshipment import CrossShipmentStore
-    from s321.stores.refdata import RefdataStore, RefdataWatcher
-    from s321.stores.rulesets import RulesetStore, RulesetWatcher
-    from s321.worker import demo_refdata_dir, redis_client, redis_prefix
 
     client = redis_client(redis_url, timeout_s=2.0)
-    ns = redis_prefix(prefix)
-    rules = RulesetWatcher(RulesetStore(client, ns), default_ruleset())
-    refdata = RefdataWatcher(
-        RefdataStore(client, ns), ReferenceSnapshot.from_directory(demo_refdata_dir())
-    )
+    rules, refdata = published_sources(client, prefix)
     rules.poll()
     refdata.poll()
-    cross = CrossShipmentStore(client, prefix=ns)
+    cross = CrossShipmentStore(client, prefix=redis_prefix(prefix))
     return explain(
         key,
         bootstrap=bootstrap,
@@ -420,7 +417,7 @@ def explain_live(
         ruleset=rules.ruleset,
         snapshot=refdata.snapshot,
         aggregates=cross.read,
-        stale_refdata=rules.unreachable or refdata.stale,
+        stale_refdata=rules.stale or refdata.stale,
         timeout_s=timeout_s,
         serde=serde,
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -17,9 +19,22 @@ __all__ = ["refdata_group", "rules_group"]
 
 def _redis(settings: Settings) -> tuple[redis.Redis, str]:
     """The client and key prefix the workers of this deployment read (its topic prefix)."""
-    from s321.worker import redis_client, redis_prefix
+    from s321.stores.connection import redis_client, redis_prefix
 
     return redis_client(settings.redis_url, timeout_s=5.0), redis_prefix(settings.topic_prefix)
+
+
+@contextmanager
+def _refusals(settings: Settings) -> Iterator[None]:
+    """A refused version or an unreachable Redis ends the command: message, exit status 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    except redis.RedisError as exc:
+        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
+        sys.exit(1)
 
 
 @click.group("rules")
@@ -77,14 +92,8 @@ def rules_publish(settings: Settings, path: Path) -> None:
     """
     from s321.stores.rulesets import RulesetStore
 
-    try:
+    with _refusals(settings):
         rs = RulesetStore(*_redis(settings)).publish_file(path)
-    except ConfigError as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(1)
-    except redis.RedisError as exc:
-        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
-        sys.exit(1)
     click.echo(f"published rule set {rs.version}")
 
 
@@ -100,12 +109,6 @@ def refdata_load(settings: Settings, directory: Path) -> None:
     """Validate a reference-data directory and make it the current version, atomically."""
     from s321.stores.refdata import RefdataStore
 
-    try:
+    with _refusals(settings):
         version = RefdataStore(*_redis(settings)).load_directory(directory)
-    except ConfigError as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(1)
-    except redis.RedisError as exc:
-        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
-        sys.exit(1)
     click.echo(f"reference data version {version} is current")

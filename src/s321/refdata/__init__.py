@@ -31,7 +31,7 @@ the new version, never a mix. Names and addresses of seizure and reshipper rows 
 stored, only their hashed keys.
 """
 
-from s321.refdata.loader import RefTables, read_directory
+from s321.refdata.loader import RefTables, demo_refdata_dir, read_directory
 from s321.refdata.snapshot import ReferenceSnapshot
 
-__all__ = ["RefTables", "ReferenceSnapshot", "read_directory"]
+__all__ = ["RefTables", "ReferenceSnapshot", "demo_refdata_dir", "read_directory"]

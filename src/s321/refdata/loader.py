@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "RefTables",
     "ValueBand",
     "WatchEntry",
+    "demo_refdata_dir",
     "read_directory",
 ]
 
@@ -229,6 +231,12 @@ def _address(row: Mapping[str, str], where: str) -> Address:
         country=_country(row["country"], where, "country"),
         postal_code=row["postal_code"] or None,
     )
+
+
+def demo_refdata_dir() -> Path:
+    """The synthetic reference set shipped with s321: what a worker decides with until
+    reference data is published, and what the demo and tests use."""
+    return Path(str(resources.files("s321").joinpath("data/refdata/demo")))
 
 
 def read_directory(directory: Path) -> RefTables:

@@ -15,20 +15,30 @@ The evaluation path is pure (no network I/O): the reference data comes in as an 
 :class:`RulesetWatcher` (:mod:`s321.stores.rulesets`).
 """
 
-from s321.rules.catalogue import CATALOGUE, RuleSpec, entry_check_digit
-from s321.rules.engine import ENGINE_ERROR, ENTRY_ACTION, Evaluation, evaluate
+from s321.rules.catalogue import CATALOGUE, RuleSpec
+from s321.rules.engine import (
+    ENGINE_ERROR,
+    ENTRY_ACTION,
+    ENTRY_MISSING,
+    ENTRY_PENDING,
+    TYPE86_ACTION,
+    Evaluation,
+    evaluate,
+)
 from s321.rules.ruleset import ActiveRule, Ruleset, default_ruleset, load_ruleset, parse_ruleset
 
 __all__ = [
     "CATALOGUE",
     "ENGINE_ERROR",
     "ENTRY_ACTION",
+    "ENTRY_MISSING",
+    "ENTRY_PENDING",
+    "TYPE86_ACTION",
     "ActiveRule",
     "Evaluation",
     "RuleSpec",
     "Ruleset",
     "default_ruleset",
-    "entry_check_digit",
     "evaluate",
     "load_ruleset",
     "parse_ruleset",

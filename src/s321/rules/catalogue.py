@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from s321.entry_number import entry_number_fault
 from s321.models import Party, ReleasePath, Severity
 from s321.refdata.snapshot import MEMO_LIMIT, HtsHit, ReferenceSnapshot
-from s321.regime import Regime
+from s321.regime import EASTERN, Regime
 from s321.rules.aggregates import Aggregates
 from s321.rules.facts import BoundedMemo, Facts, Line
 from s321.rules.facts import words as _words
@@ -36,7 +37,7 @@ __all__ = [
     "Ctx",
     "Result",
     "RuleSpec",
-    "entry_check_digit",
+    "eastern_text",
 ]
 
 
@@ -138,6 +139,7 @@ _ENTRY = "file a formal or informal entry"
 _D0 = Decimal(0)
 _OTHER = ReleasePath.OTHER_ENTRY
 _S321 = ReleasePath.SECTION_321
+_TYPE86 = ReleasePath.TYPE_86
 
 
 def _dec(v: Any) -> Decimal:
@@ -291,6 +293,25 @@ def _prepare_r07(p: Mapping[str, Any]) -> Mapping[str, Any]:
     )
 
 
+def _excise_listed(c: Ctx, perfume: tuple[str, ...]) -> _Listed | None:
+    """The first of the record's (HTS, origin) pairs on the EXCISE list, perfume aside.
+
+    Perfume containing alcohol is excluded only when valued over $5 (19 CFR 10.153), which
+    :func:`_r07` decides per line before it looks at the list: whatever the reference data
+    lists for a perfume heading, its value condition holds.
+    """
+    found = c.on_list("EXCISE")
+    if found is None or not found[0].startswith(perfume):
+        return found
+    hits = c.snap.list_hits
+    for hts, origin in c.facts.hts_origins:
+        if not hts.startswith(perfume):
+            hit = hits(hts, origin).get("EXCISE")
+            if hit is not None:
+                return hts, origin, hit
+    return None
+
+
 def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
     f = c.facts
     if not f.hts_origins and not f.descriptions:
@@ -312,7 +333,7 @@ def _r07(c: Ctx, p: Mapping[str, Any]) -> Result:
                 "limit": _money(p["perfume_limit_usd"]),
             }
     if c.snap.has_list("EXCISE"):
-        found = c.on_list("EXCISE")
+        found = _excise_listed(c, p["perfume_prefixes"])
         if found is not None:
             return {"hts": found[0], "category": "excise_list", "prefix": found[2].prefix}
     t = p["keyword_scan"][f.descriptions]
@@ -429,7 +450,9 @@ def _vague(c: Ctx) -> Evidence | None:
         vague_of = c.params["R10"]["vague_of"]
         out = None
         for i, li in enumerate(c.facts.lines):
-            why = vague_of[li.description or ""]
+            if li.description is None:
+                continue  # a Type 86 line need not describe its goods (the HTS does)
+            why = vague_of[li.description]
             if why is not None:
                 out = {"line": str(i + 1), **dict(why)}
                 break
@@ -1179,43 +1202,15 @@ def _r24(c: Ctx, p: Mapping[str, Any]) -> Result:
     return None
 
 
-def _char_value(ch: str) -> int:
-    if ch.isdigit():
-        return int(ch)
-    # letters map A-I=1-9, J-R=1-9, S-Z=2-9 (the usual modulus-10 letter convention)
-    n = ord(ch) - ord("A")
-    return n % 9 + 1 if n < 18 else n - 16
-
-
-def entry_check_digit(first_ten: str) -> int:
-    """The modulus-10 check digit of an entry number's filer code and transaction number.
-
-    Letters of the filer code become digits (A-I = 1-9, J-R = 1-9, S-Z = 2-9); then, from the
-    right, every other digit is doubled (digits of products summed) and the check digit brings
-    the sum to a multiple of ten. (Unverified against CBP CATAIR Appendix E's worked examples:
-    the R25 parameter ``check_digit`` switches this test off.)
-    """
-    total = 0
-    for i, ch in enumerate(reversed(first_ten.upper())):
-        d = _char_value(ch)
-        if i % 2 == 0:
-            d *= 2
-            d = d - 9 if d > 9 else d
-        total += d
-    return (10 - total % 10) % 10
-
-
-_ENTRY_NO = re.compile(r"^[A-Z0-9]{3}[0-9]{8}$")
-_ENTRY_SEP = re.compile(r"[\s\-]")
 _MULTI_BILL = re.compile(r"[,;/\s]")
 
 
 def _number_problem(entry_number: str, check_digit: bool) -> str | None:
     """What is wrong with an entry number's form or check digit, or None."""
-    number = _ENTRY_SEP.sub("", entry_number.upper())
-    if not _ENTRY_NO.match(number):
+    fault = entry_number_fault(entry_number)
+    if fault == "format":
         return "entry_number_format"
-    if check_digit and entry_check_digit(number[:10]) != int(number[10]):
+    if fault == "check_digit" and check_digit:
         return "bad_check_digit"
     return None
 
@@ -1229,16 +1224,18 @@ def _prepare_r25(p: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
+    """The entry on file, if any (a Type 86 shipment without one is held by the engine, which
+    reports it under R25 too: see :func:`s321.rules.engine.evaluate`)."""
     r = c.facts.record
     e = r.entry86
     if e is None:
-        return NA
+        return None if r.manifest is not None and c.facts.release_path is _TYPE86 else NA
     number: str | None = p["number_problem"][e.entry_number]
     multi: bool = _MULTI_BILLS[e.bill_number]
-    # with a manifest, Facts.arrival is the manifest's arrival
-    late = (
-        c.regime.type86_before_arrival and r.manifest is not None and e.filed_at > c.facts.arrival
-    )
+    # due by the rule in force on the arrival date; without a manifest there is no arrival
+    # to be late for (Facts.arrival is then the filing time itself)
+    due = c.regime.type86_due(c.facts.arrival) if r.manifest is not None else None
+    late = due is not None and e.filed_at > due
     duplicate = len(r.entry_numbers) > 1 or (
         c.agg.available and c.agg.bill_entries is not None and c.agg.bill_entries > 1
     )
@@ -1248,10 +1245,20 @@ def _r25(c: Ctx, p: Mapping[str, Any]) -> Result:
     if multi:
         reasons.append("more_than_one_bill")
     if late:
-        reasons.append("filed_after_arrival")
+        reasons.append(
+            "filed_after_arrival" if c.regime.type86_filing_days == 0 else "filed_after_deadline"
+        )
     if duplicate:
         reasons.append("duplicate_entry_for_bill")
-    return {"reasons": ";".join(reasons), "filer_code": e.filer_code}
+    ev = {"reasons": ";".join(reasons), "filer_code": e.filer_code}
+    if late and due is not None:
+        ev["due"] = eastern_text(due)
+    return ev
+
+
+def eastern_text(when: datetime) -> str:
+    """An instant as U.S. Eastern wall-clock text to the second (how deadlines are stated)."""
+    return when.astimezone(EASTERN).isoformat(timespec="seconds")
 
 
 def _r26(c: Ctx, p: Mapping[str, Any]) -> Result:
@@ -1630,9 +1637,10 @@ CATALOGUE: Final[tuple[RuleSpec, ...]] = (
         1,
         _S.MEDIUM,
         "TYPE86_INTEGRITY",
-        "bad entry number or check digit, more than one bill, filed after arrival, or a "
-        "duplicate entry for one bill",
-        "89 FR 2630",
+        "bad entry number or check digit, more than one bill, filed late (after arrival from "
+        "2024-04-13; after the 15th calendar day after arrival before), or a duplicate entry "
+        "for one bill",
+        "84 FR 40079; 89 FR 2630",
         _r25,
         {"check_digit": True},
         action="correct the Type 86 entry",

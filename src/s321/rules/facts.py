@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -15,6 +16,8 @@ from typing import Any, NamedTuple
 from s321.models import (
     Address,
     CompleteRecord,
+    Entry86Line,
+    LineItem,
     Party,
     PgaData,
     ReleasePath,
@@ -95,6 +98,32 @@ class Line(NamedTuple):
     pga: PgaData | None
 
 
+def _read_lines(
+    source: str,
+    items: Sequence[LineItem] | Sequence[Entry86Line],
+    origin: str | None,
+    lines: list[Line],
+    pga: list[Line],
+) -> tuple[Decimal, int]:
+    """Append an event's goods lines to ``lines`` (and to ``pga``, those with PGA data) and
+    return their total value and quantity, in one pass (no generators: it runs per record).
+    A line without an origin of its own (a Type 86 line never has one) has the event's."""
+    value = _D0
+    quantity = 0
+    for li in items:
+        value += li.value
+        quantity += li.quantity
+        if isinstance(li, LineItem):
+            weight, where = li.weight_kg, li.origin_country or origin
+        else:
+            weight, where = None, origin
+        line = Line(source, li.description, li.quantity, li.value, weight, li.hts, where, li.pga)
+        lines.append(line)
+        if li.pga is not None:
+            pga.append(line)
+    return value, quantity
+
+
 class Facts:
     """The flat view of one record. Attributes are None where no source supplied them."""
 
@@ -138,26 +167,7 @@ class Facts:
         if m is not None:
             self.arrival = m.actual_arrival or m.estimated_arrival
             self.release_path: ReleasePath | None = m.release_path
-            # summed here rather than through the event's properties (one pass, no generators)
-            value = _D0
-            quantity = 0
-            origin = m.origin_country
-            for li in m.lines:
-                value += li.value
-                quantity += li.quantity
-                line = Line(
-                    "manifest",
-                    li.description,
-                    li.quantity,
-                    li.value,
-                    li.weight_kg,
-                    li.hts,
-                    li.origin_country or origin,
-                    li.pga,
-                )
-                lines.append(line)
-                if li.pga is not None:
-                    pga.append(line)
+            value, quantity = _read_lines("manifest", m.lines, m.origin_country, lines, pga)
             self.manifest_value: Decimal | None = value
             self.gift = m.gift
             self.quantity: int | None = quantity
@@ -184,25 +194,7 @@ class Facts:
             self.mode = p.mode._value_ if p is not None else None
             self.carrier_code = p.carrier_code if p is not None else None
         if e is not None:
-            value = _D0
-            quantity = 0
-            origin = e.origin_country
-            for el in e.lines:
-                value += el.value
-                quantity += el.quantity
-                line = Line(
-                    "entry86",
-                    el.description,
-                    el.quantity,
-                    el.value,
-                    None,
-                    el.hts,
-                    origin,
-                    el.pga,
-                )
-                lines.append(line)
-                if el.pga is not None:
-                    pga.append(line)
+            value, quantity = _read_lines("entry86", e.lines, e.origin_country, lines, pga)
             self.entry_value: Decimal | None = value
             self.entry_quantity: int | None = quantity
             self.filer_code: str | None = e.entry_number[:3]
@@ -225,8 +217,8 @@ class Facts:
             or (e.origin_country if e else None)
             or (p.origin_country if p else None)
         )
-        # the same set operations in the same order as ever: the tuples' order (which list
-        # hit is reported first) must not change
+        # these set operations, in this order, fix the tuples' order, and with it which list
+        # hit a rule reports first
         origins = {li.origin for li in lines}
         if self.origin is not None:
             origins.add(self.origin)

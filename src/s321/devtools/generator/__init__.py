@@ -22,12 +22,15 @@ Ordinary parcels
     complete pilot data (seller and deliver-to) within 30 minutes of the manifest, and, when
     the manifest asks for Type 86, a valid entry number from a clean filer filed before
     arrival. Rules the calendar decides (R01, R09) are added to the truth of any shipment
-    whose final arrival falls under them, so a range outside the pilot era stays truthful.
+    whose final arrival falls under them, so a range outside the pilot era stays truthful;
+    so is R25 for an entry filed after, or missing at, the deadline of the arrival date.
 
 Timing semantics (event time, not wall-clock)
     * A manifest's pilot deadline is 30 minutes after the manifest's event time, or its
       estimated arrival if sooner. Pilot data after the deadline does not clear R16: the
       final decision of a late-pilot shipment still holds R16.
+    * A Type 86 shipment is held (R25) until its entry is on file; an entry is judged by its
+      filing time against the deadline of the arrival date, whenever it reaches the worker.
     * A pilot or Type 86 record without a manifest for 24 hours is UNMATCHED (the truth
       records no rules for it). Orphans here never get a manifest.
     * The final decision is the newest by event time: a CHANGE emitted before the ADD it
@@ -48,11 +51,13 @@ Semantics assumed for each rule's positive case (scenario in brackets)
     R04 [split_lot] one order id, one seller, one consignee, 2-3 parcels on consecutive days,
         all events within 72 h, each <= $790, sum > $800: every parcel HOLD R04 (one parcel a
         day, so no R03). [double_entry] one bill on two valid Type 86 entries: R04 and R25.
-    R05 [adcvd] CN goods in hts_lists ADCVD (hangers 7326.20, foil 7607.11, paper plates
-        4823.69, hand trucks 8716.80), pilot era.
+    R05 [adcvd] CN goods in hts_lists ADCVD (garment hangers 7326.20.0020, paper plates
+        4823.69.0040, hand trucks 8716.80.5010), pilot era.
     R06 [trade_action] solar modules 8541.43 (TRADE_ACTION, any origin) from VN/MY. Off by
         default: recorded in ``off_rules``, outcome RELEASE unless enabled.
     R07 [excise] wine 2204, whisky 2208, cigarettes 2402, e-liquid 2404, perfume 3303 > $5.
+        [perfume_five_dollars] is the negative control: one perfume at $5 or less (exactly
+        $5 in a third of them), RELEASE although the demo data lists 3303 as EXCISE.
     R08 [pga_manifest] PGA-list goods (2106, 0901, 2309, 1209, 3808) on SECTION_321, or on a
         Type 86 whose lines carry no PGA data. [pga_with_data] is the negative control.
     R09 [cpsc_missing] toys 9503 / babies' garments 6111 arriving 2026-07-09..2027-06-30
@@ -79,9 +84,9 @@ Semantics assumed for each rule's positive case (scenario in brackets)
         without punctuation; goods outside forced-labour sectors.
     R20 [forced_labour] CN cotton T-shirts 6109 with the manufacturer in Xinjiang (region
         "Xinjiang", city Urumqi/Kashgar/Aksu/Hotan) or no manufacturer on any source.
-    R21 [pill_press] tablet press 8479.89.94 or punch-and-die set 8207.30, no DEA transaction
-        id (a line's PGA data with agency DEA and a certificate id); [pill_press_dea] is
-        the negative control.
+    R21 [pill_press] tablet press 8479.89.94 (PILL_PRESS list) or a punch-and-die set 8207.30
+        described as TDP tooling (R21's keywords), no DEA transaction id (a line's PGA data
+        with agency DEA and a certificate id); [pill_press_dea] is the negative control.
     R22 [narcotics] at least three signals together: generic description (R10), weight
         anomaly (R12), consignee with a prior seizure (seizures.csv CONSIGNEE, same name and
         address), risk origin IN. Truth: R10, R12, R22. No other scenario combines a vague
@@ -91,7 +96,15 @@ Semantics assumed for each rule's positive case (scenario in brackets)
     R24 [origin_invalid] origin missing, XX or ZZ on manifest and pilot; no Type 86. Sellers
         and manufacturers are always in the origin country, so no transshipment pattern.
     R25 [entry_integrity] a wrong check digit (s321.entry_number), or filed after the
-        estimated arrival (arrival on or after 2024-04-14); [double_entry] as above.
+        estimated arrival (arrival on or after 2024-04-14, or in the first hour of
+        2024-04-13 Eastern); [entry_after_15_days] arriving before 2024-04-13 (a quarter in
+        its last hour) and filed after the 15th calendar day after the arrival date
+        (Eastern); [entry_missing] a manifest asking for Type 86 whose entry never comes
+        (held while due, then for the missing entry; R01 instead where the regime makes the
+        shipment ineligible); [double_entry] as above. [entry_within_15_days] is the negative
+        control: before 2024-04-13, filed after arrival but by the end of the 15th day (a
+        third of them on that day), RELEASE. The deadline of each arrival date is
+        ``scenarios.entry_due``; the truth of every Type 86 shipment follows it.
     R26 [risky_filer] a Type 86 entry number whose filer code is on filers.csv.
 
 Stream pathologies (all RELEASE unless said): amend_change (vague ADD, specific CHANGE),

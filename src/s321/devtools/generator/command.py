@@ -9,13 +9,10 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
+from s321 import topics
+from s321.admin import ensure_topics
 from s321.devtools.generator.ocf import WireRecord, read_records, write_records
-from s321.devtools.generator.produce import (
-    ProduceStats,
-    encode_events,
-    ensure_topics,
-    produce_records,
-)
+from s321.devtools.generator.produce import ProduceStats, encode_events, produce_records
 from s321.devtools.generator.scenarios import (
     Event,
     Expected,
@@ -91,7 +88,7 @@ def run_generate(opts: GenerateOptions) -> tuple[str, ProduceStats | int, dict[s
                 opts.out, records, metadata={"s321.seed": str(opts.seed), "s321.mix": opts.mix}
             )
             return "written", written, counts
-        ensure_topics(opts.bootstrap, opts.topic_prefix, opts.partitions)
+        ensure_topics(opts.bootstrap, opts.topic_prefix, opts.partitions, topics.INPUTS)
         stats = produce_records(
             records,
             bootstrap=opts.bootstrap,

@@ -19,7 +19,7 @@ from s321.devtools.generator.ocf import WireRecord
 from s321.devtools.generator.scenarios import Event
 from s321.errors import ConfigError, S321Error
 
-__all__ = ["PARTITIONERS", "ProduceStats", "encode_events", "ensure_topics", "produce_records"]
+__all__ = ["PARTITIONERS", "ProduceStats", "encode_events", "produce_records"]
 
 PARTITIONERS = {"murmur2": "murmur2_random", "crc32": "consistent_random"}
 
@@ -50,29 +50,6 @@ def encode_events(
         encode = wire_encode
     for e in events:
         yield WireRecord(e.spec.base, e.key.encode(), encode(e.value), e.source, e.emit_at)
-
-
-def ensure_topics(bootstrap: str, prefix: str, partitions: int) -> list[str]:
-    """Create the input topics (with ``partitions``) where missing; returns their names."""
-    import confluent_kafka.admin as kadmin
-    from confluent_kafka import KafkaException
-
-    admin = kadmin.AdminClient({"bootstrap.servers": bootstrap})
-    names = [topics.topic_name(spec, prefix) for spec in topics.INPUTS]
-    existing = set(admin.list_topics(timeout=15).topics)
-    wanted = [
-        kadmin.NewTopic(n, num_partitions=partitions, replication_factor=1)  # type: ignore[attr-defined]  # exported at runtime, not in the stubs
-        for n in names
-        if n not in existing
-    ]
-    if wanted:
-        for name, fut in admin.create_topics(wanted).items():
-            try:
-                fut.result(timeout=30)
-            except KafkaException as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise ConfigError(f"cannot create topic {name}: {exc}") from exc
-    return names
 
 
 def produce_records(

@@ -78,6 +78,7 @@ _GIFT_LIMIT = Decimal(100)
 _HORIZON = timedelta(days=3)
 
 # Regime instants (U.S. Eastern, section 3 of the domain reference).
+_ARRIVAL_RULE = datetime(2024, 4, 13, 0, 0, tzinfo=_ET)  # Type 86 upon or before arrival
 _CN_HK_OUT = datetime(2025, 5, 2, 0, 1, tzinfo=_ET)
 _SUSPENDED = datetime(2025, 8, 29, 0, 1, tzinfo=_ET)
 _CPSC_EFILING = datetime(2026, 7, 8, 0, 0, tzinfo=_ET)
@@ -87,6 +88,7 @@ _CPSC_EFILING = datetime(2026, 7, 8, 0, 0, tzinfo=_ET)
 _PILOT_ERA = (date(2019, 9, 28), date(2025, 5, 1))
 _ACAS_ERA = (date(2024, 11, 13), date(2025, 5, 1))
 _ARRIVAL_RULE_ERA = (date(2024, 4, 14), date(2025, 5, 1))
+_FIFTEEN_DAY_ERA = (date(2019, 9, 28), date(2024, 4, 11))  # Type 86 within 15 days
 _CN_EXCLUDED = (date(2025, 5, 3), date(2025, 8, 27))
 _SUSPENDED_ERA = (date(2025, 8, 30), date(2026, 7, 7))
 _CPSC_ERA = (date(2026, 7, 9), date(2027, 6, 30))
@@ -341,6 +343,7 @@ class _Draft:
     entry_number: str | None = None  # None: valid number from filer and serial
     entry_value_factor: Decimal = Decimal(1)
     entry86_pga: bool = True  # attach the line's PGA data to the Type 86 line
+    entry_filed: bool = True  # False: the manifest asks for Type 86 and no entry ever comes
     extra_entry_filers: tuple[str, ...] = ()
     versions: list[tuple[Action, datetime, ManifestEvent]] = field(default_factory=list)
     emit_delay: dict[str, timedelta] = field(default_factory=dict)
@@ -609,6 +612,8 @@ class _Ctx:
         fired = set(rules)
         if outcome is None and d.manifest:
             fired |= _calendar_rules(d, self.refs.cpsc_prefixes)
+            if "R01" in fired and not d.entry_filed:
+                fired.discard("R25")  # an ineligible shipment waits for no Type 86 entry
         off = sorted(r for r in fired if r in OFF_BY_DEFAULT and r not in self.cfg.enable)
         on = sorted(r for r in fired if r not in off)
         if outcome is None:
@@ -632,13 +637,28 @@ class _Ctx:
         d.versions.append((action, at, _manifest(self, d, action, at)))
 
 
+def entry_due(arrival: datetime) -> datetime:
+    """The last instant a Type 86 entry for goods arriving at ``arrival`` is on time: the
+    arrival itself from 2024-04-13 00:00 Eastern (89 FR 2630), before that the end of the 15th
+    calendar day after the arrival date, in Eastern time (84 FR 40079; 19 CFR 142.2)."""
+    if arrival >= _ARRIVAL_RULE:
+        return arrival
+    day = arrival.astimezone(_ET).date() + timedelta(days=16)
+    return datetime.combine(day, time(0), _ET) - timedelta(microseconds=1)
+
+
 def _calendar_rules(d: _Draft, cpsc_prefixes: tuple[str, ...]) -> set[str]:
-    """R01 and R09 as the regime table decides them from the final arrival and origin."""
+    """R01, R09 and R25 as the law of the final arrival date decides them: the regime's
+    eligibility, CPSC eFiling, and the Type 86 filing deadline (an entry filed after it, or
+    none ever filed by a shipment that asks for Type 86 and is eligible)."""
     out: set[str] = set()
     arrival = d.arrival
     origin = d.origin
-    if arrival >= _SUSPENDED or (origin in ("CN", "HK") and arrival >= _CN_HK_OUT):
+    # from the China/Hong Kong exclusion, an unknown origin cannot show it is eligible
+    if arrival >= _SUSPENDED or (origin in ("CN", "HK", None) and arrival >= _CN_HK_OUT):
         out.add("R01")
+    if d.entry86 and (not d.entry_filed or d.filed_at > entry_due(arrival)):
+        out.add("R25")
     if arrival >= _CPSC_EFILING:
         certified = any(
             li.pga is not None and li.pga.agency == "CPSC" and li.pga.certificate_id
@@ -776,7 +796,7 @@ def _render(ctx: _Ctx, d: _Draft) -> list[Event]:
         out += [("manifest", f"manifest_{a.value.lower()}", m) for a, _, m in d.versions]
     if d.pilot:
         out.append(("pilot", "pilot", _pilot(ctx, d)))
-    if d.entry86:
+    if d.entry86 and d.entry_filed:
         number = d.entry_number or make_entry_number(d.filer, d.entry_serial)
         out.append(("entry86", "entry86", _entry86(ctx, d, number, d.filed_at)))
         for i, filer in enumerate(d.extra_entry_filers):
@@ -985,9 +1005,9 @@ def _double_entry(ctx: _Ctx) -> None:
 
 @_scenario("adcvd", ("R05",))
 def _adcvd(ctx: _Ctx) -> None:
-    """R05: goods inside an AD/CVD scope (hangers, foil, paper plates, hand trucks) from a
+    """R05: goods inside an AD/CVD scope (garment hangers, paper plates, hand trucks) from a
     listed origin, arriving in the pilot era."""
-    product = world.SPECIAL[ctx.rng.choice(("hangers", "foil", "plates", "handtruck"))]
+    product = world.SPECIAL[ctx.rng.choice(("hangers", "plates", "handtruck"))]
     d = ctx.draft(product=product, origin="CN", at=ctx.when(_PILOT_ERA), lines=1)
     d.lines[0].quantity = 1
     ctx.finish(d, ("R05",))
@@ -1009,7 +1029,22 @@ def _excise(ctx: _Ctx) -> None:
     origin = ctx.rng.choice([o for o in product.origins if o not in _RISK_ORIGINS] or ["FR"])
     d = ctx.draft(product=product, origin=origin, lines=1)
     d.lines[0].quantity = ctx.rng.randint(1, 2)
+    if product.code == "perfume":  # excise only over $5 (19 CFR 10.153)
+        d.lines[0].unit_value = max(d.lines[0].unit_value, ctx.money(5.01, 12))
     ctx.finish(d, ("R07",))
+
+
+@_scenario("perfume_five_dollars")
+def _perfume_five_dollars(ctx: _Ctx) -> None:
+    """Negative control for R07: one alcoholic perfume (3303) valued at $5 or less (exactly
+    $5 in one case of three), which is not excluded from Section 321, though the demo
+    reference data lists perfume as excise goods: RELEASE."""
+    product = world.SPECIAL["perfume"]
+    d = ctx.draft(product=product, origin=ctx.rng.choice(product.origins), lines=1)
+    li = d.lines[0]
+    li.quantity = 1
+    li.unit_value = Decimal(5) if ctx.rng.random() < 1 / 3 else ctx.money(3, 4.99)
+    ctx.finish(d)
 
 
 @_scenario("pga_manifest", ("R08",))
@@ -1340,12 +1375,59 @@ def _origin_invalid(ctx: _Ctx) -> None:
 def _entry_integrity(ctx: _Ctx) -> None:
     """R25: a Type 86 entry number with a wrong check digit, or filed after arrival (on or
     after 2024-04-13, when that became a rejection)."""
-    d = ctx.draft(path=ReleasePath.TYPE_86, at=ctx.when(_ARRIVAL_RULE_ERA))
-    if ctx.rng.random() < 0.5:
+    r = ctx.rng.random()
+    at = ctx.when(_ARRIVAL_RULE_ERA)
+    if r >= 0.8:  # the first hour of the rule: late from the first instant it applied
+        at = _ARRIVAL_RULE.astimezone(UTC) + ctx.minutes(0, 60)
+    d = ctx.draft(path=ReleasePath.TYPE_86, at=at)
+    if r < 0.5:
         good = make_entry_number(d.filer, d.entry_serial)
         d.entry_number = good[:-1] + str((int(good[-1]) + ctx.rng.randint(1, 9)) % 10)
     else:
         d.filed_at = d.arrival + ctx.minutes(30, 360)
+    ctx.finish(d, ("R25",))
+
+
+def _fifteen_day_draft(ctx: _Ctx) -> _Draft:
+    """A Type 86 shipment arriving while an entry was due within 15 calendar days after the
+    arrival date (before 2024-04-13); one in four in the last hour before that rule ended."""
+    at = ctx.when(_FIFTEEN_DAY_ERA)
+    if ctx.rng.random() < 0.25:
+        at = _ARRIVAL_RULE.astimezone(UTC) - ctx.minutes(1, 60)
+    return ctx.draft(path=ReleasePath.TYPE_86, at=at)
+
+
+@_scenario("entry_within_15_days")
+def _entry_within_15_days(ctx: _Ctx) -> None:
+    """Negative control for R25 before 2024-04-13: a Type 86 entry filed after arrival but by
+    the end of the 15th calendar day after the arrival date (Eastern), one in three on that
+    last day: on time under the rule of its arrival date, RELEASE."""
+    d = _fifteen_day_draft(ctx)
+    due = entry_due(d.arrival)
+    if ctx.rng.random() < 1 / 3:
+        d.filed_at = due.astimezone(UTC).replace(microsecond=0) - ctx.minutes(1, 600)
+    else:
+        d.filed_at = d.arrival + ctx.minutes(60, 14 * 24 * 60)
+    ctx.finish(d)
+
+
+@_scenario("entry_after_15_days", ("R25",))
+def _entry_after_15_days(ctx: _Ctx) -> None:
+    """R25 before 2024-04-13: a Type 86 entry filed after the 15th calendar day after the
+    arrival date (from the first minutes of the 16th day to five days later)."""
+    d = _fifteen_day_draft(ctx)
+    first_late = (entry_due(d.arrival) + timedelta(microseconds=1)).astimezone(UTC)
+    d.filed_at = first_late + ctx.minutes(0, 5 * 24 * 60)
+    ctx.finish(d, ("R25",))
+
+
+@_scenario("entry_missing", ("R25",))
+def _entry_missing(ctx: _Ctx) -> None:
+    """R25: the manifest asks for Type 86 and no entry is ever filed: held while it is due,
+    then held for the missing entry once the deadline of the arrival date passes (the
+    arrival itself, or before 2024-04-13 the 15th calendar day after it)."""
+    d = _fifteen_day_draft(ctx) if ctx.rng.random() < 0.3 else ctx.draft(path=ReleasePath.TYPE_86)
+    d.entry_filed = False
     ctx.finish(d, ("R25",))
 
 
@@ -1503,9 +1585,13 @@ PRESETS: dict[str, dict[str, float]] = {
                 "counterfeit",
                 "origin_invalid",
                 "entry_integrity",
+                "entry_after_15_days",
+                "entry_missing",
                 "risky_filer",
             )
         },
+        "perfume_five_dollars": 0.004,
+        "entry_within_15_days": 0.004,
         "person_day": 0.004,
         "split_lot": 0.004,
         "address_cluster": 0.002,

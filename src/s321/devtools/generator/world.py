@@ -436,9 +436,13 @@ SPECIAL: dict[str, Product] = {
         _p(
             "perfume",
             "3303003000",
-            ("eau de parfum spray 100 ml for women",),
-            (25.0, 90.0),
-            (0.3, 0.5),
+            (
+                "eau de parfum spray 100 ml for women",
+                "eau de parfum travel spray 30 ml",
+                "perfume rollerball 10 ml floral",
+            ),
+            (3.0, 90.0),  # rollerballs and minis from $3: perfume at $5 or less is no excise
+            (0.08, 0.5),
             "FR AE",
         ),
         _p(
@@ -488,14 +492,6 @@ SPECIAL: dict[str, Product] = {
             (15.0, 45.0),
             (2.5, 4.0),
             "CN VN",
-        ),
-        _p(
-            "foil",
-            "7607119090",
-            ("household aluminum foil roll 30 cm x 75 m",),
-            (6.0, 20.0),
-            (0.6, 1.2),
-            "CN",
         ),
         _p(
             "plates",
@@ -584,16 +580,20 @@ SPECIAL: dict[str, Product] = {
 def band_for(products: tuple[Product, ...]) -> tuple[float, float, float, float]:
     """The reference band (USD per kg min/max, USD per unit min/max) for goods of one HTS-6.
 
-    Wide enough for every clean parcel of these goods: per kg is judged against gross
-    weight (net × 1.1 + 0.15 kg packing) as well as net weight, at any quantity.
+    Wide enough that no lawful ordinary parcel of these goods is an anomaly: the floors are a
+    quarter of the cheapest ordinary listing, per kg over the heaviest unit in a heavy package
+    (net × 1.1 + 0.5 kg), since a cheap light item often ships in a box that outweighs it and
+    R12 then judges it by the gross weight; the ceilings are twice the dearest listing, per kg
+    over the lightest unit. What falls outside is junk data (a laptop declared at $5, a parcel
+    weighing ten times what its goods do), not a bargain.
     """
     pmin = min(p.price[0] for p in products)
     pmax = max(p.price[1] for p in products)
     wmin = min(p.weight[0] for p in products)
     wmax = max(p.weight[1] for p in products)
-    kg_min = pmin / (wmax * 1.1 + 0.15) * 0.5
+    kg_min = pmin / 4 / (wmax * 1.1 + 0.5)
     kg_max = pmax / wmin * 2.0
-    return (round(kg_min, 2), round(kg_max, 2), round(pmin * 0.5, 2), round(pmax * 2.0, 2))
+    return (round(kg_min, 2), round(kg_max, 2), round(pmin / 4, 2), round(pmax * 2.0, 2))
 
 
 @dataclass(frozen=True, slots=True)
