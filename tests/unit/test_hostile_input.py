@@ -215,12 +215,3 @@ def test_a_bill_keeps_at_most_sixteen_entry_numbers() -> None:
         e = replace(entry86("HB31", event_id=f"e{i}"), entry_number=f"ABC{i:08d}")
         f.send(e)
     assert len(decode_state(f.store["HB31"]).entry_numbers) == 16
-
-
-def test_a_state_written_before_flags_existed_is_read() -> None:
-    """A stored state without the flags field reads as unflagged."""
-    f = Feed()
-    f.send(manifest("HB32"))
-    old = f.store["HB32"].replace(b',"iv":[]', b"")
-    assert b'"iv"' not in old
-    assert decode_state(old).invalid == ()

@@ -1,11 +1,23 @@
-"""How a :class:`~s321.core.correlation.ShipmentState` is stored in the table: JSON bytes.
+"""How a :class:`~s321.core.correlation.ShipmentState` is stored in the table.
 
-JSON keeps the changelog readable with Kafka's own tools. The encoding starts with the
-partition and the deadline (``{"p":<partition>,"dl":<deadline or null>,...``), so that
-rebuilding the deadline index after a rebalance reads only the head of each state
-(:func:`deadline_of`) instead of decoding it. A part (manifest, pilot record, Type 86 entry)
-is a list: the raw input bytes in base64, where it was read (topic, partition, offset, event
-id), its event time, its action and its broker time.
+Compact, so that a state fits one changelog record with margin whatever its inputs: the parts'
+input records are kept as their own bytes, not re-encoded. Each is at most
+:data:`s321.validation.MAX_RECORD_BYTES` (256 KiB), so a state stays under 800 KB, where
+Kafka's default record limit is 1 MiB. The layout (integers big-endian)::
+
+    b"\x00S2"                                  marker (a JSON state starts with "{")
+    partition (u32), next deadline (i64; -1: none)         the head
+    length (i32), then JSON of all but the parts' bytes    readable with any JSON tool
+    for manifest, pilot record and Type 86 entry in turn: length (i32; -1: absent), then
+    the record's bytes as read from its topic (Avro, readable with its schema)
+
+The head comes first so that rebuilding the deadline index after a rebalance reads only it
+(:func:`deadline_of`). In the JSON, a part is a list: where it was read (topic, partition,
+offset, event id), its event time, its action and its broker time.
+
+States written before this encoding are JSON, the parts' bytes in base64
+(``{"p":<partition>,"dl":<deadline or null>,...``): they are read as before, and written in
+the compact encoding the next time they change.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 from typing import Any
 
 from s321.core.correlation import Flag, Part, ShipmentState
@@ -20,13 +33,17 @@ from s321.models import Action, InputRef
 
 __all__ = ["deadline_of", "decode_state", "encode_state"]
 
+_MARKER = b"\x00S2"
+_HEAD = struct.Struct(">Iq")
+_LENGTH = struct.Struct(">i")
+_META_AT = len(_MARKER) + _HEAD.size
 
-def _part_out(p: Part | None) -> Any:
+
+def _ref_out(p: Part | None) -> Any:
     if p is None:
         return None
     r = p.ref
     return [
-        base64.b64encode(p.raw).decode(),
         r.topic,
         r.partition,
         r.offset,
@@ -35,6 +52,105 @@ def _part_out(p: Part | None) -> Any:
         p.action.value,
         p.broker_time_ms,
     ]
+
+
+def _ref_in(v: Any, raw: bytes | None) -> Part | None:
+    if v is None or raw is None:
+        return None
+    topic, partition, offset, event_id, et, action, bt = v
+    return Part(raw, InputRef(topic, partition, offset, event_id), et, Action(action), bt)
+
+
+def encode_state(s: ShipmentState) -> bytes:
+    """The state's stored bytes: head (partition, next deadline), JSON, the parts' records."""
+    meta = {
+        "k": s.key,
+        "m": _ref_out(s.manifest),
+        "pi": _ref_out(s.pilot),
+        "e": _ref_out(s.entry86),
+        "seen": list(s.seen),
+        "dl": s.deadline_ms,
+        "px": s.pilot_expired,
+        "um": s.unmatched,
+        "v": s.version,
+        "sig": s.signature,
+        "dm": s.decided_ms,
+        "al": s.alias_of,
+        "en": list(s.entry_numbers),
+        "ed": s.entry_due_ms,
+        "ex": s.entry_expired,
+        "iv": [list(f) for f in s.invalid],
+    }
+    text = json.dumps(meta, separators=(",", ":")).encode()
+    deadline = s.next_deadline_ms
+    out = [
+        _MARKER,
+        _HEAD.pack(s.partition, -1 if deadline is None else deadline),
+        _LENGTH.pack(len(text)),
+        text,
+    ]
+    for part in (s.manifest, s.pilot, s.entry86):
+        if part is None:
+            out.append(_LENGTH.pack(-1))
+        else:
+            out += (_LENGTH.pack(len(part.raw)), part.raw)
+    return b"".join(out)
+
+
+def decode_state(b: bytes) -> ShipmentState:
+    """The state stored as ``b``, in the compact encoding or the JSON one before it."""
+    if not b.startswith(_MARKER):
+        return _decode_json(b)
+    at = _META_AT
+    (size,) = _LENGTH.unpack_from(b, at)
+    at += _LENGTH.size
+    d = json.loads(b[at : at + size])
+    at += size
+    raws: list[bytes | None] = []
+    for _ in range(3):
+        (size,) = _LENGTH.unpack_from(b, at)
+        at += _LENGTH.size
+        raws.append(None if size < 0 else b[at : at + size])
+        at += max(size, 0)
+    (partition, _) = _HEAD.unpack_from(b, len(_MARKER))
+    return ShipmentState(
+        key=d["k"],
+        partition=partition,
+        manifest=_ref_in(d["m"], raws[0]),
+        pilot=_ref_in(d["pi"], raws[1]),
+        entry86=_ref_in(d["e"], raws[2]),
+        seen=tuple(d["seen"]),
+        deadline_ms=d["dl"],
+        pilot_expired=d["px"],
+        unmatched=d["um"],
+        version=d["v"],
+        signature=d["sig"],
+        decided_ms=d["dm"],
+        alias_of=d["al"],
+        entry_numbers=tuple(d["en"]),
+        entry_due_ms=d["ed"],
+        entry_expired=d["ex"],
+        invalid=tuple(Flag(*f) for f in d["iv"]),
+    )
+
+
+def deadline_of(raw: bytes) -> tuple[int, int | None]:
+    """A stored state's partition and next deadline, read from the head of its encoding; a
+    JSON state whose encoding does not start with them is decoded in full."""
+    if raw.startswith(_MARKER):
+        partition, deadline = _HEAD.unpack_from(raw, len(_MARKER))
+        return partition, None if deadline < 0 else deadline
+    head = _JSON_HEAD.match(raw)
+    if head is None:
+        state = _decode_json(raw)
+        return state.partition, state.next_deadline_ms
+    found = head.group(2)
+    return int(head.group(1)), None if found == b"null" else int(found)
+
+
+# -- the JSON encoding, read for states written before the compact one ------------------------
+
+_JSON_HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
 
 
 def _part_in(v: Any) -> Part | None:
@@ -46,36 +162,10 @@ def _part_in(v: Any) -> Part | None:
     )
 
 
-def encode_state(s: ShipmentState) -> bytes:
-    """The state's stored bytes, partition and next deadline first (see :func:`deadline_of`)."""
-    d: dict[str, Any] = {
-        "p": s.partition,
-        "dl": s.next_deadline_ms,
-        "k": s.key,
-        "m": _part_out(s.manifest),
-        "pi": _part_out(s.pilot),
-        "e": _part_out(s.entry86),
-        "seen": list(s.seen),
-        "px": s.pilot_expired,
-        "um": s.unmatched,
-        "v": s.version,
-        "sig": s.signature,
-        "dm": s.decided_ms,
-        "al": s.alias_of,
-        "en": list(s.entry_numbers),
-        "iv": [list(f) for f in s.invalid],
-    }
-    if s.entry_due_ms is not None:
-        # only a Type 86 shipment has these; its head deadline may then be the entry's, and
-        # "pw" keeps the partner wait (states without "pw" have it in "dl")
-        d.update(pw=s.deadline_ms, ed=s.entry_due_ms, ex=s.entry_expired)
-    return json.dumps(d, separators=(",", ":")).encode()
-
-
-def decode_state(b: bytes) -> ShipmentState:
-    """The state stored as ``b`` (a state without ``al`` or ``en`` is no alias and has seen no
-    entry number; one without ``ed`` awaits no Type 86 entry; one without ``iv`` is not
-    flagged)."""
+def _decode_json(b: bytes) -> ShipmentState:
+    """A state in the JSON encoding (one without ``al`` or ``en`` is no alias and has seen no
+    entry number; one without ``ed`` awaits no Type 86 entry; one without ``pw`` has its
+    partner wait in ``dl``)."""
     d = json.loads(b)
     return ShipmentState(
         key=d["k"],
@@ -94,19 +184,4 @@ def decode_state(b: bytes) -> ShipmentState:
         entry_numbers=tuple(d.get("en", ())),
         entry_due_ms=d.get("ed"),
         entry_expired=d.get("ex", False),
-        invalid=tuple(Flag(*f) for f in d.get("iv", ())),
     )
-
-
-_HEAD = re.compile(rb'\{"p":(\d+),"dl":(null|\d+),')
-
-
-def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and next deadline, read from the head of its encoding; a
-    state whose encoding does not start with them is decoded in full."""
-    head = _HEAD.match(raw)
-    if head is None:
-        state = decode_state(raw)
-        return state.partition, state.next_deadline_ms
-    deadline = head.group(2)
-    return int(head.group(1)), None if deadline == b"null" else int(deadline)
