@@ -324,11 +324,10 @@ def run_worker(
     idle_speedup: float = 1.0,
 ) -> None:
     """Check topics, build the app and run it until SIGTERM/SIGINT."""
-    import faust
-
     from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
         WorkerConfig,
         build_app,
+        run,
     )
 
     ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
@@ -350,13 +349,8 @@ def run_worker(
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
     app, _ = build_app(cfg, evaluator, ledger)
     _serve_metrics(settings.metrics_port)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    # Faust's terminal spinner would put the root logger at DEBUG, so that every debug call in
-    # faust and aiokafka (several per record and per changelog record recovered) builds and
-    # handles a log record only for the spinner to drop it
-    worker.spinner = None
     try:
-        worker.execute_from_commandline()
+        run(app)
     except SystemExit as exc:
         if exc.code in (0, None):
             (cfg.data_dir / ".clean").touch()

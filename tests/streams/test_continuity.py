@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from s321.streams.app import Continuity
+from s321.streams.continuity import Continuity
 
 TP = ("s321.manifest.v1", 0)
 
