@@ -153,7 +153,7 @@ def build_app(
         stall_after_s=cfg.stall_after_s,
     )
     idle = Idleness(cfg.idle_after_s, cfg.idle_speedup)
-    expiries = _Expiries()
+    totals = _Totals()
     if not app.conf.producer_threaded:  # the threaded producer keeps no such buffer
         flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     guard.hand_on_every_record()  # the consumer is made here, before its fetcher starts
@@ -205,7 +205,7 @@ def build_app(
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
             # over a million waiting shipments decides again at once (their deadlines wait)
             processor.index_deadlines(cfg.index_slice_s)
-            expiries.report(processor)
+            totals.report(processor)
 
     # -- the timer -----------------------------------------------------------------------
 
@@ -268,18 +268,18 @@ def _assigned(app: faust.App) -> frozenset[int]:
     return frozenset(tp.partition for tp in app.assignor.assigned_actives())
 
 
-class _Expiries:
+class _Totals:
     """The processor's totals as metrics: waiting shipments, and deadlines that ran out
     (a counter, moved by what changed since the last report)."""
 
     def __init__(self) -> None:
-        self._reported = 0
+        self._expired = 0  # expiries already counted
 
     def report(self, processor: Processor) -> None:
         metrics.WAITING.set(processor.waiting)
-        if processor.expired_total != self._reported:
-            metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - self._reported)
-            self._reported = processor.expired_total
+        if processor.expired_total != self._expired:
+            metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - self._expired)
+            self._expired = processor.expired_total
 
 
 def _own_logging(level: str) -> None:
