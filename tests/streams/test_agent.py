@@ -8,8 +8,8 @@ from typing import Any
 
 import faust
 import pytest
-from s321.streams import app as app_module
 from s321.streams.app import WorkerConfig, build_app
+from s321.streams.delivery import _SideProducer
 
 from s321 import serialization, topics
 from s321.models import DeadLetter, Decision, Outcome
@@ -54,8 +54,8 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
         return None  # as if the broker acknowledged everything at once
 
     monkeypatch.setattr(faust.Topic, "send", capture)  # Faust's producer (exactly once)
-    monkeypatch.setattr(app_module._SideProducer, "send", side_send)  # at least once
-    monkeypatch.setattr(app_module._SideProducer, "flush", side_flush)
+    monkeypatch.setattr(_SideProducer, "send", side_send)  # at least once
+    monkeypatch.setattr(_SideProducer, "flush", side_flush)
     loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
     asyncio.set_event_loop(loop)
     app = _app(tmp_path)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.producer import ProducerBuffer
-from s321.streams.app import flush_fully
+from s321.streams.internals import flush_fully
 
 SLOW_S = 0.15  # one record's hand-over: longer than the 100 ms Faust's own flush waits
 
