@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
