@@ -12,12 +12,13 @@ import re
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import redis
 
-from s321.devtools.stack import RegistryService, Stack, StackConfig
+from s321.devtools.stack import RegistryService, Stack
 from s321.settings import Settings
 
 
@@ -158,12 +159,12 @@ def schema_registry(
 ) -> Iterator[RegistryService]:
     """A real schema registry (Confluent-compatible API) of the session's own, on a free
     loopback port; its ``url`` is what ``S321_SCHEMA_REGISTRY_URL`` is set to."""
-    cfg = StackConfig(
-        data_dir=tmp_path_factory.mktemp("registry"), cache_dir=settings.cache_dir,
-        kafka_version=settings.kafka_version, kafka_port=settings.kafka_port,
-        controller_port=settings.kafka_controller_port, redis_port=settings.redis_port,
-        registry_port=free_port(), timeout_s=180.0,
-    )  # fmt: skip
+    cfg = replace(
+        Stack.from_settings(settings).cfg,
+        data_dir=tmp_path_factory.mktemp("registry"),
+        registry_port=free_port(),
+        timeout_s=180.0,
+    )
     service = RegistryService(cfg)
     try:
         service.start()

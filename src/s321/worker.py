@@ -87,11 +87,10 @@ def run_worker(
     idle_speedup: float = 1.0,
 ) -> None:
     """Check topics, build the app and run it until SIGTERM/SIGINT."""
-    import faust
-
     from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
         WorkerConfig,
         build_app,
+        run,
     )
 
     counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
@@ -116,13 +115,8 @@ def run_worker(
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     app, _ = build_app(cfg, evaluator, ledger, serde)
     _serve_metrics(settings.metrics_port)
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    # Faust's terminal spinner would put the root logger at DEBUG, so that every debug call in
-    # faust and aiokafka (several per record and per changelog record recovered) builds and
-    # handles a log record only for the spinner to drop it
-    worker.spinner = None
     try:
-        worker.execute_from_commandline()
+        run(app)
     except SystemExit as exc:
         if exc.code in (0, None):
             (cfg.data_dir / ".clean").touch()

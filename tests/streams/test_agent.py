@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import faust
 import pytest
 from s321.streams import app as app_module
 from s321.streams.app import WorkerConfig, build_app
+from s321.streams.delivery import _SideProducer
 
 from s321 import serialization, topics
 from s321.models import DeadLetter, Decision, Outcome
@@ -54,8 +56,8 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
         return None  # as if the broker acknowledged everything at once
 
     monkeypatch.setattr(faust.Topic, "send", capture)  # Faust's producer (exactly once)
-    monkeypatch.setattr(app_module._SideProducer, "send", side_send)  # at least once
-    monkeypatch.setattr(app_module._SideProducer, "flush", side_flush)
+    monkeypatch.setattr(_SideProducer, "send", side_send)  # at least once
+    monkeypatch.setattr(_SideProducer, "flush", side_flush)
     loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
     asyncio.set_event_loop(loop)
     app = _app(tmp_path)
@@ -99,16 +101,20 @@ def test_an_agent_whose_output_fails_stops_the_worker(
 ) -> None:
     """When sending an output raises (the client refuses a record), the agent stops the worker
     with a clear message rather than dying quietly inside a process that stays up."""
-    stops: list[tuple[str, tuple[Any, ...]]] = []
+    stops: list[int] = []
+    said: list[str] = []
 
     def refuse(self: Any, topic: str, key: Any, value: bytes, headers: Any, partition: Any) -> None:
         raise BufferError("Local: Message size too large")
 
-    def stop(message: str, *args: Any) -> None:
-        stops.append((message, args))
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
 
-    monkeypatch.setattr(app_module._SideProducer, "send", refuse)
-    monkeypatch.setattr(app_module, "_stop_hard", stop)
+    monkeypatch.setattr(_SideProducer, "send", refuse)
+    monkeypatch.setattr(app_module, "stop_hard", stops.append)
+    handler = Said(logging.CRITICAL)
+    logging.getLogger("s321.worker").addHandler(handler)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = _app(tmp_path)
@@ -126,6 +132,8 @@ def test_an_agent_whose_output_fails_stops_the_worker(
             thread.thread_loop.close()
         loop.close()
         asyncio.set_event_loop(None)
-    assert stops == [
-        ("the correlating agent failed: %s", ("BufferError: Local: Message size too large",))
+        logging.getLogger("s321.worker").removeHandler(handler)
+    assert stops == [70]
+    assert said == [
+        "the correlating agent failed, stopping: BufferError: Local: Message size too large"
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from s321.streams.app import Continuity
+from s321.streams.continuity import Continuity
 
 TP = ("s321.manifest.v1", 0)
 
@@ -112,3 +112,18 @@ def test_forgetting_a_revoked_partition_resets_it() -> None:
     assert c.check(TP, 99) == "process"
     c.start(TP, 3)
     assert c.check(TP, 3) == "process"
+
+
+def test_a_commit_never_passes_the_first_unfinished_offset() -> None:
+    """Faust would commit the end of what it acknowledged (a whole batch when the agent stops
+    in the middle of it): the cap holds it at the first offset not finished, and leaves lower
+    offsets, unknown partitions and "nothing to commit" as they are."""
+    c = Continuity()
+    c.start(TP, 5)
+    assert _run(c, [5, 6, 7]) == ["process"] * 3
+    c.finished([TP])
+    assert _run(c, [8, 9]) == ["process"] * 2
+    assert c.cap(TP, 10) == 8, "8 and 9 are still being processed"
+    assert c.cap(TP, 7) == 7
+    assert c.cap(TP, None) is None
+    assert c.cap(("other", 0), 42) == 42

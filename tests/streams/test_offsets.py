@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Producer
 from faust.types import TP
-from s321.streams.app import _Offsets
+from s321.streams.continuity import _Offsets
 
 
 def _transactions(bootstrap: str, topic: str, unique: str) -> None:

@@ -67,19 +67,22 @@ def test_cost_shares_count_each_sample_once_for_its_most_specific_part() -> None
     """A Redis call under the processor counts as Redis, a changelog send under the staged
     table writes as join state, an idle select as waiting; shares add up to 100."""
     lines = [
-        "run;correlate (streams/app.py:1);decide_pending (s321/pipeline.py:2);"
-        "record_and_read_many (s321/crossshipment.py:3);recv (redis/connection.py:4) 4",
-        "run;_Staged.apply (streams/app.py:7);send_soon (faust/tables/base.py:8) 2",
+        "run;correlate (streams/app.py:1);decide_pending (s321/core/processor.py:2);"
+        "record_and_read_many (s321/stores/crossshipment.py:3);recv (redis/connection.py:4) 4",
+        "run;_Staged.apply (streams/table.py:7);send_soon (faust/tables/base.py:8) 2",
+        "run;correlate (streams/app.py:1);encode_state (s321/core/state.py:3) 1",
+        "run;correlate (streams/app.py:1);merge (s321/core/correlation.py:5) 1",
         "run;_drain_messages (aiokafka/consumer/fetcher.py:9) 3",
         "run;EpollSelector.select (selectors.py:468) 1",
         "junk",
     ]
     shares = cost_shares(lines)
     assert shares == {
-        "cross-shipment state (Redis)": 40.0,
-        "Faust and aiokafka (fetch, streams, commits, producer)": 30.0,
-        "join state (JSON, RocksDB, changelog)": 20.0,
-        "waiting (in select)": 10.0,
+        "cross-shipment state (Redis)": 33.3,
+        "join state (JSON, RocksDB, changelog)": 25.0,
+        "Faust and aiokafka (fetch, streams, commits, producer)": 25.0,
+        "correlation (rest of the processor)": 8.3,
+        "waiting (in select)": 8.3,
     }
     assert cost_shares([]) == {}
 

@@ -184,9 +184,9 @@ COST_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rules", ("s321/rules/",)),
     (
         "join state (JSON, RocksDB, changelog)",
-        ("_state (s321/pipeline.py", "_TableStore", "_Staged"),
+        ("s321/core/state.py", "_TableStore", "_Staged"),
     ),
-    ("correlation (rest of the processor)", ("s321/pipeline.py", "s321/correlation.py")),
+    ("correlation (rest of the processor)", ("s321/core/",)),
     ("outputs (confluent producer)", ("_SideProducer",)),
     ("Faust and aiokafka (fetch, streams, commits, producer)", ("faust/", "aiokafka/", "mode/")),
     ("thread pool (flushes of the outputs, offset queries)", ("_WorkItem.run",)),

@@ -1,4 +1,4 @@
-"""The rule catalogue R01-R26 (SECTION321.md section 4): ids, metadata and the pure checks.
+"""The rule catalogue R01-R26: ids, metadata and the pure checks.
 
 Each check is ``check(ctx, params) -> None | NA | evidence | (severity, evidence)``:
 

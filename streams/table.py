@@ -1,0 +1,108 @@
+"""The shipment table as the processor sees it: a str -> bytes mapping, and a batch's writes
+held back until what they record has been sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from .internals import in_event_of, partition_db
+
+
+class _TableStore(MutableMapping[str, bytes]):
+    """The Faust table seen as a str -> bytes mapping (keys are stored as UTF-8 bytes)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def read(self, key: str, partition: int) -> bytes | None:
+        """The value of ``key``, which lives in ``partition`` (the processor reads only keys of
+        the partition whose record it handles): one RocksDB read in that partition's store.
+        Faust's own lookup, outside its stream's event context, asks every partition's store
+        twice (contains, then get)."""
+        db = partition_db(self.table, partition)
+        if db is None:
+            return self.get(key)  # type: ignore[no-any-return]  # bytes, as stored
+        value: bytes | None = db.get(key.encode())  # the raw serializer stores bytes as is
+        return value
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table[key.encode()]
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]  # raw serializer: bytes in, bytes out
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.get(key.encode(), default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self.table:
+            yield key.decode() if isinstance(key, bytes) else str(key)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]  # a generator suffices
+        for key, value in self.table.items():
+            yield (key.decode() if isinstance(key, bytes) else str(key)), value
+
+
+class _Staged(MutableMapping[str, bytes]):
+    """A batch's table writes, held back until what they record has been sent.
+
+    Reads see the held writes first, so the processor sees its own changes. Each write remembers
+    the partition of the record that made it: a table's changelog record must go to that
+    partition, so :meth:`apply` writes each one as if inside that partition's last record."""
+
+    def __init__(self, base: _TableStore) -> None:
+        self.base = base
+        self.writes: dict[str, tuple[bytes, int]] = {}
+        self.partition = 0  # of the record being processed
+        self._last_of: dict[int, Any] = {}  # partition -> its last event in the batch
+
+    def at(self, event: Any) -> None:
+        """``event``'s record is being processed: reads and writes from now on are its
+        partition's."""
+        self.partition = event.message.partition
+        self._last_of[self.partition] = event
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]  # bytes, as stored
+
+    def get(self, key: str, default: Any = None) -> Any:
+        held = self.writes.get(key)
+        if held is not None:
+            return held[0]
+        value = self.base.read(key, self.partition)
+        return default if value is None else value
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        # a key written again in the batch keeps the partition of its first write (the
+        # decisions made when the batch ends write states of every partition it touched)
+        held = self.writes.get(key)
+        self.writes[key] = (value, self.partition if held is None else held[1])
+
+    def __delitem__(self, key: str) -> None:
+        raise NotImplementedError("the processor never deletes")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def apply(self) -> None:
+        """Write the held writes to the table, each in its partition."""
+        for key, (value, partition) in self.writes.items():
+            with in_event_of(self._last_of[partition]):
+                self.base[key] = value
+        self.writes.clear()
