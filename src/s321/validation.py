@@ -9,6 +9,13 @@ a vague description, a fictitious consignee, a bad check digit) stays with the r
 here refuses only what no filer could mean and what the rules were never meant to read.
 Pure: no Kafka, no Redis, so a command can check files with it as the worker checks records.
 
+What the worker does with a record that breaks a bound (:mod:`s321.core.processor`): it goes
+to the dead-letter topic, with its bytes, error class ``ValidationError`` and a reason naming
+each field and bound broken (never a value), before it changes any state or any clock. If it
+names its shipment (its key keeps its own bound), that shipment is flagged and held, reason
+``DQ``/``INVALID_INPUT``, until a valid record of the same kind received after it replaces it:
+a shipment is never released on data that failed validation.
+
 Per field (every field of every input type has a bound, :data:`FIELDS`; ``None`` is accepted
 wherever the field is optional; a nested party, address or line keeps its own fields' bounds):
 
@@ -103,9 +110,10 @@ rates, so another currency is refused rather than read as dollars; $10 million p
 house bill is far above any de minimis or informal-entry value (informal entries end at
 $2,500) and within the schema's precision; 100 t is several full containers; 999 lines is
 ACE's limit for an entry; times before 2016 predate the $800 threshold and every source this
-pipeline reads (the Data Pilot and Type 86 start in 2019); an arrival may be corrected after
-the fact, but not 30 days late, and is planned at most 180 days ahead (an ocean voyage takes
-weeks); an entry is filed when its event is sent; an order comes before its pilot filing.
+pipeline reads (the Data Pilot and Type 86 start in 2019); an arrival reported up to 30 days
+after it happened is a correction, not live data, and one planned more than 180 days ahead is
+no plan (an ocean voyage takes weeks); an entry is filed when its event is sent, and an order
+placed before its pilot filing.
 Bill and tracking numbers are at most 35 letters and digits (the longest carrier tracking
 numbers have 34).
 
