@@ -62,6 +62,8 @@ class Settings:
     partitions: int = 8
     stack_timeout_s: float = 90.0
     metrics_port: int = 9321
+    status_host: str = "127.0.0.1"
+    status_port: int = 9322
     log_level: str = "WARNING"
 
     @classmethod

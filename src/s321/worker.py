@@ -15,6 +15,7 @@ from s321.admin import ensure_changelog, ensure_topics
 from s321.core.processor import Evaluator
 from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
+from s321.models import Decision
 from s321.serialization import serializer
 from s321.settings import Settings
 from s321.stores.connection import redis_client, redis_prefix
@@ -36,6 +37,37 @@ def _serve_metrics(port: int) -> None:
         log.warning("metrics endpoint not started on port %d: %s", port, exc.strerror)
         return
     log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
+
+
+def _serve_status(settings: Settings, decode: Any) -> None:
+    """Serve shipment-status lookups (:mod:`s321.ops.status`) unless the port is 0; a busy
+    port costs the lookups, never the worker."""
+    import logging
+
+    from s321.ops.status import serve_status
+
+    log = logging.getLogger("s321.worker")
+    if settings.status_port == 0:
+        return
+    try:
+        server = serve_status(
+            settings.kafka_bootstrap,
+            settings.topic_prefix,
+            decode,
+            settings.status_host,
+            settings.status_port,
+        )
+    except OSError as exc:
+        log.warning(
+            "shipment-status endpoint not started on %s:%d: %s",
+            settings.status_host,
+            settings.status_port,
+            exc.strerror,
+        )
+        return
+    log.warning(
+        "shipment status at http://%s:%d/shipments/{key}", settings.status_host, server.port
+    )
 
 
 _claimed: list[Any] = []  # open lock files, held for the life of the process
@@ -115,6 +147,7 @@ def run_worker(
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     app, _ = build_app(cfg, evaluator, ledger, serde)
     _serve_metrics(settings.metrics_port)
+    _serve_status(settings, lambda value: serde.decode(value, Decision))
     try:
         run(app)
     except SystemExit as exc:
