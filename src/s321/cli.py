@@ -374,6 +374,40 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command("validate")
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--type", "type_name", type=click.Choice(["ManifestEvent", "PilotRecord", "Entry86"]),
+    help="The record type of every JSON line (else each line's \"type\" field says it).",
+)  # fmt: skip
+@click.option("--quiet", is_flag=True, help="Print only the records that fail, and the summary.")
+def validate_records(source: Any, type_name: str | None, quiet: bool) -> None:
+    """Check input records offline as the worker checks them: the schemas, then every field
+    bound (personal data never printed). SOURCE: a file of JSON lines or an Avro container
+    file, or - for stdin (the default). Exits 1 if any record fails.
+
+    The JSON form and the rules are in deploy/CARRIERS.md."""
+    from fastavro.read import SchemaResolutionError
+
+    from s321.ops.records import check_stream
+
+    total = failed = 0
+    try:
+        for verdict in check_stream(source, type_name):
+            total += 1
+            failed += not verdict.ok
+            if not (quiet and verdict.ok):
+                for line in verdict.lines():
+                    click.echo(line)
+    except (ValueError, SchemaResolutionError, EOFError) as exc:
+        click.echo(f"s321 validate: unreadable input after {total} records: "
+                   f"{type(exc).__name__}", err=True)  # fmt: skip
+        sys.exit(2)
+    click.echo(f"{total} records: {total - failed} valid, {failed} invalid")
+    if failed or not total:
+        sys.exit(1)
+
+
 @cli.command("generate")
 @click.option("--shipments", type=int, default=1000, show_default=True)
 @click.option("--seed", type=int, default=321, show_default=True)
