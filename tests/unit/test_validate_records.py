@@ -154,3 +154,11 @@ def test_empty_input_fails() -> None:
     code, out = _invoke([], "")
     assert code == 1
     assert out.strip() == "0 records: 0 valid, 0 invalid"
+
+
+def test_the_example_in_the_carriers_guide_is_valid() -> None:
+    guide = (Path(__file__).parents[2] / "deploy" / "CARRIERS.md").read_text()
+    block = guide.split("```json\n", 1)[1].split("```", 1)[0]
+    code, out = _invoke([], " ".join(block.split("\n")) + "\n")
+    assert code == 0, out
+    assert out.splitlines()[0] == "record 1 (line 1, Entry86): valid"
