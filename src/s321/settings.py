@@ -62,6 +62,7 @@ class Settings:
     partitions: int = 8
     stack_timeout_s: float = 90.0
     metrics_port: int = 9321
+    health_port: int = 9320
     log_level: str = "WARNING"
 
     @classmethod

@@ -15,6 +15,7 @@ from s321.admin import ensure_changelog, ensure_topics
 from s321.core.processor import Evaluator
 from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
+from s321.health import Health
 from s321.serialization import serializer
 from s321.settings import Settings
 from s321.stores.connection import redis_client, redis_prefix
@@ -36,6 +37,22 @@ def _serve_metrics(port: int) -> None:
         log.warning("metrics endpoint not started on port %d: %s", port, exc.strerror)
         return
     log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
+
+
+def _serve_health(health: Any, port: int) -> None:
+    """Expose /healthz and /readyz; a busy port costs the endpoint, never the worker (an
+    orchestrator probing it then restarts the worker, which is told why in the log)."""
+    import logging
+
+    from s321.health import serve_health
+
+    log = logging.getLogger("s321.worker")
+    try:
+        server = serve_health(health, port)
+    except OSError as exc:
+        log.warning("health endpoint not started on port %d: %s", port, exc.strerror)
+        return
+    log.warning("health at http://0.0.0.0:%d/healthz and /readyz", server.server_port)
 
 
 _claimed: list[Any] = []  # open lock files, held for the life of the process
@@ -113,8 +130,10 @@ def run_worker(
     evaluator: Evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
-    app, _ = build_app(cfg, evaluator, ledger, serde)
+    health = Health()
+    app, _ = build_app(cfg, evaluator, ledger, serde, health)
     _serve_metrics(settings.metrics_port)
+    _serve_health(health, settings.health_port)
     try:
         run(app)
     except SystemExit as exc:
