@@ -23,6 +23,7 @@ import faust
 
 from s321 import metrics, topics
 from s321.core.processor import Evaluator, Ledger, Processor
+from s321.health import Health
 from s321.serialization import Serializer
 
 from .commit import BatchCommit
@@ -79,9 +80,12 @@ def build_app(
     evaluate: Evaluator,
     ledger: Ledger | None = None,
     serializer: Serializer | None = None,
+    health: Health | None = None,
 ) -> tuple[faust.App, Processor]:
     """Build the Faust app and the processor it drives (``serializer``: the wire format of
-    inputs and outputs; single-object encoding by default)."""
+    inputs and outputs; single-object encoding by default; ``health``: told of every batch
+    and tick)."""
+    health = health or Health()
     app = faust.App(
         cfg.app_id,
         broker=f"kafka://{cfg.bootstrap}",
@@ -185,6 +189,7 @@ def build_app(
         _own_logging(cfg.log_level)
         guard.cap_commits()
         async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
+            health.batch_started()
             now_assigned = _assigned(app)
             if now_assigned != guard.partitions:
                 idle.assigned(now_assigned - guard.partitions)
@@ -223,6 +228,7 @@ def build_app(
             # over a million waiting shipments decides again at once (their deadlines wait)
             processor.index_deadlines(cfg.index_slice_s)
             totals.report(processor)
+            health.batch_done()
 
     # -- the timer -----------------------------------------------------------------------
 
@@ -236,7 +242,14 @@ def build_app(
         metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
         # during a rebalance the agent's view and the consumer's may differ: mark only what both
         # say is owned here (a mark is sent again within a second anyway)
-        owned = guard.partitions & _assigned(app)
+        assigned = _assigned(app)
+        owned = guard.partitions & assigned
+        health.ticked(
+            assigned=app.rebalancing_count > 0 and not app.rebalancing,  # over once recovered
+            partitions=len(assigned),
+            recovery_remaining=remaining,
+            waiting=any(guard.caught_up(source) != input_names for source in owned),
+        )
         if not owned:
             return
         try:

@@ -232,6 +232,30 @@ def worker(settings: Settings, store: str, guarantee: str, idle_speedup: float) 
     run_worker(settings, store=store, processing_guarantee=guarantee, idle_speedup=idle_speedup)
 
 
+@cli.group()
+def kubernetes() -> None:
+    """Kubernetes resources generated from the code."""
+
+
+@kubernetes.command("topics")
+@click.option("--replicas", type=int, default=3, show_default=True, help="Replicas per topic.")
+@click.option(
+    "--cluster", default="kafka", show_default=True, help="The Strimzi Kafka resource's name."
+)
+@click.pass_obj
+def kubernetes_topics(settings: Settings, replicas: int, cluster: str) -> None:
+    """Print a Strimzi KafkaTopic for every s321 topic (the settings' app id, prefix and
+    partition count)."""
+    from s321.ops.kubernetes import render_topics
+
+    click.echo(
+        render_topics(
+            settings.app_id, settings.topic_prefix, settings.partitions, replicas, cluster
+        ),
+        nl=False,
+    )
+
+
 @cli.command("settings")
 @click.pass_obj
 def show_settings(settings: Settings) -> None:

@@ -64,6 +64,8 @@ class Settings:
     metrics_port: int = 9321
     status_host: str = "127.0.0.1"
     status_port: int = 9322
+    health_host: str = "127.0.0.1"
+    health_port: int = 9320
     log_level: str = "WARNING"
 
     @classmethod

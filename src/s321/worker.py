@@ -15,6 +15,7 @@ from s321.admin import ensure_changelog, ensure_topics
 from s321.core.processor import Evaluator
 from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
+from s321.health import Health
 from s321.models import Decision
 from s321.serialization import serializer
 from s321.settings import Settings
@@ -68,6 +69,22 @@ def _serve_status(settings: Settings, decode: Any) -> None:
     log.warning(
         "shipment status at http://%s:%d/shipments/{key}", settings.status_host, server.port
     )
+
+
+def _serve_health(health: Any, host: str, port: int) -> None:
+    """Expose /healthz and /readyz; a busy port costs the endpoint, never the worker (an
+    orchestrator probing it then restarts the worker, which is told why in the log)."""
+    import logging
+
+    from s321.health import serve_health
+
+    log = logging.getLogger("s321.worker")
+    try:
+        server = serve_health(health, port, host)
+    except OSError as exc:
+        log.warning("health endpoint not started on %s:%d: %s", host, port, exc.strerror)
+        return
+    log.warning("health at http://%s:%d/healthz and /readyz", host, server.server_port)
 
 
 _claimed: list[Any] = []  # open lock files, held for the life of the process
@@ -145,9 +162,11 @@ def run_worker(
     evaluator: Evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
-    app, _ = build_app(cfg, evaluator, ledger, serde)
+    health = Health()
+    app, _ = build_app(cfg, evaluator, ledger, serde, health)
     _serve_metrics(settings.metrics_port)
     _serve_status(settings, lambda value: serde.decode(value, Decision))
+    _serve_health(health, settings.health_host, settings.health_port)
     try:
         run(app)
     except SystemExit as exc:

@@ -92,7 +92,13 @@ def start_worker(env: dict[str, str], log: Path, *extra: str) -> subprocess.Pope
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-c", "from s321.cli import main; main()", "worker", *extra],
-            env={**os.environ, "S321_METRICS_PORT": "0", "S321_STATUS_PORT": "0", **env},
+            env={
+                **os.environ,
+                "S321_METRICS_PORT": "0",
+                "S321_STATUS_PORT": "0",
+                "S321_HEALTH_PORT": "0",
+                **env,
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
