@@ -17,7 +17,7 @@ from s321.errors import ConfigError
 from s321.evaluator import build_evaluator
 from s321.serialization import serializer
 from s321.settings import Settings
-from s321.stores.connection import redis_client, redis_prefix
+from s321.stores.connection import RedisTarget, check_redis, redis_client, redis_prefix
 from s321.stores.crossshipment import VersionLedger
 
 __all__ = ["claim_state_dir", "run_worker"]
@@ -86,13 +86,28 @@ def run_worker(
     processing_guarantee: str = "at_least_once",
     idle_speedup: float = 1.0,
 ) -> None:
-    """Check topics, build the app and run it until SIGTERM/SIGINT."""
+    """Check Redis and the topics, build the app and run it until SIGTERM/SIGINT.
+
+    Redis is asked once, with the configured credentials, before anything starts: refused
+    credentials or a failed TLS handshake will not mend by waiting, so they raise
+    :class:`ConfigError` (the process exits non-zero with the reason). Redis merely out of reach
+    is an outage like any later one: the worker starts and holds what needs Redis until it is
+    back."""
+    import logging
+
     from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
         WorkerConfig,
         build_app,
         run,
     )
 
+    redis = RedisTarget.from_settings(settings)
+    if not check_redis(redis):
+        logging.getLogger("s321.worker").warning(
+            "Redis at %s is out of reach: starting all the same; shipments whose rules need it "
+            "are held until it is back",
+            redis.redacted,
+        )
     counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
     inputs = counts[topics.topic_name(topics.MANIFEST, settings.topic_prefix)]
     ensure_changelog(settings.kafka_bootstrap, settings.app_id, inputs)
@@ -110,8 +125,8 @@ def run_worker(
         idle_speedup=idle_speedup,
         log_level=settings.log_level,
     )
-    evaluator: Evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
-    ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
+    evaluator: Evaluator = build_evaluator(redis, settings.topic_prefix)
+    ledger = VersionLedger(redis_client(redis), redis_prefix(settings.topic_prefix))
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     app, _ = build_app(cfg, evaluator, ledger, serde)
     _serve_metrics(settings.metrics_port)
