@@ -101,6 +101,11 @@ def run_worker(
         run,
     )
 
+    if not settings.state_retention_days >= 1:
+        raise ConfigError(
+            f"S321_STATE_RETENTION_DAYS={settings.state_retention_days}: a shipment's state must "
+            "be kept at least a day (the manifest wait is 24 h)"
+        )
     redis = RedisTarget.from_settings(settings)
     if not check_redis(redis):
         logging.getLogger("s321.worker").warning(
@@ -124,6 +129,7 @@ def run_worker(
         processing_guarantee=processing_guarantee,
         idle_speedup=idle_speedup,
         log_level=settings.log_level,
+        retention_s=settings.state_retention_days * 86_400,
     )
     evaluator: Evaluator = build_evaluator(redis, settings.topic_prefix)
     ledger = VersionLedger(redis_client(redis), redis_prefix(settings.topic_prefix))
