@@ -87,6 +87,14 @@ def test_a_quiet_shipment_is_forgotten_with_a_tombstone_and_its_decisions_stay(
     assert sorted(gone) == sorted(old), run.log_tail()
     assert all(log.get(k) for k in new), "November's states are kept"
 
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    resource = ConfigResource("topic", topics.changelog_name(run.unique))
+    admin = AdminClient({"bootstrap.servers": run.bootstrap})
+    config = admin.describe_configs([resource])[resource].result(timeout=30)
+    assert config["cleanup.policy"].value == "compact"
+    assert config["max.compaction.lag.ms"].value == str(7 * 24 * 3600 * 1000)
+
     key = sorted(old)[0]
     shown = run.s321("explain", key)
     assert shown.returncode == 0, shown.stderr
