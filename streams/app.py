@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import faust
 
 from s321 import metrics, topics
+from s321.core.correlation import DEFAULT_RETENTION, Deadlines
 from s321.core.processor import Evaluator, Ledger, Processor
 from s321.health import Health
 from s321.serialization import Serializer
@@ -61,6 +63,7 @@ class WorkerConfig:
     fetch_partition_bytes: int = 64 * 1024
     idle_speedup: float = 1.0
     web_port: int | None = None
+    retention_s: float = DEFAULT_RETENTION.total_seconds()  # a quiet state's, in event time
 
 
 #: RocksDB settings of the shipment table (a copy is passed: Faust pops keys from it)
@@ -150,7 +153,12 @@ def build_app(
     exactly_once = cfg.processing_guarantee == "exactly_once"
     store = _TableStore(table)
     processor = Processor(
-        evaluate, cfg.partitions, cfg.prefix, ledger=ledger, serializer=serializer
+        evaluate,
+        cfg.partitions,
+        cfg.prefix,
+        deadlines=Deadlines(retention=timedelta(seconds=cfg.retention_s)),
+        ledger=ledger,
+        serializer=serializer,
     )
     side = _SideProducer(cfg.bootstrap)
     delivery = Delivery(side, out, names, exactly_once)
@@ -299,17 +307,21 @@ def _assigned(app: faust.App) -> frozenset[int]:
 
 
 class _Totals:
-    """The processor's totals as metrics: waiting shipments, and deadlines that ran out
-    (a counter, moved by what changed since the last report)."""
+    """The processor's totals as metrics: waiting shipments, and deadlines that ran out and
+    states forgotten (counters, moved by what changed since the last report)."""
 
     def __init__(self) -> None:
         self._expired = 0  # expiries already counted
+        self._forgotten = 0
 
     def report(self, processor: Processor) -> None:
         metrics.WAITING.set(processor.waiting)
         if processor.expired_total != self._expired:
             metrics.DEADLINE_EXPIRIES.inc(processor.expired_total - self._expired)
             self._expired = processor.expired_total
+        if processor.forgotten_total != self._forgotten:
+            metrics.STATES_FORGOTTEN.inc(processor.forgotten_total - self._forgotten)
+            self._forgotten = processor.forgotten_total
 
 
 def _own_logging(level: str) -> None:

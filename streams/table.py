@@ -54,15 +54,16 @@ class _TableStore(MutableMapping[str, bytes]):
 
 
 class _Staged(MutableMapping[str, bytes]):
-    """A batch's table writes, held back until what they record has been sent.
+    """A batch's table writes and deletions, held back until what they record has been sent.
 
-    Reads see the held writes first, so the processor sees its own changes. Each write remembers
-    the partition of the record that made it: a table's changelog record must go to that
-    partition, so :meth:`apply` writes each one as if inside that partition's last record."""
+    Reads see the held writes first, so the processor sees its own changes (a deleted key is
+    absent). Each write remembers the partition of the record that made it: a table's changelog
+    record (a tombstone for a deletion) must go to that partition, so :meth:`apply` writes each
+    one as if inside that partition's last record."""
 
     def __init__(self, base: _TableStore) -> None:
         self.base = base
-        self.writes: dict[str, tuple[bytes, int]] = {}
+        self.writes: dict[str, tuple[bytes | None, int]] = {}  # None: deleted
         self.partition = 0  # of the record being processed
         self._last_of: dict[int, Any] = {}  # partition -> its last event in the batch
 
@@ -81,7 +82,7 @@ class _Staged(MutableMapping[str, bytes]):
     def get(self, key: str, default: Any = None) -> Any:
         held = self.writes.get(key)
         if held is not None:
-            return held[0]
+            return default if held[0] is None else held[0]
         value = self.base.read(key, self.partition)
         return default if value is None else value
 
@@ -92,7 +93,10 @@ class _Staged(MutableMapping[str, bytes]):
         self.writes[key] = (value, self.partition if held is None else held[1])
 
     def __delitem__(self, key: str) -> None:
-        raise NotImplementedError("the processor never deletes")
+        if self.get(key) is None:
+            raise KeyError(key)
+        held = self.writes.get(key)
+        self.writes[key] = (None, self.partition if held is None else held[1])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.base)
@@ -101,8 +105,12 @@ class _Staged(MutableMapping[str, bytes]):
         return len(self.base)
 
     def apply(self) -> None:
-        """Write the held writes to the table, each in its partition."""
+        """Write the held writes to the table and delete the deleted keys, each in its
+        partition (Faust writes a deleted key's tombstone to the changelog)."""
         for key, (value, partition) in self.writes.items():
             with in_event_of(self._last_of[partition]):
-                self.base[key] = value
+                if value is not None:
+                    self.base[key] = value
+                elif self.base.read(key, partition) is not None:
+                    del self.base[key]
         self.writes.clear()

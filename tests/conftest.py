@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -120,8 +121,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_own_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    """A redis-server of a test's own (no persistence), answering PING; the test stops it."""
+def start_own_redis(
+    port: int,
+    directory: Path,
+    *options: str,
+    url: str = "",
+    **client_options: Any,
+) -> subprocess.Popen[bytes]:
+    """A redis-server of a test's own (no persistence), answering PING; the test stops it.
+
+    ``options`` are further server options (``--requirepass``, ``--tls-port``...); with them,
+    ``url`` and ``client_options`` say how to PING it (default: plain, no password)."""
     import time
 
     import redis
@@ -138,11 +148,12 @@ def start_own_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
             "no",
             "--dir",
             str(directory),
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    client = redis.Redis(port=port)
+    client = redis.Redis.from_url(url or f"redis://127.0.0.1:{port}/0", **client_options)
     for _ in range(200):
         try:
             client.ping()

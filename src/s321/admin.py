@@ -78,9 +78,15 @@ def ensure_topics(
     return {name: len(existing[name].partitions) for name in names}
 
 
+#: The most a changelog record stays after a newer one (or a tombstone) for its key was written
+#: before compaction removes it: a forgotten shipment's personal data leaves the changelog within
+#: about this (plus the broker's ``delete.retention.ms`` for the tombstone itself).
+_COMPACTED_WITHIN_MS = 7 * 24 * 3600 * 1000
+
+
 def ensure_changelog(bootstrap: str, app_id: str, partitions: int) -> None:
-    """Create the join table's changelog topic (compacted, ``partitions`` partitions) unless it
-    exists, and wait until the cluster's metadata shows its partitions.
+    """Create the join table's changelog topic (compacted within 7 days, ``partitions``
+    partitions) unless it exists, and wait until the cluster's metadata shows its partitions.
 
     The stream runtime would create it itself at start-up, but a consumer whose first metadata
     lists the topic without partitions yet takes it for a topic of 0 partitions and stops the
@@ -92,7 +98,7 @@ def ensure_changelog(bootstrap: str, app_id: str, partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     name = topics.changelog_name(app_id)
     if name not in admin.list_topics(timeout=15).topics:
-        config = {"cleanup.policy": "compact"}
+        config = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(_COMPACTED_WITHIN_MS)}
         fut = admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name]
         try:
             fut.result(timeout=30)

@@ -388,10 +388,12 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
     import json
 
     from s321.ops.explain import explain_live, render
+    from s321.stores.connection import RedisTarget
 
     with _serializer(settings) as serde:
         found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
-                             redis_url=settings.redis_url, prefix=settings.topic_prefix,
+                             redis=RedisTarget.from_settings(settings),
+                             prefix=settings.topic_prefix,
                              serde=serde)  # fmt: skip
     click.echo(json.dumps(found.as_json(), indent=2) if as_json else render(found))
     if not found.history:

@@ -15,7 +15,7 @@ from s321.refdata import ReferenceSnapshot, demo_refdata_dir
 from s321.rules.aggregates import Aggregates
 from s321.rules.engine import Evaluation, evaluate
 from s321.rules.ruleset import Ruleset, default_ruleset
-from s321.stores.connection import redis_client, redis_prefix
+from s321.stores.connection import RedisTarget, redis_client, redis_prefix
 from s321.stores.crossshipment import CrossShipmentStore
 from s321.stores.refdata import RefdataStore, RefdataWatcher
 from s321.stores.rulesets import RulesetStore, RulesetWatcher
@@ -150,9 +150,11 @@ def published_sources(
     )
 
 
-def build_evaluator(redis_url: str, prefix: str, poll_interval_s: float = 1.0) -> RuleEvaluator:
+def build_evaluator(
+    redis: RedisTarget | str, prefix: str, poll_interval_s: float = 1.0
+) -> RuleEvaluator:
     """The evaluator a worker uses: the :func:`published_sources` of this deployment and its
-    live cross-shipment state."""
-    client = redis_client(redis_url)
+    live cross-shipment state, in the Redis of ``redis``."""
+    client = redis_client(redis)
     rules, refdata = published_sources(client, prefix, poll_interval_s)
     return RuleEvaluator(rules, refdata, CrossShipmentStore(client, prefix=redis_prefix(prefix)))

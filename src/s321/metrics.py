@@ -26,6 +26,8 @@ object                    exported as                                       labe
                           held in the join table waiting for a partner
 ``DEADLINE_EXPIRIES``     ``s321_deadline_expiries_total`` (counter):       none
                           partner deadlines that ran out
+``STATES_FORGOTTEN``      ``s321_states_forgotten_total`` (counter):        none
+                          shipment states deleted, their retention over
 ``LATENCY_FROM_EVENT``    ``s321_decision_latency_from_event_seconds``      none
                           (histogram): decision time minus the event time
                           of the event that completed the shipment
@@ -97,6 +99,7 @@ __all__ = [
     "REGISTRY",
     "RULE_HITS",
     "RULE_SET",
+    "STATES_FORGOTTEN",
     "UNMATCHED",
     "WAITING",
     "LagCollector",
@@ -144,6 +147,11 @@ WAITING = Gauge(
 )  # fmt: skip
 DEADLINE_EXPIRIES = Counter(
     "s321_deadline_expiries", "Partner deadlines that ran out.", registry=REGISTRY
+)
+STATES_FORGOTTEN = Counter(
+    "s321_states_forgotten",
+    "Shipment states deleted from the join table, their retention over.",
+    registry=REGISTRY,
 )
 LATENCY_FROM_EVENT = Histogram(
     "s321_decision_latency_from_event_seconds",

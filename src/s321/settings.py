@@ -52,6 +52,10 @@ class Settings:
     kafka_heap: str = "1g"
     redis_url: str = "redis://127.0.0.1:16379/0"
     redis_port: int = 16379
+    redis_ca_file: str = ""
+    redis_cert_file: str = ""
+    redis_key_file: str = ""
+    state_retention_days: float = 21.0
     data_dir: Path = field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "s321")
     cache_dir: Path = field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "s321")
     registry_port: int = 18081

@@ -19,7 +19,7 @@ from s321.health import Health
 from s321.models import Decision
 from s321.serialization import serializer
 from s321.settings import Settings
-from s321.stores.connection import redis_client, redis_prefix
+from s321.stores.connection import RedisTarget, check_redis, redis_client, redis_prefix
 from s321.stores.crossshipment import VersionLedger
 
 __all__ = ["claim_state_dir", "run_worker"]
@@ -135,13 +135,33 @@ def run_worker(
     processing_guarantee: str = "at_least_once",
     idle_speedup: float = 1.0,
 ) -> None:
-    """Check topics, build the app and run it until SIGTERM/SIGINT."""
+    """Check Redis and the topics, build the app and run it until SIGTERM/SIGINT.
+
+    Redis is asked once, with the configured credentials, before anything starts: refused
+    credentials or a failed TLS handshake will not mend by waiting, so they raise
+    :class:`ConfigError` (the process exits non-zero with the reason). Redis merely out of reach
+    is an outage like any later one: the worker starts and holds what needs Redis until it is
+    back."""
+    import logging
+
     from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
         WorkerConfig,
         build_app,
         run,
     )
 
+    if not settings.state_retention_days >= 1:
+        raise ConfigError(
+            f"S321_STATE_RETENTION_DAYS={settings.state_retention_days}: a shipment's state must "
+            "be kept at least a day (the manifest wait is 24 h)"
+        )
+    redis = RedisTarget.from_settings(settings)
+    if not check_redis(redis):
+        logging.getLogger("s321.worker").warning(
+            "Redis at %s is out of reach: starting all the same; shipments whose rules need it "
+            "are held until it is back",
+            redis.redacted,
+        )
     counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
     inputs = counts[topics.topic_name(topics.MANIFEST, settings.topic_prefix)]
     ensure_changelog(settings.kafka_bootstrap, settings.app_id, inputs)
@@ -158,9 +178,10 @@ def run_worker(
         processing_guarantee=processing_guarantee,
         idle_speedup=idle_speedup,
         log_level=settings.log_level,
+        retention_s=settings.state_retention_days * 86_400,
     )
-    evaluator: Evaluator = build_evaluator(settings.redis_url, settings.topic_prefix)
-    ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
+    evaluator: Evaluator = build_evaluator(redis, settings.topic_prefix)
+    ledger = VersionLedger(redis_client(redis), redis_prefix(settings.topic_prefix))
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     health = Health()
     app, _ = build_app(cfg, evaluator, ledger, serde, health)

@@ -50,3 +50,34 @@ def test_writes_are_read_back_and_applied_each_in_its_partitions_last_event() ->
     assert base.written == [("a", b"3", last0), ("b", b"2", first1)]
     assert staged.writes == {}
     assert faust.current_event() is None
+
+
+class _DeletingBase(_Base):
+    def __delitem__(self, key: str) -> None:
+        del self.values[key]
+        self.written.append((key, b"<deleted>", faust.current_event()))
+
+
+def test_a_deletion_is_held_read_as_absent_and_applied_as_a_table_delete_in_its_partition() -> None:
+    """A key deleted in the batch reads as absent at once; applied, it is deleted from the table
+    (Faust then writes its tombstone) inside the last event of its partition. A key written and
+    deleted within the batch, never in the table, is not deleted from it."""
+    base = _DeletingBase({"old": b"0", "kept": b"1"})
+    staged = _Staged(base)  # type: ignore[arg-type]
+    first0, first1 = _Event(0, 10), _Event(1, 20)
+    staged.at(first0)
+    del staged["old"]
+    assert staged.get("old") is None
+    assert "old" not in staged
+    staged.at(first1)
+    staged["new"] = b"2"
+    del staged["new"]
+    try:
+        del staged["never"]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("deleting an absent key must raise KeyError")
+    staged.apply()
+    assert base.written == [("old", b"<deleted>", first0)]
+    assert base.values == {"kept": b"1"}

@@ -24,8 +24,17 @@ these functions return. Semantics (event time throughout, so a replay decides th
   while it has one. A valid record of that kind received after it, which becomes the
   shipment's part, clears it.
 
-A state keeps each pending deadline; :attr:`ShipmentState.next_deadline_ms`, the soonest, is
-what the processor's deadline index holds and :func:`expire` applies.
+* **Forget.** A state holds personal data (the parts' records), so it is not kept for ever: once
+  no deadline of it is pending, it is forgotten ``retention`` of event time after its last
+  activity (its newest part's event time, its Type 86 filing deadline, or the receipt of its
+  newest invalid record, whichever is latest) — deleted from the table, a tombstone on its
+  changelog. Its decisions stay on the decisions topic. A record of the shipment read after
+  that starts a new state (its version numbering continues from the version ledger while the
+  ledger remembers it).
+
+A state keeps each pending deadline; :attr:`ShipmentState.next_deadline_ms`, the soonest, and
+:attr:`ShipmentState.forget_at_ms` are what the processor's deadline index holds and
+:func:`expire` applies.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from s321.models import (
 from s321.regime import RegimeTable, default_regimes
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "Deadlines",
     "Flag",
     "Part",
@@ -57,6 +67,7 @@ __all__ = [
     "expire",
     "link_key",
     "merge",
+    "retained",
     "shipment_key",
 ]
 
@@ -69,14 +80,23 @@ _SEEN_LIMIT = 32
 _ENTRY_NUMBERS_KEPT = 16
 
 
+#: How long a quiet shipment's state is kept by default: past the longest wait a shipment can
+#: still be decided again by (a Type 86 entry filed up to 15 days after arrival before
+#: 2024-04-13, and counted from the filing deadline itself), with a week's margin for a late
+#: correction; the 24 h manifest wait is far inside it.
+DEFAULT_RETENTION = timedelta(days=21)
+
+
 @dataclass(frozen=True)
 class Deadlines:
     """How long a shipment waits for its partners, in event time; the Type 86 filing deadline
-    comes from the regime table in force at arrival."""
+    comes from the regime table in force at arrival. ``retention``: how long a state with
+    nothing pending is kept after its last activity (see Forget above)."""
 
     pilot_wait: timedelta = timedelta(minutes=30)
     manifest_wait: timedelta = timedelta(hours=24)
     regimes: RegimeTable = field(default_factory=default_regimes)
+    retention: timedelta = DEFAULT_RETENTION
 
     def entry_due_ms(self, manifest: ManifestEvent) -> int | None:
         """When the Type 86 entry a manifest asks for is overdue (the first millisecond after
@@ -163,6 +183,7 @@ class ShipmentState:
     entry_due_ms: int | None = None  # when the Type 86 entry the manifest asks for is overdue
     entry_expired: bool = False  # that deadline passed with no entry on file
     invalid: tuple[Flag, ...] = ()  # at most one per kind: the newest invalid record of it
+    forget_ms: int | None = None  # when the state is deleted if nothing is pending by then
 
     def part(self, kind: PartKind) -> Part | None:
         return getattr(self, kind)  # type: ignore[no-any-return]  # kind is one of three fields
@@ -194,6 +215,12 @@ class ShipmentState:
             return self.deadline_ms
         return entry
 
+    @property
+    def forget_at_ms(self) -> int | None:
+        """When the state is to be forgotten: its :attr:`forget_ms` once no deadline is
+        pending, else None (it is due again when they have passed)."""
+        return self.forget_ms if self.next_deadline_ms is None else None
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -204,10 +231,23 @@ class Step:
     decide: bool = False
     unmatched: bool = False
     duplicate: bool = False
+    forget: bool = False  # delete the state: its retention ran out with nothing pending
 
 
 def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
+
+
+def retained(state: ShipmentState, deadlines: Deadlines) -> ShipmentState:
+    """``state`` with its :attr:`~ShipmentState.forget_ms`: ``deadlines.retention`` after its
+    last activity (newest part's event time, Type 86 filing deadline, newest invalid record's
+    receipt); None for a state with none of them (an identifier alias)."""
+    times = [p.event_time_ms for p in (state.manifest, state.pilot, state.entry86) if p]
+    times += [f.broker_ms for f in state.invalid]
+    if state.entry_due_ms is not None:
+        times.append(state.entry_due_ms)
+    forget = max(times) + int(deadlines.retention.total_seconds() * 1000) if times else None
+    return state if forget == state.forget_ms else replace(state, forget_ms=forget)
 
 
 def _deadline(
@@ -282,16 +322,22 @@ def merge(
         deadline: int | None = state.deadline_ms if state.pilot is None else None
     else:
         deadline = _deadline(state, manifest, first_ms, deadlines)
-    state = replace(state, deadline_ms=deadline)
+    state = retained(replace(state, deadline_ms=deadline), deadlines)
     decide = state.ready or (state.cancelled and state.version > 0)
     return Step(state, changed=True, decide=decide)
 
 
 def expire(state: ShipmentState, watermark_ms: int) -> Step:
     """Apply every deadline passed by ``watermark_ms``: decide without pilot data, report the
-    shipment unmatched, or mark its Type 86 entry missing (decided again once it can be)."""
+    shipment unmatched, or mark its Type 86 entry missing (decided again once it can be); or,
+    with none pending, forget the state once its retention ran out."""
     due = state.next_deadline_ms
-    if due is None or due > watermark_ms:
+    if due is None:
+        forget = state.forget_at_ms
+        if forget is None or forget > watermark_ms:
+            return Step(state, changed=False)
+        return Step(state, changed=True, forget=True)
+    if due > watermark_ms:
         return Step(state, changed=False)
     decide = unmatched = False
     if state.deadline_ms is not None and state.deadline_ms <= watermark_ms:

@@ -27,6 +27,12 @@ proposal the marks carry. How far an input partition has been read is, per topic
 second-newest event time read from it, each capped at the time its record was received: no
 single record moves a clock, and none moves it past the broker's time (:mod:`s321.validation`
 writes the rule out).
+
+Retention. A shipment's state, which holds its input records and so personal data, is deleted
+from the store when its partition's clock passes the time to forget it at
+(:attr:`~s321.core.correlation.ShipmentState.forget_at_ms`: the retention after its last
+activity, once nothing is pending); on the Faust table that writes a tombstone to the
+changelog. Its decisions are not touched.
 """
 
 from __future__ import annotations
@@ -54,9 +60,10 @@ from s321.core.correlation import (
     kind_of,
     link_key,
     merge,
+    retained,
     shipment_key,
 )
-from s321.core.state import deadline_of, decode_state, encode_state
+from s321.core.state import deadlines_of, decode_state, encode_state
 from s321.errors import RecordError, ValidationError
 from s321.models import (
     REVIEW_ACTION,
@@ -251,7 +258,8 @@ class Processor:
         self.clock = clock
         self._topic_kind = {topics.topic_name(t, prefix): t for t in topics.ALL}
         self._input_names = tuple(topics.topic_name(t, prefix) for t in topics.INPUTS)
-        self._heaps: dict[int, list[tuple[int, str]]] = {}
+        self._heaps: dict[int, list[tuple[int, str]]] = {}  # partition -> (deadline, key)
+        self._forget: dict[int, list[tuple[int, str]]] = {}  # partition -> (forget at, key)
         self.watermarks: dict[int, int] = {}  # partition -> its deadline clock (event ms)
         # (input topic, partition) -> its clock position: the second-newest event time read
         # from it (each capped, see s321.validation), and the newest
@@ -269,6 +277,7 @@ class Processor:
         self._asked: list[_Asked] = []
         self._before: dict[str, tuple[int, str, int | None]] = {}
         self.expired_total = 0  # deadlines that ran out (for metrics)
+        self.forgotten_total = 0  # states deleted when their retention ran out (for metrics)
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -394,9 +403,12 @@ class Processor:
         return out
 
     def _index(self, partition: int, state: ShipmentState, skey: str) -> None:
-        """Put the state's next deadline, if any, in its partition's deadline index."""
+        """Put the state's next deadline, or with none pending its time to be forgotten, in its
+        partition's deadline index."""
         if state.next_deadline_ms is not None:
             heapq.heappush(self._heaps.setdefault(partition, []), (state.next_deadline_ms, skey))
+        elif state.forget_at_ms is not None:
+            heapq.heappush(self._forget.setdefault(partition, []), (state.forget_at_ms, skey))
 
     def _invalid(
         self,
@@ -468,9 +480,11 @@ class Processor:
                 store[skey] = raw_state
             return []
         state = replace(state, invalid=(*(f for f in state.invalid if f.kind != flag.kind), flag))
+        state = retained(state, self.deadlines)
         if state.version > 0 and state.ready:
             state = self._ask(state)
         store[skey] = encode_state(state)
+        self._index(partition, state, skey)
         return []
 
     def _forward(self, skey: str, value: bytes, origin: bytes, *, forced: bool) -> Output:
@@ -570,7 +584,8 @@ class Processor:
     def _advance(
         self, partition: int, event_ms: int, store: MutableMapping[str, bytes]
     ) -> list[Output]:
-        """Move the partition's event time forward and fire every deadline it passed."""
+        """Move the partition's event time forward, fire every deadline it passed, then forget
+        the states whose retention it passed with nothing pending."""
         if event_ms <= self.watermarks.get(partition, 0):
             return []
         self.watermarks[partition] = event_ms
@@ -595,6 +610,17 @@ class Processor:
                 out.append(self._unmatched(new_state))
             store[skey] = encode_state(new_state)
             self._index(partition, new_state, skey)  # a later deadline may still be pending
+        forget = self._forget.setdefault(partition, [])
+        while forget and forget[0][0] <= event_ms:
+            at, skey = heapq.heappop(forget)
+            raw_state = store.get(skey)
+            if raw_state is None:
+                continue
+            state = decode_state(raw_state)
+            if state.forget_at_ms != at or not expire(state, event_ms).forget:
+                continue  # superseded by a later change
+            del store[skey]  # a tombstone on the table's changelog
+            self.forgotten_total += 1
         return out
 
     def rebuild_deadlines(
@@ -609,6 +635,7 @@ class Processor:
         clock reached before nor a mark sent before may fire a deadline ahead of them."""
         kept = partitions & set(self._heaps)
         self._heaps = {p: [] for p in partitions}
+        self._forget = {p: [] for p in partitions}
         self.generation = generation
         self.watermarks = {}
         self._marks = {}
@@ -628,12 +655,14 @@ class Processor:
         if self._scan is None:
             self._scan = iter(self._index_store.items())
         stop = None if budget_s is None else time.monotonic() + budget_s
-        heaps = self._heaps
+        heaps, forget = self._heaps, self._forget
         for n, (skey, raw) in enumerate(self._scan, 1):
             if not skey.startswith(_WATERMARK):
-                partition, deadline = deadline_of(raw)
+                partition, deadline, at = deadlines_of(raw)
                 if deadline is not None and partition in heaps:
                     heapq.heappush(heaps[partition], (deadline, skey))
+                elif at is not None and partition in forget:
+                    heapq.heappush(forget[partition], (at, skey))
             if stop is not None and n % 512 == 0 and time.monotonic() > stop:
                 return False
         self._scan = None

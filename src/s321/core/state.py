@@ -5,15 +5,18 @@ input records are kept as their own bytes, not re-encoded. Each is at most
 :data:`s321.validation.MAX_RECORD_BYTES` (256 KiB), so a state stays under 800 KB, where
 Kafka's default record limit is 1 MiB. The layout (integers big-endian)::
 
-    b"\x00S2"                                  marker (a JSON state starts with "{")
-    partition (u32), next deadline (i64; -1: none)         the head
+    b"\x00S3"                                  marker (a JSON state starts with "{")
+    partition (u32), next deadline (i64; -1: none),        the head
+    time to forget it at (i64; -1: none)
     length (i32), then JSON of all but the parts' bytes    readable with any JSON tool
     for manifest, pilot record and Type 86 entry in turn: length (i32; -1: absent), then
     the record's bytes as read from its topic (Avro, readable with its schema)
 
 The head comes first so that rebuilding the deadline index after a rebalance reads only it
-(:func:`deadline_of`). In the JSON, a part is a list: where it was read (topic, partition,
-offset, event id), its event time, its action and its broker time.
+(:func:`deadlines_of`). In the JSON, a part is a list: where it was read (topic, partition,
+offset, event id), its event time, its action and its broker time. States written as
+``b"\x00S2"`` have no time to forget them at, in the head or the JSON (``fg``): they are read
+as never forgotten until they next change.
 
 States written before this encoding are JSON, the parts' bytes in base64
 (``{"p":<partition>,"dl":<deadline or null>,...``): they are read as before, and written in
@@ -31,12 +34,13 @@ from typing import Any
 from s321.core.correlation import Flag, Part, ShipmentState
 from s321.models import Action, InputRef
 
-__all__ = ["deadline_of", "decode_state", "encode_state"]
+__all__ = ["deadline_of", "deadlines_of", "decode_state", "encode_state"]
 
-_MARKER = b"\x00S2"
-_HEAD = struct.Struct(">Iq")
+_MARKER = b"\x00S3"
+_HEAD = struct.Struct(">Iqq")
+_MARKER_S2 = b"\x00S2"  # before the time to forget: its head has no third field
+_HEAD_S2 = struct.Struct(">Iq")
 _LENGTH = struct.Struct(">i")
-_META_AT = len(_MARKER) + _HEAD.size
 
 
 def _ref_out(p: Part | None) -> Any:
@@ -80,12 +84,15 @@ def encode_state(s: ShipmentState) -> bytes:
         "ed": s.entry_due_ms,
         "ex": s.entry_expired,
         "iv": [list(f) for f in s.invalid],
+        "fg": s.forget_ms,
     }
     text = json.dumps(meta, separators=(",", ":")).encode()
-    deadline = s.next_deadline_ms
+    deadline, forget = s.next_deadline_ms, s.forget_at_ms
     out = [
         _MARKER,
-        _HEAD.pack(s.partition, -1 if deadline is None else deadline),
+        _HEAD.pack(
+            s.partition, -1 if deadline is None else deadline, -1 if forget is None else forget
+        ),
         _LENGTH.pack(len(text)),
         text,
     ]
@@ -99,9 +106,12 @@ def encode_state(s: ShipmentState) -> bytes:
 
 def decode_state(b: bytes) -> ShipmentState:
     """The state stored as ``b``, in the compact encoding or the JSON one before it."""
-    if not b.startswith(_MARKER):
+    if b.startswith(_MARKER):
+        at = len(_MARKER) + _HEAD.size
+    elif b.startswith(_MARKER_S2):
+        at = len(_MARKER_S2) + _HEAD_S2.size
+    else:
         return _decode_json(b)
-    at = _META_AT
     (size,) = _LENGTH.unpack_from(b, at)
     at += _LENGTH.size
     d = json.loads(b[at : at + size])
@@ -112,7 +122,7 @@ def decode_state(b: bytes) -> ShipmentState:
         at += _LENGTH.size
         raws.append(None if size < 0 else b[at : at + size])
         at += max(size, 0)
-    (partition, _) = _HEAD.unpack_from(b, len(_MARKER))
+    (partition,) = struct.unpack_from(">I", b, len(_MARKER))
     return ShipmentState(
         key=d["k"],
         partition=partition,
@@ -131,21 +141,32 @@ def decode_state(b: bytes) -> ShipmentState:
         entry_due_ms=d["ed"],
         entry_expired=d["ex"],
         invalid=tuple(Flag(*f) for f in d["iv"]),
+        forget_ms=d.get("fg"),
     )
 
 
 def deadline_of(raw: bytes) -> tuple[int, int | None]:
-    """A stored state's partition and next deadline, read from the head of its encoding; a
-    JSON state whose encoding does not start with them is decoded in full."""
+    """A stored state's partition and next deadline (see :func:`deadlines_of`)."""
+    partition, deadline, _ = deadlines_of(raw)
+    return partition, deadline
+
+
+def deadlines_of(raw: bytes) -> tuple[int, int | None, int | None]:
+    """A stored state's partition, next deadline and time to forget it at
+    (:attr:`~s321.core.correlation.ShipmentState.forget_at_ms`), read from the head of its
+    encoding; a JSON state whose encoding does not start with them is decoded in full."""
     if raw.startswith(_MARKER):
-        partition, deadline = _HEAD.unpack_from(raw, len(_MARKER))
-        return partition, None if deadline < 0 else deadline
+        partition, deadline, forget = _HEAD.unpack_from(raw, len(_MARKER))
+        return partition, None if deadline < 0 else deadline, None if forget < 0 else forget
+    if raw.startswith(_MARKER_S2):
+        partition, deadline = _HEAD_S2.unpack_from(raw, len(_MARKER_S2))
+        return partition, None if deadline < 0 else deadline, None
     head = _JSON_HEAD.match(raw)
     if head is None:
         state = _decode_json(raw)
-        return state.partition, state.next_deadline_ms
+        return state.partition, state.next_deadline_ms, None
     found = head.group(2)
-    return int(head.group(1)), None if found == b"null" else int(found)
+    return int(head.group(1)), None if found == b"null" else int(found), None
 
 
 # -- the JSON encoding, read for states written before the compact one ------------------------
@@ -165,7 +186,7 @@ def _part_in(v: Any) -> Part | None:
 def _decode_json(b: bytes) -> ShipmentState:
     """A state in the JSON encoding (one without ``al`` or ``en`` is no alias and has seen no
     entry number; one without ``ed`` awaits no Type 86 entry; one without ``pw`` has its
-    partner wait in ``dl``)."""
+    partner wait in ``dl``; none has a time to be forgotten at: it is forgotten once it changes)."""
     d = json.loads(b)
     return ShipmentState(
         key=d["k"],

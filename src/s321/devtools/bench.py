@@ -661,8 +661,9 @@ class _Run:
         return "\n".join(parts)
 
     def cleanup(self) -> None:
-        import redis
         from confluent_kafka.admin import AdminClient
+
+        from s321.stores.connection import redis_client
 
         for proc in self.procs:
             if proc.poll() is None:
@@ -680,7 +681,7 @@ class _Run:
             for fut in admin.delete_consumer_groups(groups).values():
                 with contextlib.suppress(Exception):
                     fut.result(timeout=30)
-        client = redis.Redis.from_url(self.cfg.redis_url)
+        client = redis_client(self.cfg.redis_url, timeout_s=5.0)
         keys = list(client.scan_iter(match=f"{self.run}.*", count=5000))
         for i in range(0, len(keys), 5000):
             client.delete(*keys[i : i + 5000])

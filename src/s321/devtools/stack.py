@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote, unquote, urlsplit
 
 from s321.errors import MissingToolError, StackError
 from s321.settings import Settings
@@ -68,6 +69,7 @@ class StackConfig:
     kafka_heap: str = "1g"
     timeout_s: float = 90.0
     registry_port: int = 18081
+    redis_url: str = ""  # whose user and password the local Redis asks for, if it has them
 
 
 @dataclass(frozen=True)
@@ -516,15 +518,58 @@ class RedisService(_Service):
     def port(self) -> int:
         return self.cfg.redis_port
 
+    def _credentials(self) -> tuple[str, str]:
+        """The user name and password of the configured Redis URL (empty when it has none)."""
+        parts = urlsplit(self.cfg.redis_url)
+        return unquote(parts.username or ""), unquote(parts.password or "")
+
     def ready(self) -> bool:
+        """The local Redis answers PING, asked with the configured URL's credentials. Raises
+        :class:`StackError` when it refuses them (it was started by someone else, or with
+        other credentials): waiting would not change that."""
         if not port_open(self.cfg.redis_port):
             return False
         import redis
 
+        from s321.stores.connection import redis_client
+
+        user, password = self._credentials()
+        auth = f"{quote(user, safe='')}:{quote(password, safe='')}@" if password else ""
+        client = redis_client(f"redis://{auth}127.0.0.1:{self.cfg.redis_port}/0", timeout_s=1.0)
         try:
-            return bool(redis.Redis(port=self.cfg.redis_port, socket_timeout=1).ping())
+            return bool(client.ping())
+        except redis.AuthenticationError:
+            raise StackError(
+                f"the Redis on port {self.cfg.redis_port} refused the user and password of "
+                "S321_REDIS_URL"
+            ) from None
         except redis.RedisError:
             return False
+        finally:
+            client.close()
+
+    def _auth_config(self) -> list[str]:
+        """A config file (readable by its owner only, so the password is in no command line)
+        making the local Redis ask for the configured URL's credentials; none without them."""
+        user, password = self._credentials()
+        if not password:
+            return []
+
+        def quoted(value: str) -> str:
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        if user and user != "default":
+            lines = [
+                f"user {quoted(user)} on {quoted('>' + password)} ~* &* +@all",
+                "user default off",
+            ]
+        else:
+            lines = [f"requirepass {quoted(password)}"]
+        conf = self.home / "auth.conf"
+        conf.touch(mode=0o600)
+        conf.chmod(0o600)
+        conf.write_text("\n".join(lines) + "\n")
+        return [str(conf)]
 
     def _spawn(self) -> None:
         server = _require(
@@ -536,6 +581,7 @@ class RedisService(_Service):
         self.proc.spawn(
             [
                 server,
+                *self._auth_config(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -685,6 +731,7 @@ class Stack:
                 registry_port=settings.registry_port,
                 kafka_heap=settings.kafka_heap,
                 timeout_s=settings.stack_timeout_s,
+                redis_url=settings.redis_url,
             )
         )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s321 import serialization, topics
 from s321.core.routing import murmur2_partition
@@ -45,6 +45,9 @@ from s321.rules.aggregates import Aggregates
 from s321.rules.engine import ENTRY_MISSING, Evaluation, evaluate
 from s321.rules.facts import Facts
 from s321.rules.ruleset import Ruleset
+
+if TYPE_CHECKING:
+    from s321.stores.connection import RedisTarget
 
 __all__ = [
     "Explanation",
@@ -393,7 +396,7 @@ def explain_live(
     key: str,
     *,
     bootstrap: str,
-    redis_url: str,
+    redis: RedisTarget | str,
     prefix: str,
     timeout_s: float = 30.0,
     serde: serialization.Serializer | None = None,
@@ -405,7 +408,7 @@ def explain_live(
     from s321.stores.connection import redis_client, redis_prefix
     from s321.stores.crossshipment import CrossShipmentStore
 
-    client = redis_client(redis_url, timeout_s=2.0)
+    client = redis_client(redis, timeout_s=2.0)
     rules, refdata = published_sources(client, prefix)
     rules.poll()
     refdata.poll()

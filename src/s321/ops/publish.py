@@ -19,9 +19,10 @@ __all__ = ["refdata_group", "rules_group"]
 
 def _redis(settings: Settings) -> tuple[redis.Redis, str]:
     """The client and key prefix the workers of this deployment read (its topic prefix)."""
-    from s321.stores.connection import redis_client, redis_prefix
+    from s321.stores.connection import RedisTarget, redis_client, redis_prefix
 
-    return redis_client(settings.redis_url, timeout_s=5.0), redis_prefix(settings.topic_prefix)
+    target = RedisTarget.from_settings(settings)
+    return redis_client(target, timeout_s=5.0), redis_prefix(settings.topic_prefix)
 
 
 @contextmanager
@@ -32,9 +33,22 @@ def _refusals(settings: Settings) -> Iterator[None]:
     except ConfigError as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(1)
-    except redis.RedisError as exc:
-        click.echo(f"Redis at {settings.redis_url} unavailable: {type(exc).__name__}", err=True)
+    except redis.AuthenticationError:
+        click.echo(f"Redis at {_where(settings)} refused the credentials", err=True)
         sys.exit(1)
+    except redis.exceptions.NoPermissionError as exc:  # names the command or key, not secrets
+        click.echo(f"Redis at {_where(settings)} refused: {exc}", err=True)
+        sys.exit(1)
+    except redis.RedisError as exc:
+        click.echo(f"Redis at {_where(settings)} unavailable: {type(exc).__name__}", err=True)
+        sys.exit(1)
+
+
+def _where(settings: Settings) -> str:
+    """The Redis URL, its password masked."""
+    from s321.stores.connection import redact_url
+
+    return redact_url(settings.redis_url)
 
 
 @click.group("rules")
