@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from s321 import topics
+from s321 import serialization, topics
+from s321.devtools.generator.scenarios import Traffic
 from tests.integration.test_worker_rules import (
     PARTITIONS,
     _all_decided,
     _batch,
     _decided_keys,
-    _produce,
     _Run,
 )
 
@@ -25,6 +25,27 @@ def worker_run(kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path
     r = _Run(kafka_bootstrap, redis_url, unique, tmp_path)
     yield r
     r.close()
+
+
+def _produce_live(bootstrap: str, prefix: str, traffic: Traffic) -> None:
+    """Produce ``traffic`` as a live stream would arrive: each record's broker timestamp is its
+    event time (a state is kept for the retention after the later of the two). Keyed with the
+    Java client's partitioner, so records reach their shipment's partition directly: a record
+    the worker forwards gets the time it is forwarded, which here would be years after its
+    stamped receipt."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "partitioner": "murmur2_random"}
+    )
+    for ev in traffic.events:
+        producer.produce(
+            topics.topic_name(ev.spec, prefix),
+            key=ev.key.encode(),
+            value=serialization.encode(ev.value),
+            timestamp=int(ev.value.header.event_time.timestamp() * 1000),
+        )
+    assert producer.flush(30) == 0
 
 
 def _changelog(bootstrap: str, app_id: str) -> dict[str, bytes | None]:
@@ -68,13 +89,13 @@ def test_a_quiet_shipment_is_forgotten_with_a_tombstone_and_its_decisions_stay(
     run = worker_run
     run.start()
     september, november = _batch(81, 10, 9), _batch(82, 10, 11)
-    _produce(run.bootstrap, run.prefix, september)
+    _produce_live(run.bootstrap, run.prefix, september)
     old = _decided_keys(september)
     assert run.decisions.wait(_all_decided(old), 120), run.log_tail()
     kept = _changelog(run.bootstrap, run.unique)
     assert all(kept.get(k) for k in old), "decided states are on the changelog"
 
-    _produce(run.bootstrap, run.prefix, november)
+    _produce_live(run.bootstrap, run.prefix, november)
     new = _decided_keys(november)
     assert run.decisions.wait(_all_decided(new), 120), run.log_tail()
     deadline = time.monotonic() + 90

@@ -54,9 +54,6 @@ class WorkerRun:
             "S321_DATA_DIR": str(data_dir),
             "S321_KAFKA_BOOTSTRAP": self.bootstrap,
             "S321_REDIS_URL": self.redis_url,
-            # months of 2024 traffic replayed in seconds: the clock can reach the broker's time
-            # (see s321.devtools.demo), so states must outlive the run (retention has its own test)
-            "S321_STATE_RETENTION_DAYS": "3650",
         }
 
     def start(

@@ -4,15 +4,26 @@ its last activity; its decisions stay."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from s321.core.correlation import DEFAULT_RETENTION, Deadlines, ShipmentState, expire, retained
-from s321.core.processor import Processor
+from s321.core.processor import Output, Processor
 from s321.core.state import deadline_of, deadlines_of, decode_state, encode_state
 from s321.models import ReleasePath
 from tests.factories import T0, PerRecord, entry86, manifest, pilot, value_rule
-from tests.unit.test_pipeline import Feed
+from tests.unit.test_pipeline import Feed as _Feed
 
 DAY = timedelta(days=1)
+
+
+class Feed(_Feed):
+    """Records fed as a live stream brings them: each one's broker timestamp is its event time
+    (retention runs from the later of the two)."""
+
+    def send(self, event: object, *args: Any, **kwargs: Any) -> list[Output]:
+        header = event.header  # type: ignore[attr-defined]  # every input event has one
+        kwargs.setdefault("timestamp_ms", _ms(header.event_time))
+        return super().send(event, *args, **kwargs)
 
 
 def _ms(t: datetime) -> int:
@@ -154,3 +165,18 @@ def _as_s2(raw: bytes) -> bytes:
         + text
         + rest
     )
+
+
+def test_a_replayed_state_is_kept_for_the_retention_after_its_receipt() -> None:
+    """Traffic replayed a year after its events (broker time a year later): the state is not
+    forgotten 21 days after its events, only 21 days after it was received, so a replay whose
+    clock runs up to the replay's own time keeps what its later records still need."""
+    f = _Feed()
+    f.send(manifest("HBR9"))
+    f.send(pilot("HBR9", at=T0 + timedelta(minutes=1)))
+    f.tick(_ms(T0 + 22 * DAY))
+    assert "HBR9" in f.store
+    received = decode_state(f.store["HBR9"]).forget_at_ms
+    assert received is not None
+    f.tick(received + 1)
+    assert "HBR9" not in f.store

@@ -240,9 +240,15 @@ def _ms(dt: datetime) -> int:
 
 def retained(state: ShipmentState, deadlines: Deadlines) -> ShipmentState:
     """``state`` with its :attr:`~ShipmentState.forget_ms`: ``deadlines.retention`` after its
-    last activity (newest part's event time, Type 86 filing deadline, newest invalid record's
-    receipt); None for a state with none of them (an identifier alias)."""
-    times = [p.event_time_ms for p in (state.manifest, state.pilot, state.entry86) if p]
+    last activity (a part's event time or receipt time, whichever is later; the Type 86 filing
+    deadline; the newest invalid record's receipt); None for a state with none of them (an
+    identifier alias).
+
+    Receipt counts because a partition's clock never runs ahead of the broker time of what it
+    has read: a replay of old traffic, whose clock jumps to the time it is replayed, does not
+    forget states that later records of the replay may still need."""
+    parts = [p for p in (state.manifest, state.pilot, state.entry86) if p]
+    times = [max(p.event_time_ms, p.broker_time_ms) for p in parts]
     times += [f.broker_ms for f in state.invalid]
     if state.entry_due_ms is not None:
         times.append(state.entry_due_ms)

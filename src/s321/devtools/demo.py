@@ -324,10 +324,6 @@ def run_demo(
         "S321_DATA_DIR": str(data_dir),
         "S321_SCHEMA_REGISTRY_URL": registry_url,
         "S321_SCHEMA_REGISTRY_AUTH": registry_auth,
-        # months of dated traffic replayed in seconds while it is produced: inputs read to the
-        # end move the clock up to the broker's time, far past the traffic's own dates, and a
-        # state forgotten then would miss the re-evaluations its neighbours ask for
-        "S321_STATE_RETENTION_DAYS": "3650",
     }
     serde = serialization.serializer(registry_url, registry_auth)
     worker = start_worker(env, data_dir / "demo" / f"{run}.log", "--idle-speedup", "7200")
