@@ -1,6 +1,6 @@
 """Shared fixtures: the real Kafka broker and Redis, started once per test session.
 
-A test that takes ``kafka_bootstrap``, ``redis_url`` or ``new_topic`` runs against the real
+A test that takes ``kafka_bootstrap``, ``kafka``, ``redis_url`` or ``new_topic`` runs against the real
 servers; the session starts them (or reuses ones already answering on the configured ports)
 and stops only what it started. If a server cannot be started, the test fails and says why:
 it is never skipped.
@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from s321.devtools.stack import RegistryService, Stack
+from s321.kafka_config import KafkaClientConfig
 from s321.settings import Settings
 
 
@@ -42,6 +43,12 @@ def stack(settings: Settings) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack: Stack, settings: Settings) -> str:
     return settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka(stack: Stack, settings: Settings) -> KafkaClientConfig:
+    """How s321's clients reach the session's broker (the settings' security, if any)."""
+    return settings.kafka()
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +112,7 @@ def new_topic(kafka_bootstrap: str, unique: str) -> Iterator[NewTopic]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the real servers as ``broker``, so ``-m 'not broker'`` works."""
-    real = {"stack", "kafka_bootstrap", "redis_url", "new_topic"}
+    real = {"stack", "kafka_bootstrap", "kafka", "redis_url", "new_topic", "secure_kafka"}
     for item in items:
         if real & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)

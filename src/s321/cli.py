@@ -100,7 +100,7 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     if not as_json:
         click.echo(f"stack ready in {time.monotonic() - t0:.1f}s; starting a worker")
     report = run_demo(
-        settings.kafka_bootstrap,
+        settings.kafka(),
         settings.redis_url,
         settings.data_dir,
         shipments,
@@ -174,7 +174,7 @@ def bench(
     from s321.devtools.bench import BenchConfig, run_bench
 
     _stack(settings).up()
-    cfg = BenchConfig(bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url,
+    cfg = BenchConfig(kafka=settings.kafka(), redis_url=settings.redis_url,
                       data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                       partitions=settings.partitions, seed=seed, plot=plot,
                       progress=not as_json)  # fmt: skip
@@ -252,7 +252,10 @@ def show_settings(settings: Settings) -> None:
     "--serve", type=int, metavar="PORT",
     help="Instead of printing, export the figures as Prometheus metrics at :PORT/metrics.",
 )  # fmt: skip
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address --serve binds.")  # noqa: S104
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Address --serve binds (0.0.0.0: every interface, for a Prometheus elsewhere).",
+)  # fmt: skip
 @click.option("--interval", type=float, default=5.0, show_default=True,
               help="Seconds between readings with --serve.")  # fmt: skip
 @click.pass_obj
@@ -278,7 +281,7 @@ def lag(
 
     group = group or settings.app_id
     names = list(topics) or input_topics(settings.topic_prefix)
-    with LagProbe(settings.kafka_bootstrap) as probe:
+    with LagProbe(settings.kafka()) as probe:
         if serve is not None:
             server = metrics.serve_metrics(serve, host)
             click.echo(
@@ -338,7 +341,7 @@ def dashboard(
     from s321.ops.lag import input_topics
 
     names = list(topics) or input_topics(settings.topic_prefix)
-    board = Dashboard(settings.kafka_bootstrap, group or settings.app_id, names, metrics_urls,
+    board = Dashboard(settings.kafka(), group or settings.app_id, names, metrics_urls,
                       host=host, port=port, interval_s=interval).start()  # fmt: skip
     click.echo(f"dashboard at http://{host}:{board.port}/ (Ctrl-C to stop)")
     try:
@@ -366,7 +369,7 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
     from s321.ops.explain import explain_live, render
 
     with _serializer(settings) as serde:
-        found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
+        found = explain_live(shipment_key, kafka=settings.kafka(),
                              redis_url=settings.redis_url, prefix=settings.topic_prefix,
                              serde=serde)  # fmt: skip
     click.echo(json.dumps(found.as_json(), indent=2) if as_json else render(found))
@@ -462,7 +465,7 @@ def generate(
     with _serializer(settings) as serde:
         what, figures, counts = run_generate(
             GenerateOptions(
-                bootstrap=settings.kafka_bootstrap,
+                kafka=settings.kafka(),
                 seed=seed,
                 shipments=shipments,
                 start=start.date(),

@@ -23,7 +23,7 @@ from s321.stores.crossshipment import VersionLedger
 __all__ = ["claim_state_dir", "run_worker"]
 
 
-def _serve_metrics(port: int) -> None:
+def _serve_metrics(host: str, port: int) -> None:
     """Expose /metrics; a busy port costs the metrics, never the worker."""
     import logging
 
@@ -31,11 +31,11 @@ def _serve_metrics(port: int) -> None:
 
     log = logging.getLogger("s321.worker")
     try:
-        server = metrics.serve_metrics(port)
+        server = metrics.serve_metrics(port, host)
     except OSError as exc:
-        log.warning("metrics endpoint not started on port %d: %s", port, exc.strerror)
+        log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc.strerror)
         return
-    log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
+    log.warning("metrics at http://%s:%d/metrics", host, server.server_port)
 
 
 _claimed: list[Any] = []  # open lock files, held for the life of the process
@@ -93,12 +93,13 @@ def run_worker(
         run,
     )
 
-    counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+    kafka = settings.kafka()
+    counts = ensure_topics(kafka, settings.topic_prefix, settings.partitions)
     inputs = counts[topics.topic_name(topics.MANIFEST, settings.topic_prefix)]
-    ensure_changelog(settings.kafka_bootstrap, settings.app_id, inputs)
+    ensure_changelog(kafka, settings.app_id, inputs)
     cfg = WorkerConfig(
         app_id=settings.app_id,
-        bootstrap=settings.kafka_bootstrap,
+        kafka=kafka,
         partitions=settings.partitions,
         data_dir=claim_state_dir(
             settings.data_dir / "worker" / settings.app_id,
@@ -114,7 +115,7 @@ def run_worker(
     ledger = VersionLedger(redis_client(settings.redis_url), redis_prefix(settings.topic_prefix))
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     app, _ = build_app(cfg, evaluator, ledger, serde)
-    _serve_metrics(settings.metrics_port)
+    _serve_metrics(settings.metrics_host, settings.metrics_port)
     try:
         run(app)
     except SystemExit as exc:

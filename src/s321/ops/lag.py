@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -47,6 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr-defined]  # unlisted
 
 from s321.errors import ConfigError, S321Error
+from s321.kafka_config import KafkaClientConfig, confluent
 from s321.topics import INPUTS, TopicSpec, topic_name
 
 __all__ = [
@@ -149,15 +150,15 @@ class LagProbe:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientConfig,
         *,
         timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
-        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self._clock = clock
-        common: dict[str, Any] = {"bootstrap.servers": bootstrap, **(config or {})}
+        self._kafka = kafka
+        common = confluent(kafka)
         self._admin = AdminClient(common)
         self._consumer = Consumer(
             {
@@ -297,7 +298,7 @@ class LagProbe:
 
 
 def measure_lag(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     group: str,
     topics: Sequence[str],
     *,
@@ -305,7 +306,7 @@ def measure_lag(
     clock: Callable[[], float] = time.time,
 ) -> LagReport:
     """One-off :meth:`LagProbe.measure` with a probe of its own."""
-    with LagProbe(bootstrap, timeout_s=timeout_s, clock=clock) as probe:
+    with LagProbe(kafka, timeout_s=timeout_s, clock=clock) as probe:
         return probe.measure(group, topics)
 
 

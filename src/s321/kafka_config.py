@@ -1,0 +1,175 @@
+"""How every Kafka client s321 runs connects: address, transport security and authentication.
+
+:class:`KafkaClientConfig` holds plain values (the edge builds it from the settings with
+:meth:`s321.settings.Settings.kafka`); every client is configured from it and nowhere else:
+
+- :func:`confluent` gives the confluent-kafka (librdkafka) properties of a producer, consumer
+  or admin client, to which the caller adds its own tuning;
+- :func:`ssl_context` gives the TLS context of the worker's Faust/aiokafka clients, which
+  ``streams/app.py`` wraps in Faust's ``broker_credentials``;
+- :func:`as_env` gives the ``S321_*`` variables that hand the same connection to a worker
+  process started by s321's tools;
+- :func:`connection_error` turns a client's failure to reach or authenticate with the cluster
+  into a :class:`ConfigError` saying what to check, never containing the password.
+
+Protocols: ``PLAINTEXT``, ``SSL`` (TLS; with a client certificate and key, mutual TLS),
+``SASL_PLAINTEXT`` and ``SASL_SSL`` (username and password over SASL ``SCRAM-SHA-256``,
+``SCRAM-SHA-512`` or ``PLAIN``; PLAIN sends the password itself, so only over TLS in earnest).
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from s321.errors import ConfigError
+from s321.settings import Secret
+
+__all__ = [
+    "MECHANISMS",
+    "PROTOCOLS",
+    "KafkaClientConfig",
+    "as_env",
+    "confluent",
+    "connection_error",
+    "ssl_context",
+]
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+@dataclass(frozen=True)
+class KafkaClientConfig:
+    """Where the cluster is and how a client proves who it is; checked when made.
+
+    ``ca_file``: PEM bundle of the CAs trusted to sign the brokers' certificates (empty: the
+    system's). ``cert_file`` / ``key_file``: this client's PEM certificate and key, for brokers
+    that require mutual TLS. Raises :class:`ConfigError` for an unknown protocol or mechanism,
+    SASL without a username or password, or a certificate without its key.
+    """
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.security_protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"S321_KAFKA_SECURITY_PROTOCOL={self.security_protocol!r} is not one of "
+                f"{', '.join(PROTOCOLS)}"
+            )
+        if self.sasl:
+            if self.sasl_mechanism not in MECHANISMS:
+                raise ConfigError(
+                    f"S321_KAFKA_SASL_MECHANISM={self.sasl_mechanism!r} is not one of "
+                    f"{', '.join(MECHANISMS)}"
+                )
+            if not self.username or not self.password.get():
+                raise ConfigError(
+                    f"{self.security_protocol} needs S321_KAFKA_SASL_USERNAME and "
+                    "S321_KAFKA_SASL_PASSWORD"
+                )
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ConfigError(
+                "a client certificate needs its key and a key its certificate: set both "
+                "S321_KAFKA_SSL_CERT_FILE and S321_KAFKA_SSL_KEY_FILE, or neither"
+            )
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    def describe(self) -> str:
+        """Where and how this client connects, for messages (never the password)."""
+        who = f" as {self.username} ({self.sasl_mechanism})" if self.sasl else ""
+        cert = " with a client certificate" if self.cert_file else ""
+        return f"{self.bootstrap} over {self.security_protocol}{who}{cert}"
+
+
+def confluent(cfg: KafkaClientConfig) -> dict[str, Any]:
+    """The confluent-kafka properties connecting a client as ``cfg`` says."""
+    props: dict[str, Any] = {
+        "bootstrap.servers": cfg.bootstrap,
+        "security.protocol": cfg.security_protocol.lower(),
+    }
+    if cfg.sasl:
+        props["sasl.mechanism"] = cfg.sasl_mechanism
+        props["sasl.username"] = cfg.username
+        props["sasl.password"] = cfg.password.get()
+    if cfg.tls:
+        if cfg.ca_file:
+            props["ssl.ca.location"] = cfg.ca_file
+        if cfg.cert_file:
+            props["ssl.certificate.location"] = cfg.cert_file
+            props["ssl.key.location"] = cfg.key_file
+    return props
+
+
+def ssl_context(cfg: KafkaClientConfig) -> ssl.SSLContext | None:
+    """The TLS context of an aiokafka client (None without TLS): the brokers' certificates
+    checked against ``ca_file`` (or the system's CAs) and their host names verified; this
+    client's certificate presented when one is given."""
+    if not cfg.tls:
+        return None
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cfg.ca_file or None)
+        if cfg.cert_file:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the Kafka TLS files (S321_KAFKA_SSL_CA_FILE={cfg.ca_file!r}, "
+            f"S321_KAFKA_SSL_CERT_FILE={cfg.cert_file!r}, S321_KAFKA_SSL_KEY_FILE="
+            f"{cfg.key_file!r}): {exc}"
+        ) from None
+    return context
+
+
+def as_env(cfg: KafkaClientConfig) -> dict[str, str]:
+    """The ``S321_*`` variables that give a child process this connection."""
+    return {
+        "S321_KAFKA_BOOTSTRAP": cfg.bootstrap,
+        "S321_KAFKA_SECURITY_PROTOCOL": cfg.security_protocol,
+        "S321_KAFKA_SASL_MECHANISM": cfg.sasl_mechanism,
+        "S321_KAFKA_SASL_USERNAME": cfg.username,
+        "S321_KAFKA_SASL_PASSWORD": cfg.password.get(),
+        "S321_KAFKA_SSL_CA_FILE": cfg.ca_file,
+        "S321_KAFKA_SSL_CERT_FILE": cfg.cert_file,
+        "S321_KAFKA_SSL_KEY_FILE": cfg.key_file,
+    }
+
+
+def connection_error(cfg: KafkaClientConfig, what: str, exc: BaseException) -> ConfigError:
+    """A :class:`ConfigError` for ``what`` (e.g. "listing topics") failing with ``exc``: the
+    address, protocol and user tried, the client's own reason, and what to check. The
+    password never appears: it is cut from the client's reason should that ever quote it."""
+    reason = str(exc)
+    secret = cfg.password.get()
+    if secret:
+        reason = reason.replace(secret, "********")
+    low = reason.lower()
+    if "authentication" in low or "sasl" in low:
+        hint = "check S321_KAFKA_SASL_USERNAME, S321_KAFKA_SASL_PASSWORD and the mechanism"
+    elif "authoriz" in low:
+        hint = "the user lacks an ACL for this (deploy/SECURITY.md lists those s321 needs)"
+    elif "ssl" in low or "certificate" in low or "handshake" in low:
+        hint = (
+            "check S321_KAFKA_SECURITY_PROTOCOL against the listener and that "
+            "S321_KAFKA_SSL_CA_FILE holds the CA that signed the brokers' certificates"
+        )
+    else:
+        hint = (
+            "check that the brokers answer there and that S321_KAFKA_SECURITY_PROTOCOL "
+            "matches the listener"
+        )
+    return ConfigError(f"Kafka at {cfg.describe()}: {what} failed: {reason}; {hint}")
