@@ -14,7 +14,7 @@ from typing import Any
 
 from s321 import topics
 from s321.errors import ConfigError
-from s321.kafka_config import KafkaClientConfig, confluent, connection_error
+from s321.kafka_config import ClientReport, KafkaClientConfig, confluent, connection_error
 
 __all__ = ["ensure_changelog", "ensure_topics"]
 
@@ -38,11 +38,13 @@ def _admin(kafka: KafkaClientConfig) -> tuple[Any, Any]:
     refuses the client is a :class:`ConfigError` saying what to check."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(confluent(kafka))
+    report = ClientReport()
+    admin = AdminClient(confluent(kafka, report))
     try:
         return admin, admin.list_topics(timeout=15).topics
     except Exception as exc:
-        raise connection_error(kafka, "listing topics", exc) from None
+        admin.poll(0)  # hands over what the client logged: the reason
+        raise connection_error(kafka, "listing topics", exc, report) from None
 
 
 def ensure_topics(
@@ -73,7 +75,7 @@ def ensure_topics(
                 fut.result(timeout=30)
             except Exception as exc:  # a concurrent creator is fine; anything else is not
                 if "already exists" not in str(exc).lower():
-                    raise ConfigError(f"cannot create topic {name}: {exc}") from None
+                    raise connection_error(kafka, f"creating topic {name}", exc) from None
         existing = _wait_for_metadata(admin, names)
     co = {
         name: len(existing[name].partitions)
@@ -110,7 +112,7 @@ def ensure_changelog(kafka: KafkaClientConfig, app_id: str, partitions: int) -> 
             fut.result(timeout=30)
         except Exception as exc:  # a concurrent creator is fine; anything else is not
             if "already exists" not in str(exc).lower():
-                raise ConfigError(f"cannot create topic {name}: {exc}") from None
+                raise connection_error(kafka, f"creating topic {name}", exc) from None
     found = len(_wait_for_metadata(admin, [name])[name].partitions)
     if found != partitions:
         raise ConfigError(

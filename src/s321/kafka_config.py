@@ -10,7 +10,10 @@
 - :func:`as_env` gives the ``S321_*`` variables that hand the same connection to a worker
   process started by s321's tools;
 - :func:`connection_error` turns a client's failure to reach or authenticate with the cluster
-  into a :class:`ConfigError` saying what to check, never containing the password.
+  into a :class:`ConfigError` saying what to check, never containing the password; a
+  :class:`ClientReport` passed to :func:`confluent` keeps what the client said about its
+  connections (librdkafka tells the reason in its log and error callback, not in the error a
+  call raises).
 
 Protocols: ``PLAINTEXT``, ``SSL`` (TLS; with a client certificate and key, mutual TLS),
 ``SASL_PLAINTEXT`` and ``SASL_SSL`` (username and password over SASL ``SCRAM-SHA-256``,
@@ -19,7 +22,9 @@ Protocols: ``PLAINTEXT``, ``SSL`` (TLS; with a client certificate and key, mutua
 
 from __future__ import annotations
 
+import logging
 import ssl
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +34,7 @@ from s321.settings import Secret
 __all__ = [
     "MECHANISMS",
     "PROTOCOLS",
+    "ClientReport",
     "KafkaClientConfig",
     "as_env",
     "confluent",
@@ -97,12 +103,44 @@ class KafkaClientConfig:
         return f"{self.bootstrap} over {self.security_protocol}{who}{cert}"
 
 
-def confluent(cfg: KafkaClientConfig) -> dict[str, Any]:
-    """The confluent-kafka properties connecting a client as ``cfg`` says."""
+class ClientReport:
+    """What a confluent-kafka client reported about its connections (its error callback and
+    log), the last few lines kept; the log goes on to the ``s321.kafka`` logger. The client
+    hands these over when it is polled (or, for an admin client, after a call)."""
+
+    _log = logging.getLogger("s321.kafka")
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=20)
+
+    def error(self, err: Any) -> None:
+        self.lines.append(str(err.str()))
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        line = msg % args if args else msg
+        # confluent-kafka logs (facility, client name, text): the text is what tells
+        self.lines.append(str(args[-1]) if args else msg)
+        self._log.log(level, "%s", line)
+
+    def reason(self) -> str:
+        """The most telling line: an authentication or TLS failure before anything else."""
+        for needle in ("authentication", "ssl handshake", "certificate", "closed by peer"):
+            for line in reversed(self.lines):
+                if needle in line.lower():
+                    return line
+        return self.lines[-1] if self.lines else ""
+
+
+def confluent(cfg: KafkaClientConfig, report: ClientReport | None = None) -> dict[str, Any]:
+    """The confluent-kafka properties connecting a client as ``cfg`` says (reporting to
+    ``report`` when one is given)."""
     props: dict[str, Any] = {
         "bootstrap.servers": cfg.bootstrap,
         "security.protocol": cfg.security_protocol.lower(),
     }
+    if report is not None:
+        props["error_cb"] = report.error
+        props["logger"] = report
     if cfg.sasl:
         props["sasl.mechanism"] = cfg.sasl_mechanism
         props["sasl.username"] = cfg.username
@@ -149,24 +187,32 @@ def as_env(cfg: KafkaClientConfig) -> dict[str, str]:
     }
 
 
-def connection_error(cfg: KafkaClientConfig, what: str, exc: BaseException) -> ConfigError:
+def connection_error(
+    cfg: KafkaClientConfig, what: str, exc: BaseException, report: ClientReport | None = None
+) -> ConfigError:
     """A :class:`ConfigError` for ``what`` (e.g. "listing topics") failing with ``exc``: the
-    address, protocol and user tried, the client's own reason, and what to check. The
-    password never appears: it is cut from the client's reason should that ever quote it."""
-    reason = str(exc)
+    address, protocol and user tried, the client's own reason (from ``report`` when it has
+    one), and what to check. The password never appears: it is cut from the client's reason
+    should that ever quote it."""
+    reason = (report.reason() if report is not None else "") or str(exc)
     secret = cfg.password.get()
     if secret:
         reason = reason.replace(secret, "********")
     low = reason.lower()
-    if "authentication" in low or "sasl" in low:
+    if "ssl handshake" in low or "certificate" in low:
+        hint = (
+            "check that S321_KAFKA_SSL_CA_FILE holds the CA that signed the brokers' "
+            "certificates (and, for mutual TLS, the client certificate and key)"
+        )
+    elif "authentication" in low:
         hint = "check S321_KAFKA_SASL_USERNAME, S321_KAFKA_SASL_PASSWORD and the mechanism"
+    elif "closed by peer" in low:
+        hint = (
+            "the broker closed the connection before answering: a plaintext client on a TLS "
+            "listener is closed so; check S321_KAFKA_SECURITY_PROTOCOL against the listener"
+        )
     elif "authoriz" in low:
         hint = "the user lacks an ACL for this (deploy/SECURITY.md lists those s321 needs)"
-    elif "ssl" in low or "certificate" in low or "handshake" in low:
-        hint = (
-            "check S321_KAFKA_SECURITY_PROTOCOL against the listener and that "
-            "S321_KAFKA_SSL_CA_FILE holds the CA that signed the brokers' certificates"
-        )
     else:
         hint = (
             "check that the brokers answer there and that S321_KAFKA_SECURITY_PROTOCOL "

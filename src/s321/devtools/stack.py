@@ -34,19 +34,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from s321.errors import MissingToolError, StackError
-from s321.settings import Settings
+from s321.kafka_config import KafkaClientConfig, confluent
+from s321.settings import Secret, Settings
 
 __all__ = [
     "REGISTRY_VERSION",
+    "SECURE_ADMIN",
+    "SECURE_WORKER",
     "KafkaService",
     "RedisService",
     "RegistryService",
+    "SecureKafkaService",
     "ServiceStatus",
     "Stack",
     "StackConfig",
+    "worker_acls",
 ]
 
 _MAVEN_LOG4J = "2.24.3"
@@ -68,6 +73,7 @@ class StackConfig:
     kafka_heap: str = "1g"
     timeout_s: float = 90.0
     registry_port: int = 18081
+    secure_port: int = 19094
 
 
 @dataclass(frozen=True)
@@ -401,22 +407,36 @@ class KafkaService(_Service):
         marker.write_text(self.cfg.kafka_version)
         return self.libs
 
-    def _write_config(self) -> Path:
-        config = self.home / "config"
-        logs = self.home / "logs"
-        config.mkdir(parents=True, exist_ok=True)
-        logs.mkdir(parents=True, exist_ok=True)
+    @property
+    def controller_port(self) -> int:
+        return self.cfg.controller_port
+
+    def client(self) -> KafkaClientConfig:
+        """How an administrator's client reaches this broker."""
+        return KafkaClientConfig(self.address)
+
+    def _listeners(self) -> dict[str, str]:
+        """The broker's listener properties: one PLAINTEXT listener for clients."""
         c = self.cfg
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{c.controller_port}",
+        return {
             "listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port},"
             f"CONTROLLER://127.0.0.1:{c.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
+        }
+
+    def _write_config(self) -> Path:
+        config = self.home / "config"
+        logs = self.home / "logs"
+        config.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            **self._listeners(),
             "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -431,6 +451,7 @@ class KafkaService(_Service):
             "log.retention.hours": "168",
         }
         server = config / "server.properties"
+        server.touch(mode=0o600)  # the secured broker's holds its own password
         server.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (config / "log4j2.properties").write_text(_LOG4J2.format(logs=logs))
         return server
@@ -449,6 +470,10 @@ class KafkaService(_Service):
             *args,
         ]
 
+    def _format_args(self) -> list[str]:
+        """Further arguments of the storage tool's ``format``."""
+        return []
+
     def _format(self, server: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
@@ -459,6 +484,7 @@ class KafkaService(_Service):
                 f"--cluster-id={new_cluster_id()}",
                 f"--config={server}",
                 "--standalone",
+                *self._format_args(),
             ),
             capture_output=True,
             text=True,
@@ -469,11 +495,11 @@ class KafkaService(_Service):
 
     def ready(self) -> bool:
         """True when the broker answers a metadata request."""
-        if not port_open(self.cfg.kafka_port):
+        if not port_open(self.port):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.address, "socket.timeout.ms": 2000})
+        admin = AdminClient({**confluent(self.client()), "socket.timeout.ms": 2000})
         try:
             admin.list_topics(timeout=2)
             # a fresh broker answers metadata before its group coordinators have loaded; until
@@ -504,6 +530,304 @@ class KafkaService(_Service):
             check=False,
             timeout=120,
         )
+
+
+#: The secured broker's own SCRAM user: the inter-broker principal and the super user.
+SECURE_ADMIN = "admin"
+#: The secured broker's user for s321's worker and tools (``s321 stack up --secure``).
+SECURE_WORKER = "s321"
+
+
+def worker_acls(principal: str, app_id: str, prefix: str, exactly_once: bool = False) -> list[Any]:
+    """The ACL bindings a worker needs, and no more (deploy/SECURITY.md lists the same):
+
+    - the inputs: Read, Describe; the outputs (decisions, dead letters, unmatched): Write,
+      Describe; the repartition topic: Read, Write, Describe; all of them Create (a worker
+      creates a missing topic at start; drop Create where topics are made beforehand);
+    - the table's changelog ``<app id>-shipments-changelog`` and Faust's assignment topic
+      ``<app id>-__assignor-__leader``: Create, Read, Write, Describe;
+    - the consumer group ``<app id>``: Read, Describe;
+    - with exactly once, transactional ids prefixed ``<app id>-``: Write, Describe.
+
+    ``principal`` is ``User:<name>``; names are literal, except the transactional ids.
+    """
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    from s321 import topics
+
+    ops = AclOperation
+    wanted: list[tuple[Any, str, Any, tuple[Any, ...]]] = []
+    for spec in topics.INPUTS:
+        wanted.append(
+            (
+                ResourceType.TOPIC,
+                topics.topic_name(spec, prefix),
+                ResourcePatternType.LITERAL,
+                (ops.READ, ops.DESCRIBE, ops.CREATE),
+            )
+        )
+    for spec in (topics.DECISIONS, topics.DEAD_LETTERS, topics.UNMATCHED):
+        wanted.append(
+            (
+                ResourceType.TOPIC,
+                topics.topic_name(spec, prefix),
+                ResourcePatternType.LITERAL,
+                (ops.WRITE, ops.DESCRIBE, ops.CREATE),
+            )
+        )
+    for name in (
+        topics.topic_name(topics.REPARTITION, prefix),
+        topics.changelog_name(app_id),
+        f"{app_id}-__assignor-__leader",
+    ):
+        wanted.append(
+            (
+                ResourceType.TOPIC,
+                name,
+                ResourcePatternType.LITERAL,
+                (ops.READ, ops.WRITE, ops.DESCRIBE, ops.CREATE),
+            )
+        )
+    wanted.append(
+        (ResourceType.GROUP, app_id, ResourcePatternType.LITERAL, (ops.READ, ops.DESCRIBE))
+    )
+    if exactly_once:
+        wanted.append(
+            (
+                ResourceType.TRANSACTIONAL_ID,
+                f"{app_id}-",
+                ResourcePatternType.PREFIXED,
+                (ops.WRITE, ops.DESCRIBE),
+            )
+        )
+    return [
+        AclBinding(kind, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
+        for kind, name, pattern, allowed in wanted
+        for op in allowed
+    ]
+
+
+class SecureKafkaService(KafkaService):
+    """A second single-node broker whose clients must use TLS: SASL_SSL (SCRAM-SHA-512 and
+    SCRAM-SHA-256) on ``secure_port``, SSL with a required client certificate (mutual TLS) on
+    ``secure_port + 1``, and the standard authorizer, so every client needs ACLs. Its KRaft
+    controller listens on ``secure_port + 2`` (plaintext, loopback only: the broker's own
+    connection, whose anonymous principal is therefore a super user besides ``admin``).
+
+    At its first start it makes, under ``<data dir>/kafka-secure/tls``, a CA, a broker
+    certificate for 127.0.0.1 and localhost, and a client certificate (CN ``s321-client``),
+    all PEM; and the SCRAM users ``admin`` (super user) and ``s321``, whose passwords are
+    written to ``<data dir>/kafka-secure/secrets/<user>.password`` (readable by the owner
+    only), never printed. Its data directory is its own: the plaintext broker is untouched.
+    """
+
+    name = "kafka-secure"
+
+    @property
+    def port(self) -> int:
+        return self.cfg.secure_port
+
+    @property
+    def mtls_address(self) -> str:
+        return f"127.0.0.1:{self.cfg.secure_port + 1}"
+
+    @property
+    def controller_port(self) -> int:
+        return self.cfg.secure_port + 2
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.tls_dir / "client.pem"
+
+    @property
+    def client_key(self) -> Path:
+        return self.tls_dir / "client.key"
+
+    def password(self, user: str) -> Secret:
+        """The password of a user made by this stack, made (random) on first use."""
+        path = self.home / "secrets" / f"{user}.password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(uuid.uuid4().hex)
+        return Secret(path.read_text().strip())
+
+    def client(self, user: str = SECURE_ADMIN) -> KafkaClientConfig:
+        """How ``user`` (a SCRAM user of this broker) connects over SASL_SSL."""
+        return KafkaClientConfig(
+            self.address,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            username=user,
+            password=self.password(user),
+            ca_file=str(self.ca_file),
+        )
+
+    def mtls_client(self) -> KafkaClientConfig:
+        """A client with the stack's client certificate on the mutual-TLS listener."""
+        return KafkaClientConfig(
+            self.mtls_address,
+            security_protocol="SSL",
+            ca_file=str(self.ca_file),
+            cert_file=str(self.client_cert),
+            key_file=str(self.client_key),
+        )
+
+    def _certificates(self) -> None:
+        if (self.tls_dir / ".complete").exists():
+            return
+        openssl = _require("openssl", "Install it with `apt-get install -y openssl`.")
+        d = self.tls_dir
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        def run(*args: str) -> None:
+            result = subprocess.run(
+                [openssl, *args], capture_output=True, text=True, check=False, cwd=d
+            )
+            if result.returncode != 0:
+                raise StackError(f"openssl {args[0]} failed:\n{result.stderr[-2000:]}")
+
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=s321 local CA",
+        )
+        for who, cn, san in (
+            ("broker", "localhost", "IP:127.0.0.1,DNS:localhost"),
+            ("client", "s321-client", ""),
+        ):
+            run(
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                f"{who}.key",
+                "-out",
+                f"{who}.csr",
+                "-subj",
+                f"/CN={cn}",
+            )
+            ext = d / f"{who}.ext"
+            ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+            run(
+                "x509",
+                "-req",
+                "-in",
+                f"{who}.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                f"{who}.crt",
+                "-days",
+                "365",
+                "-extfile",
+                ext.name,
+            )
+        # the broker's PEM key store: its key, then its certificate
+        (d / "broker-keystore.pem").write_text(
+            (d / "broker.key").read_text() + (d / "broker.crt").read_text()
+        )
+        (d / "client.pem").write_text((d / "client.crt").read_text())
+        (d / ".complete").touch()
+
+    def _listeners(self) -> dict[str, str]:
+        port, tls = self.cfg.secure_port, self.tls_dir
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{SECURE_ADMIN}" password="{self.password(SECURE_ADMIN).get()}";'
+        )
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{port + 1},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{port + 1}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": jaas,
+            "listener.name.ssl.ssl.client.auth": "required",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls / "broker-keystore.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{SECURE_ADMIN};User:ANONYMOUS",
+        }
+
+    def _format_args(self) -> list[str]:
+        return [
+            f"--add-scram=SCRAM-SHA-512=[name={user},password={self.password(user).get()}]"
+            for user in (SECURE_ADMIN, SECURE_WORKER)
+        ]
+
+    def _spawn(self) -> None:
+        self._certificates()
+        super()._spawn()
+
+    def _detail(self) -> str:
+        return (
+            f"Apache Kafka {self.cfg.kafka_version}, SASL_SSL (SCRAM) here, mutual TLS on "
+            f"{self.mtls_address}, ACLs enforced; CA {self.ca_file}"
+        )
+
+    def add_user(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
+        """Create or change a SCRAM user (as ``admin``)."""
+        from confluent_kafka.admin import (  # type: ignore[attr-defined]
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        kind = (
+            ScramMechanism.SCRAM_SHA_512
+            if mechanism == "SCRAM-SHA-512"
+            else ScramMechanism.SCRAM_SHA_256
+        )
+        admin = AdminClient(confluent(self.client()))
+        upsert = UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(kind, 8192), password.encode()
+        )
+        for fut in admin.alter_user_scram_credentials([upsert]).values():
+            fut.result(timeout=30)
+
+    def grant(self, bindings: list[Any]) -> None:
+        """Create ACL bindings (as ``admin``)."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(confluent(self.client()))
+        for fut in admin.create_acls(bindings).values():
+            fut.result(timeout=30)
 
 
 class RedisService(_Service):

@@ -47,7 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr-defined]  # unlisted
 
 from s321.errors import ConfigError, S321Error
-from s321.kafka_config import KafkaClientConfig, confluent
+from s321.kafka_config import ClientReport, KafkaClientConfig, confluent, connection_error
 from s321.topics import INPUTS, TopicSpec, topic_name
 
 __all__ = [
@@ -158,7 +158,8 @@ class LagProbe:
         self.timeout_s = timeout_s
         self._clock = clock
         self._kafka = kafka
-        common = confluent(kafka)
+        self._report = ClientReport()
+        common = confluent(kafka, self._report)
         self._admin = AdminClient(common)
         self._consumer = Consumer(
             {
@@ -195,8 +196,9 @@ class LagProbe:
     def measure(self, group: str, topics: Sequence[str]) -> LagReport:
         """The lag of ``group`` on every partition of ``topics``, in topic then partition order.
 
-        Raises :class:`ConfigError` when a topic does not exist and :class:`LagError` when the
-        broker does not answer.
+        Raises :class:`ConfigError` when a topic does not exist or the cluster refuses this
+        client (authentication, TLS, security protocol), :class:`LagError` when the broker
+        does not answer.
         """
         tps = self._partitions(topics)
         committed = self._committed(group, tps)
@@ -225,6 +227,9 @@ class LagProbe:
         try:
             meta = self._admin.list_topics(timeout=self.timeout_s)
         except KafkaException as exc:
+            self._admin.poll(0)  # hands over what the client logged: the reason
+            if self._report.reason():
+                raise connection_error(self._kafka, "listing topics", exc, self._report) from None
             raise LagError(f"listing topics: {exc.args[0]}") from exc
         out: list[tuple[str, int]] = []
         for topic in topics:
