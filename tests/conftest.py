@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from s321.devtools.stack import RegistryService, Stack
+from s321.devtools.stack import RegistryService, SecureKafkaService, Stack
 from s321.kafka_config import KafkaClientConfig
 from s321.settings import Settings
 
@@ -177,5 +177,38 @@ def schema_registry(
         service.start()
     except Exception as exc:
         pytest.fail(f"could not start the schema registry: {exc}", pytrace=False)
+    yield service
+    service.stop()
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports nothing listens on right now."""
+    from s321.devtools.stack import port_open
+
+    for _ in range(50):
+        first = free_port()
+        if first + count < 65536 and not any(port_open(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureKafkaService]:
+    """A secured broker of the session's own (SASL_SSL with SCRAM, mutual TLS, ACLs
+    enforced) on free loopback ports, with its own data directory; stopped afterwards."""
+    cfg = replace(
+        Stack.from_settings(settings).cfg,
+        data_dir=tmp_path_factory.mktemp("secure-stack"),
+        secure_port=_free_ports(3),
+        kafka_heap="512m",
+        timeout_s=180.0,
+    )
+    service = SecureKafkaService(cfg)
+    try:
+        service.start()
+    except Exception as exc:
+        pytest.fail(f"could not start the secured Kafka broker: {exc}", pytrace=False)
     yield service
     service.stop()

@@ -14,7 +14,13 @@ from typing import Any
 
 from s321 import topics
 from s321.errors import ConfigError
-from s321.kafka_config import ClientReport, KafkaClientConfig, confluent, connection_error
+from s321.kafka_config import (
+    ClientReport,
+    KafkaClientConfig,
+    cluster_metadata,
+    confluent,
+    connection_error,
+)
 
 __all__ = ["ensure_changelog", "ensure_topics"]
 
@@ -36,14 +42,14 @@ def _wait_for_metadata(admin: Any, names: list[str], timeout_s: float = 30.0) ->
 def _admin(kafka: KafkaClientConfig) -> tuple[Any, Any]:
     """An admin client and the cluster's topic metadata; a cluster that cannot be reached or
     refuses the client is a :class:`ConfigError` saying what to check."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     report = ClientReport()
     admin = AdminClient(confluent(kafka, report))
     try:
-        return admin, admin.list_topics(timeout=15).topics
-    except Exception as exc:
-        admin.poll(0)  # hands over what the client logged: the reason
+        return admin, cluster_metadata(admin, kafka, report, 15.0).topics
+    except KafkaException as exc:
         raise connection_error(kafka, "listing topics", exc, report) from None
 
 

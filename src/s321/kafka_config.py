@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "ClientReport",
     "KafkaClientConfig",
     "as_env",
+    "cluster_metadata",
     "confluent",
     "connection_error",
     "ssl_context",
@@ -122,13 +124,38 @@ class ClientReport:
         self.lines.append(str(args[-1]) if args else msg)
         self._log.log(level, "%s", line)
 
-    def reason(self) -> str:
-        """The most telling line: an authentication or TLS failure before anything else."""
+    def refusal(self) -> str:
+        """The line saying the cluster refused this client (authentication, TLS, a closed
+        connection), or "" when none does."""
         for needle in ("authentication", "ssl handshake", "certificate", "closed by peer"):
             for line in reversed(self.lines):
                 if needle in line.lower():
                     return line
-        return self.lines[-1] if self.lines else ""
+        return ""
+
+    def reason(self) -> str:
+        """The most telling line: a refusal before anything else."""
+        return self.refusal() or (self.lines[-1] if self.lines else "")
+
+
+def cluster_metadata(
+    admin: Any, kafka: KafkaClientConfig, report: ClientReport, timeout_s: float
+) -> Any:
+    """``admin.list_topics()`` of a client made with ``confluent(kafka, report)``, asked in
+    one-second steps so that a refusal (wrong password, untrusted certificate, wrong protocol)
+    is a :class:`ConfigError` at once instead of after ``timeout_s``; the client's own
+    exception when the cluster simply does not answer within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        step = max(0.1, min(1.0, deadline - time.monotonic()))
+        try:
+            return admin.list_topics(timeout=step)
+        except Exception as exc:
+            admin.poll(0)  # hands the client's log and errors over to the report
+            if report.refusal():
+                raise connection_error(kafka, "connecting", exc, report) from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def confluent(cfg: KafkaClientConfig, report: ClientReport | None = None) -> dict[str, Any]:

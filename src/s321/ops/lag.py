@@ -47,7 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr-defined]  # unlisted
 
 from s321.errors import ConfigError, S321Error
-from s321.kafka_config import ClientReport, KafkaClientConfig, confluent, connection_error
+from s321.kafka_config import ClientReport, KafkaClientConfig, cluster_metadata, confluent
 from s321.topics import INPUTS, TopicSpec, topic_name
 
 __all__ = [
@@ -225,11 +225,8 @@ class LagProbe:
 
     def _partitions(self, topics: Sequence[str]) -> list[tuple[str, int]]:
         try:
-            meta = self._admin.list_topics(timeout=self.timeout_s)
+            meta = cluster_metadata(self._admin, self._kafka, self._report, self.timeout_s)
         except KafkaException as exc:
-            self._admin.poll(0)  # hands over what the client logged: the reason
-            if self._report.reason():
-                raise connection_error(self._kafka, "listing topics", exc, self._report) from None
             raise LagError(f"listing topics: {exc.args[0]}") from exc
         out: list[tuple[str, int]] = []
         for topic in topics:
