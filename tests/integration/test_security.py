@@ -49,7 +49,7 @@ def _authorizer_denials(broker: SecureKafkaService, principal: str) -> list[str]
     return [
         line
         for line in log.read_text(errors="replace").splitlines()
-        if "DENIED" in line and f"Principal = {principal} " in line
+        if f"Principal = {principal} is Denied" in line
     ]
 
 
@@ -63,18 +63,25 @@ def _wait_for_topics(kafka: KafkaClientConfig, names: list[str], run: WorkerRun)
         time.sleep(0.5)
 
 
-@pytest.fixture
+@pytest.fixture(params=["at_least_once", "exactly_once"])
 def secure_run(
-    secure_kafka: SecureKafkaService, redis_url: str, unique: str, tmp_path: Path
-) -> Iterator[tuple[WorkerRun, KafkaClientConfig]]:
-    """A worker run on the secured broker: the test's reader and producer are ``admin``; the
-    worker is a user of its own holding exactly :func:`worker_acls`."""
+    request: pytest.FixtureRequest,
+    secure_kafka: SecureKafkaService,
+    redis_url: str,
+    unique: str,
+    tmp_path: Path,
+) -> Iterator[tuple[WorkerRun, KafkaClientConfig, str]]:
+    """A worker run on the secured broker under each processing guarantee: the test's reader
+    and producer are ``admin``; the worker is a user of its own holding exactly
+    :func:`worker_acls`."""
     import redis
 
+    guarantee = request.param
     worker = _user(secure_kafka, unique)
-    secure_kafka.grant(worker_acls(f"User:{worker.username}", unique, f"{unique}."))
+    acls = worker_acls(f"User:{worker.username}", unique, f"{unique}.", guarantee == "exactly_once")
+    secure_kafka.grant(acls)
     run = WorkerRun(secure_kafka.client(), redis_url, unique, tmp_path)
-    yield run, worker
+    yield run, worker, guarantee
     for proc in run.procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -87,12 +94,12 @@ def secure_run(
 
 
 def test_worker_decides_over_sasl_ssl_with_exactly_the_documented_acls(
-    secure_run: tuple[WorkerRun, KafkaClientConfig], secure_kafka: SecureKafkaService
+    secure_run: tuple[WorkerRun, KafkaClientConfig, str], secure_kafka: SecureKafkaService
 ) -> None:
-    run, worker = secure_run
+    run, worker, guarantee = secure_run
     traffic = _traffic(100, seed=21)
     # the worker creates its topics itself: its Create ACL is exercised too
-    run.start(extra_env=as_env(worker))
+    run.start(extra_env=as_env(worker), extra_args=("--guarantee", guarantee))
     _wait_for_topics(run.kafka, [topics.topic_name(s, run.prefix) for s in topics.ALL], run)
     _produce(run.kafka, run.prefix, traffic.events)
     _check(run, traffic, timeout_s=120, quiet_s=20)

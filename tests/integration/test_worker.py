@@ -62,12 +62,16 @@ class WorkerRun:
         }
 
     def start(
-        self, data_dir: Path | None = None, extra_env: dict[str, str] | None = None
+        self,
+        data_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start one more worker (by default on the test's own data directory)."""
         data_dir = data_dir or self.tmp_path / "data"
         log = data_dir / f"worker-{len(self.procs) + 1}.log"
-        proc = start_worker({**self.env(data_dir), **(extra_env or {})}, log, *WORKER_ARGS)
+        env = {**self.env(data_dir), **(extra_env or {})}
+        proc = start_worker(env, log, *WORKER_ARGS, *extra_args)
         self.procs.append(proc)
         self.logs.append(log)
         return proc

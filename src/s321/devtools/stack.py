@@ -539,17 +539,11 @@ SECURE_WORKER = "s321"
 
 
 def worker_acls(principal: str, app_id: str, prefix: str, exactly_once: bool = False) -> list[Any]:
-    """The ACL bindings a worker needs, and no more (deploy/SECURITY.md lists the same):
+    """The ACL bindings a worker needs, and no more; deploy/SECURITY.md lists the same.
 
-    - the inputs: Read, Describe; the outputs (decisions, dead letters, unmatched): Write,
-      Describe; the repartition topic: Read, Write, Describe; all of them Create (a worker
-      creates a missing topic at start; drop Create where topics are made beforehand);
-    - the table's changelog ``<app id>-shipments-changelog`` and Faust's assignment topic
-      ``<app id>-__assignor-__leader``: Create, Read, Write, Describe;
-    - the consumer group ``<app id>``: Read, Describe;
-    - with exactly once, transactional ids prefixed ``<app id>-``: Write, Describe.
-
-    ``principal`` is ``User:<name>``; names are literal, except the transactional ids.
+    ``principal`` is ``User:<name>``. Read and Write imply Describe in Kafka. Create lets a
+    worker make a missing topic at start; where topics are made beforehand it can be left out,
+    except on Faust's assignment topic, which Faust itself declares at every start.
     """
     from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AclBinding,
@@ -561,50 +555,22 @@ def worker_acls(principal: str, app_id: str, prefix: str, exactly_once: bool = F
 
     from s321 import topics
 
-    ops = AclOperation
-    wanted: list[tuple[Any, str, Any, tuple[Any, ...]]] = []
-    for spec in topics.INPUTS:
+    read, write, create = AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE
+    topic, literal = ResourceType.TOPIC, ResourcePatternType.LITERAL
+    wanted: list[tuple[Any, str, Any, tuple[Any, ...]]] = [
+        *((topic, topics.topic_name(s, prefix), literal, (read, create)) for s in topics.INPUTS),
+        *(
+            (topic, topics.topic_name(s, prefix), literal, (write, create))
+            for s in (topics.DECISIONS, topics.DEAD_LETTERS, topics.UNMATCHED)
+        ),
+        (topic, topics.topic_name(topics.REPARTITION, prefix), literal, (read, write, create)),
+        (topic, topics.changelog_name(app_id), literal, (read, write, create)),
+        (topic, f"{app_id}-__assignor-__leader", literal, (read, create)),
+        (ResourceType.GROUP, app_id, literal, (read,)),
+    ]
+    if exactly_once:  # Faust names its transactions <app id>-<group>-<partition>
         wanted.append(
-            (
-                ResourceType.TOPIC,
-                topics.topic_name(spec, prefix),
-                ResourcePatternType.LITERAL,
-                (ops.READ, ops.DESCRIBE, ops.CREATE),
-            )
-        )
-    for spec in (topics.DECISIONS, topics.DEAD_LETTERS, topics.UNMATCHED):
-        wanted.append(
-            (
-                ResourceType.TOPIC,
-                topics.topic_name(spec, prefix),
-                ResourcePatternType.LITERAL,
-                (ops.WRITE, ops.DESCRIBE, ops.CREATE),
-            )
-        )
-    for name in (
-        topics.topic_name(topics.REPARTITION, prefix),
-        topics.changelog_name(app_id),
-        f"{app_id}-__assignor-__leader",
-    ):
-        wanted.append(
-            (
-                ResourceType.TOPIC,
-                name,
-                ResourcePatternType.LITERAL,
-                (ops.READ, ops.WRITE, ops.DESCRIBE, ops.CREATE),
-            )
-        )
-    wanted.append(
-        (ResourceType.GROUP, app_id, ResourcePatternType.LITERAL, (ops.READ, ops.DESCRIBE))
-    )
-    if exactly_once:
-        wanted.append(
-            (
-                ResourceType.TRANSACTIONAL_ID,
-                f"{app_id}-",
-                ResourcePatternType.PREFIXED,
-                (ops.WRITE, ops.DESCRIBE),
-            )
+            (ResourceType.TRANSACTIONAL_ID, f"{app_id}-", ResourcePatternType.PREFIXED, (write,))
         )
     return [
         AclBinding(kind, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
