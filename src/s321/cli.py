@@ -49,15 +49,35 @@ def stack() -> None:
     is_flag=True,
     help="Also start a schema registry (Confluent-compatible API) on S321_REGISTRY_PORT.",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Also start a secured broker (SASL_SSL, mutual TLS, ACLs) on S321_KAFKA_SECURE_PORT.",
+)
 @click.pass_obj
-def stack_up(settings: Settings, registry: bool) -> None:
+def stack_up(settings: Settings, registry: bool, secure: bool) -> None:
     """Fetch what is missing, start Kafka and Redis, and wait until both answer."""
     t0 = time.monotonic()
-    started = _stack(settings).up(registry=registry)
+    s = _stack(settings)
+    started = s.up(registry=registry, secure=secure)
     took = time.monotonic() - t0
     what = ", ".join(started) if started else "nothing (already running)"
     click.echo(f"started {what} in {took:.1f}s")
     _print_status(settings)
+    if secure:
+        from s321.devtools.stack import SECURE_WORKER, worker_acls
+
+        s.secure.grant(worker_acls(f"User:{SECURE_WORKER}", settings.app_id, settings.topic_prefix))
+        worker = s.secure.client(SECURE_WORKER)
+        click.echo(
+            f"secured broker: a worker connects as user {SECURE_WORKER} (the worker's ACLs for "
+            f"app id {settings.app_id!r}, topic prefix {settings.topic_prefix!r}) with\n"
+            f"  S321_KAFKA_BOOTSTRAP={worker.bootstrap} S321_KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+            f"S321_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 S321_KAFKA_SASL_USERNAME={SECURE_WORKER} "
+            f"S321_KAFKA_SSL_CA_FILE={worker.ca_file}\n"
+            f"  and S321_KAFKA_SASL_PASSWORD from {s.secure.home / 'secrets'}/"
+            f"{SECURE_WORKER}.password (user admin, a super user, beside it)"
+        )
 
 
 @stack.command("down")

@@ -961,6 +961,7 @@ class Stack:
         self.kafka = KafkaService(cfg)
         self.redis = RedisService(cfg)
         self.registry = RegistryService(cfg)
+        self.secure = SecureKafkaService(cfg)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
@@ -973,17 +974,19 @@ class Stack:
                 controller_port=settings.kafka_controller_port,
                 redis_port=settings.redis_port,
                 registry_port=settings.registry_port,
+                secure_port=settings.kafka_secure_port,
                 kafka_heap=settings.kafka_heap,
                 timeout_s=settings.stack_timeout_s,
             )
         )
 
-    def up(self, registry: bool = False) -> list[str]:
-        """Start what is not running (the schema registry too with ``registry``). Returns the
-        names of the services this call started."""
+    def up(self, registry: bool = False, secure: bool = False) -> list[str]:
+        """Start what is not running (the schema registry too with ``registry``, the secured
+        broker with ``secure``). Returns the names of the services this call started."""
         started = []
         services: tuple[RedisService | KafkaService | RegistryService, ...] = (
             self.redis, self.kafka, *((self.registry,) if registry else ()),
+            *((self.secure,) if secure else ()),
         )  # fmt: skip
         for service in services:
             if service.start():
@@ -993,13 +996,18 @@ class Stack:
     def down(self, only: list[str] | None = None) -> list[str]:
         """Stop the services s321 started (all, or those named). Returns what it stopped."""
         stopped = []
-        for service in (self.registry, self.kafka, self.redis):
+        for service in (self.registry, self.secure, self.kafka, self.redis):
             if (only is None or service.name in only) and service.stop():
                 stopped.append(service.name)
         return stopped
 
     def status(self) -> list[ServiceStatus]:
-        return [self.kafka.status(), self.redis.status(), self.registry.status()]
+        return [
+            self.kafka.status(),
+            self.redis.status(),
+            self.registry.status(),
+            self.secure.status(),
+        ]
 
     @contextmanager
     def running(self) -> Iterator[list[str]]:
