@@ -26,6 +26,7 @@ from s321 import metrics, topics
 from s321.core.correlation import DEFAULT_RETENTION, Deadlines
 from s321.core.processor import Evaluator, Ledger, Processor
 from s321.health import Health
+from s321.kafka_config import KafkaClientConfig, ssl_context
 from s321.serialization import Serializer
 
 from .commit import BatchCommit
@@ -43,7 +44,7 @@ class WorkerConfig:
     """Plain values the app is built from (the CLI reads them from the settings)."""
 
     app_id: str
-    bootstrap: str
+    kafka: KafkaClientConfig
     partitions: int
     data_dir: Path
     prefix: str = ""
@@ -75,6 +76,22 @@ ROCKSDB_OPTIONS = {
 }
 
 _log = logging.getLogger("s321.worker")
+
+
+def broker_credentials(kafka: KafkaClientConfig) -> faust.auth.Credentials | None:
+    """Faust's form of ``kafka``'s security (its consumer, producer and topic creation all
+    take it): SASL credentials (with the TLS context under SASL_SSL), or TLS alone."""
+    if kafka.sasl:
+        return faust.SASLCredentials(
+            username=kafka.username,
+            password=kafka.password.get(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=ssl_context(kafka),
+        )
+    context = ssl_context(kafka)
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 _trace = logging.getLogger("s321.records")
 
 
@@ -91,7 +108,8 @@ def build_app(
     health = health or Health()
     app = faust.App(
         cfg.app_id,
-        broker=f"kafka://{cfg.bootstrap}",
+        broker=f"kafka://{cfg.kafka.bootstrap}",
+        broker_credentials=broker_credentials(cfg.kafka),
         store=cfg.store,
         topic_partitions=cfg.partitions,
         topic_replication_factor=1,
@@ -160,14 +178,14 @@ def build_app(
         ledger=ledger,
         serializer=serializer,
     )
-    side = _SideProducer(cfg.bootstrap)
+    side = _SideProducer(cfg.kafka)
     delivery = Delivery(side, out, names, exactly_once)
     guard = OffsetGuard(
         app,
         fed_by=[names[s] for s in (*topics.INPUTS, topics.REPARTITION)],
         inputs=input_names,
         offsets=_Offsets(
-            cfg.bootstrap, cfg.app_id, "read_committed" if exactly_once else "read_uncommitted"
+            cfg.kafka, cfg.app_id, "read_committed" if exactly_once else "read_uncommitted"
         ),
         stall_after_s=cfg.stall_after_s,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from faust.types import TP
 
 from s321 import metrics
+from s321.kafka_config import KafkaClientConfig, confluent
 
 from .internals import cap_commits, fetch_position, hand_on_every_record, highwater
 
@@ -141,8 +142,10 @@ class _Offsets:
     """The group's committed offsets and partitions' first offsets, read from the broker
     (by a client of our own that never joins the group)."""
 
-    def __init__(self, bootstrap: str, group: str, isolation: str = "read_uncommitted") -> None:
-        self._conf = {"bootstrap.servers": bootstrap, "group.id": group}
+    def __init__(
+        self, kafka: KafkaClientConfig, group: str, isolation: str = "read_uncommitted"
+    ) -> None:
+        self._conf = {**confluent(kafka), "group.id": group}
         self._isolation = isolation  # the worker's own consumer's
         self._client: Any = None
         self._reader: Any = None

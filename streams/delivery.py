@@ -9,6 +9,7 @@ from typing import Any
 
 from s321 import metrics, topics
 from s321.core.processor import Output
+from s321.kafka_config import KafkaClientConfig, confluent
 
 from .internals import stop_hard
 
@@ -31,8 +32,8 @@ class _SideProducer:
     producer of their own, flushed before the input that caused them is acknowledged.
     """
 
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaClientConfig) -> None:
+        self._kafka = kafka
         self._failed: list[str] = []
         self._made: Any = None
 
@@ -44,7 +45,7 @@ class _SideProducer:
 
             self._made = Producer(
                 {
-                    "bootstrap.servers": self._bootstrap,
+                    **confluent(self._kafka),
                     "enable.idempotence": True,
                     "acks": "all",
                     "linger.ms": 2,

@@ -1,6 +1,6 @@
 """Shared fixtures: the real Kafka broker and Redis, started once per test session.
 
-A test that takes ``kafka_bootstrap``, ``redis_url`` or ``new_topic`` runs against the real
+A test that takes ``kafka_bootstrap``, ``kafka``, ``redis_url`` or ``new_topic`` runs against the real
 servers; the session starts them (or reuses ones already answering on the configured ports)
 and stops only what it started. If a server cannot be started, the test fails and says why:
 it is never skipped.
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import redis
 
-from s321.devtools.stack import RegistryService, Stack
+from s321.devtools.stack import RegistryService, SecureKafkaService, Stack
+from s321.kafka_config import KafkaClientConfig
 from s321.settings import Settings
 
 
@@ -43,6 +44,12 @@ def stack(settings: Settings) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack: Stack, settings: Settings) -> str:
     return settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka(stack: Stack, settings: Settings) -> KafkaClientConfig:
+    """How s321's clients reach the session's broker (the settings' security, if any)."""
+    return settings.kafka()
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +113,7 @@ def new_topic(kafka_bootstrap: str, unique: str) -> Iterator[NewTopic]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the real servers as ``broker``, so ``-m 'not broker'`` works."""
-    real = {"stack", "kafka_bootstrap", "redis_url", "new_topic"}
+    real = {"stack", "kafka_bootstrap", "kafka", "redis_url", "new_topic", "secure_kafka"}
     for item in items:
         if real & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
@@ -181,5 +188,38 @@ def schema_registry(
         service.start()
     except Exception as exc:
         pytest.fail(f"could not start the schema registry: {exc}", pytrace=False)
+    yield service
+    service.stop()
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports nothing listens on right now."""
+    from s321.devtools.stack import port_open
+
+    for _ in range(50):
+        first = free_port()
+        if first + count < 65536 and not any(port_open(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureKafkaService]:
+    """A secured broker of the session's own (SASL_SSL with SCRAM, mutual TLS, ACLs
+    enforced) on free loopback ports, with its own data directory; stopped afterwards."""
+    cfg = replace(
+        Stack.from_settings(settings).cfg,
+        data_dir=tmp_path_factory.mktemp("secure-stack"),
+        secure_port=_free_ports(3),
+        kafka_heap="512m",
+        timeout_s=180.0,
+    )
+    service = SecureKafkaService(cfg)
+    try:
+        service.start()
+    except Exception as exc:
+        pytest.fail(f"could not start the secured Kafka broker: {exc}", pytrace=False)
     yield service
     service.stop()

@@ -14,6 +14,13 @@ from typing import Any
 
 from s321 import topics
 from s321.errors import ConfigError
+from s321.kafka_config import (
+    ClientReport,
+    KafkaClientConfig,
+    cluster_metadata,
+    confluent,
+    connection_error,
+)
 
 __all__ = ["ensure_changelog", "ensure_topics"]
 
@@ -32,8 +39,22 @@ def _wait_for_metadata(admin: Any, names: list[str], timeout_s: float = 30.0) ->
         time.sleep(0.2)
 
 
+def _admin(kafka: KafkaClientConfig) -> tuple[Any, Any]:
+    """An admin client and the cluster's topic metadata; a cluster that cannot be reached or
+    refuses the client is a :class:`ConfigError` saying what to check."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    report = ClientReport()
+    admin = AdminClient(confluent(kafka, report))
+    try:
+        return admin, cluster_metadata(admin, kafka, report, 15.0).topics
+    except KafkaException as exc:
+        raise connection_error(kafka, "listing topics", exc, report) from None
+
+
 def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     partitions: int,
     specs: tuple[topics.TopicSpec, ...] = topics.ALL,
@@ -46,11 +67,10 @@ def ensure_topics(
     topics that exist under ``prefix`` (those of ``specs`` and any others already created)
     do not all have the same count, or when a topic cannot be created.
     """
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin, existing = _admin(kafka)
     names = [topics.topic_name(s, prefix) for s in specs]
-    existing = admin.list_topics(timeout=15).topics
     missing = [name for name in names if name not in existing]
     if missing:
         futures = admin.create_topics(
@@ -61,7 +81,7 @@ def ensure_topics(
                 fut.result(timeout=30)
             except Exception as exc:  # a concurrent creator is fine; anything else is not
                 if "already exists" not in str(exc).lower():
-                    raise ConfigError(f"cannot create topic {name}: {exc}") from None
+                    raise connection_error(kafka, f"creating topic {name}", exc) from None
         existing = _wait_for_metadata(admin, names)
     co = {
         name: len(existing[name].partitions)
@@ -84,7 +104,7 @@ def ensure_topics(
 _COMPACTED_WITHIN_MS = 7 * 24 * 3600 * 1000
 
 
-def ensure_changelog(bootstrap: str, app_id: str, partitions: int) -> None:
+def ensure_changelog(kafka: KafkaClientConfig, app_id: str, partitions: int) -> None:
     """Create the join table's changelog topic (compacted within 7 days, ``partitions``
     partitions) unless it exists, and wait until the cluster's metadata shows its partitions.
 
@@ -93,18 +113,18 @@ def ensure_changelog(bootstrap: str, app_id: str, partitions: int) -> None:
     agent on its first table write; created beforehand, it is complete from the first metadata
     on. Raises :class:`ConfigError` when an existing changelog has another partition count.
     """
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin, existing = _admin(kafka)
     name = topics.changelog_name(app_id)
-    if name not in admin.list_topics(timeout=15).topics:
+    if name not in existing:
         config = {"cleanup.policy": "compact", "max.compaction.lag.ms": str(_COMPACTED_WITHIN_MS)}
         fut = admin.create_topics([NewTopic(name, partitions, 1, config=config)])[name]
         try:
             fut.result(timeout=30)
         except Exception as exc:  # a concurrent creator is fine; anything else is not
             if "already exists" not in str(exc).lower():
-                raise ConfigError(f"cannot create topic {name}: {exc}") from None
+                raise connection_error(kafka, f"creating topic {name}", exc) from None
     found = len(_wait_for_metadata(admin, [name])[name].partitions)
     if found != partitions:
         raise ConfigError(

@@ -49,15 +49,35 @@ def stack() -> None:
     is_flag=True,
     help="Also start a schema registry (Confluent-compatible API) on S321_REGISTRY_PORT.",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Also start a secured broker (SASL_SSL, mutual TLS, ACLs) on S321_KAFKA_SECURE_PORT.",
+)
 @click.pass_obj
-def stack_up(settings: Settings, registry: bool) -> None:
+def stack_up(settings: Settings, registry: bool, secure: bool) -> None:
     """Fetch what is missing, start Kafka and Redis, and wait until both answer."""
     t0 = time.monotonic()
-    started = _stack(settings).up(registry=registry)
+    s = _stack(settings)
+    started = s.up(registry=registry, secure=secure)
     took = time.monotonic() - t0
     what = ", ".join(started) if started else "nothing (already running)"
     click.echo(f"started {what} in {took:.1f}s")
     _print_status(settings)
+    if secure:
+        from s321.devtools.stack import SECURE_WORKER, worker_acls
+
+        s.secure.grant(worker_acls(f"User:{SECURE_WORKER}", settings.app_id, settings.topic_prefix))
+        worker = s.secure.client(SECURE_WORKER)
+        click.echo(
+            f"secured broker: a worker connects as user {SECURE_WORKER} (the worker's ACLs for "
+            f"app id {settings.app_id!r}, topic prefix {settings.topic_prefix!r}) with\n"
+            f"  S321_KAFKA_BOOTSTRAP={worker.bootstrap} S321_KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+            f"S321_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 S321_KAFKA_SASL_USERNAME={SECURE_WORKER} "
+            f"S321_KAFKA_SSL_CA_FILE={worker.ca_file}\n"
+            f"  and S321_KAFKA_SASL_PASSWORD from {s.secure.home / 'secrets'}/"
+            f"{SECURE_WORKER}.password (user admin, a super user, beside it)"
+        )
 
 
 @stack.command("down")
@@ -100,7 +120,7 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     if not as_json:
         click.echo(f"stack ready in {time.monotonic() - t0:.1f}s; starting a worker")
     report = run_demo(
-        settings.kafka_bootstrap,
+        settings.kafka(),
         settings.redis_url,
         settings.data_dir,
         shipments,
@@ -174,7 +194,7 @@ def bench(
     from s321.devtools.bench import BenchConfig, run_bench
 
     _stack(settings).up()
-    cfg = BenchConfig(bootstrap=settings.kafka_bootstrap, redis_url=settings.redis_url,
+    cfg = BenchConfig(kafka=settings.kafka(), redis_url=settings.redis_url,
                       data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                       partitions=settings.partitions, seed=seed, plot=plot,
                       progress=not as_json)  # fmt: skip
@@ -276,7 +296,10 @@ def show_settings(settings: Settings) -> None:
     "--serve", type=int, metavar="PORT",
     help="Instead of printing, export the figures as Prometheus metrics at :PORT/metrics.",
 )  # fmt: skip
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address --serve binds.")  # noqa: S104
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Address --serve binds (0.0.0.0: every interface, for a Prometheus elsewhere).",
+)  # fmt: skip
 @click.option("--interval", type=float, default=5.0, show_default=True,
               help="Seconds between readings with --serve.")  # fmt: skip
 @click.pass_obj
@@ -302,7 +325,7 @@ def lag(
 
     group = group or settings.app_id
     names = list(topics) or input_topics(settings.topic_prefix)
-    with LagProbe(settings.kafka_bootstrap) as probe:
+    with LagProbe(settings.kafka()) as probe:
         if serve is not None:
             server = metrics.serve_metrics(serve, host)
             click.echo(
@@ -362,7 +385,7 @@ def dashboard(
     from s321.ops.lag import input_topics
 
     names = list(topics) or input_topics(settings.topic_prefix)
-    board = Dashboard(settings.kafka_bootstrap, group or settings.app_id, names, metrics_urls,
+    board = Dashboard(settings.kafka(), group or settings.app_id, names, metrics_urls,
                       host=host, port=port, interval_s=interval).start()  # fmt: skip
     click.echo(f"dashboard at http://{host}:{board.port}/ (Ctrl-C to stop)")
     try:
@@ -391,7 +414,7 @@ def explain(settings: Settings, shipment_key: str, as_json: bool) -> None:
     from s321.stores.connection import RedisTarget
 
     with _serializer(settings) as serde:
-        found = explain_live(shipment_key, bootstrap=settings.kafka_bootstrap,
+        found = explain_live(shipment_key, kafka=settings.kafka(),
                              redis=RedisTarget.from_settings(settings),
                              prefix=settings.topic_prefix,
                              serde=serde)  # fmt: skip
@@ -522,7 +545,7 @@ def generate(
     with _serializer(settings) as serde:
         what, figures, counts = run_generate(
             GenerateOptions(
-                bootstrap=settings.kafka_bootstrap,
+                kafka=settings.kafka(),
                 seed=seed,
                 shipments=shipments,
                 start=start.date(),

@@ -286,13 +286,14 @@ def exported_names(registry: CollectorRegistry = REGISTRY) -> frozenset[str]:
 
 def serve_metrics(
     port: int,
-    host: str = "0.0.0.0",  # noqa: S104  # Prometheus scrapes from another host
+    host: str = "127.0.0.1",
     registry: CollectorRegistry = REGISTRY,
 ) -> WSGIServer:
     """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread.
 
-    Binds every interface by default. ``port=0``
-    picks a free port: read it back from ``server.server_port``. ``server.shutdown()`` stops it.
+    Binds loopback unless ``host`` says otherwise (``0.0.0.0``: every interface, for a
+    Prometheus on another host). ``port=0`` picks a free port: read it back from
+    ``server.server_port``. ``server.shutdown()`` stops it.
     """
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

@@ -12,8 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["KAFKA_VERSION", "Secret", "Settings"]
+if TYPE_CHECKING:
+    from s321.kafka_config import KafkaClientConfig
+
+__all__ = ["KAFKA_VERSION", "Secret", "Settings", "mask_url"]
 
 #: The Apache Kafka release the local stack runs. Pinned: tests and benchmarks are measured on it.
 KAFKA_VERSION = "4.1.1"
@@ -36,6 +41,20 @@ class Secret:
         return self.value
 
 
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user part (``scheme://user:password@host``) masked."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:********@{host}"))
+
+
 def _xdg(var: str, fallback: str) -> Path:
     base = os.environ.get(var)
     return Path(base) if base else Path.home() / fallback
@@ -50,6 +69,14 @@ class Settings:
     kafka_controller_port: int = 19093
     kafka_version: str = KAFKA_VERSION
     kafka_heap: str = "1g"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: Secret = field(default_factory=lambda: Secret(""))
+    kafka_ssl_ca_file: str = ""
+    kafka_ssl_cert_file: str = ""
+    kafka_ssl_key_file: str = ""
+    kafka_secure_port: int = 19094
     redis_url: str = "redis://127.0.0.1:16379/0"
     redis_port: int = 16379
     redis_ca_file: str = ""
@@ -70,6 +97,7 @@ class Settings:
     status_port: int = 9322
     health_host: str = "127.0.0.1"
     health_port: int = 9320
+    metrics_host: str = "127.0.0.1"
     log_level: str = "WARNING"
 
     @classmethod
@@ -101,6 +129,24 @@ class Settings:
             values["redis_url"] = f"redis://127.0.0.1:{values['redis_port']}/0"
         return cls(**values)  # type: ignore[arg-type]  # values are converted per field type above
 
+    def kafka(self) -> KafkaClientConfig:
+        """How s321's Kafka clients connect (raises ConfigError when the values do not fit)."""
+        from s321.kafka_config import KafkaClientConfig
+
+        return KafkaClientConfig(
+            bootstrap=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol.upper(),
+            sasl_mechanism=self.kafka_sasl_mechanism.upper(),
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password,
+            ca_file=self.kafka_ssl_ca_file,
+            cert_file=self.kafka_ssl_cert_file,
+            key_file=self.kafka_ssl_key_file,
+        )
+
     def describe(self) -> list[tuple[str, str]]:
-        """(environment variable, value in force) pairs, secrets masked."""
-        return [(f"S321_{f.name.upper()}", str(getattr(self, f.name))) for f in fields(self)]
+        """(environment variable, value in force) pairs, secrets masked: :class:`Secret`
+        values, and the password of any URL that carries one."""
+        return [
+            (f"S321_{f.name.upper()}", mask_url(str(getattr(self, f.name)))) for f in fields(self)
+        ]

@@ -25,7 +25,7 @@ from s321.stores.crossshipment import VersionLedger
 __all__ = ["claim_state_dir", "run_worker"]
 
 
-def _serve_metrics(port: int) -> None:
+def _serve_metrics(host: str, port: int) -> None:
     """Expose /metrics; a busy port costs the metrics, never the worker."""
     import logging
 
@@ -33,11 +33,11 @@ def _serve_metrics(port: int) -> None:
 
     log = logging.getLogger("s321.worker")
     try:
-        server = metrics.serve_metrics(port)
+        server = metrics.serve_metrics(port, host)
     except OSError as exc:
-        log.warning("metrics endpoint not started on port %d: %s", port, exc.strerror)
+        log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc.strerror)
         return
-    log.warning("metrics at http://0.0.0.0:%d/metrics", server.server_port)
+    log.warning("metrics at http://%s:%d/metrics", host, server.server_port)
 
 
 def _serve_status(settings: Settings, decode: Any) -> None:
@@ -52,7 +52,7 @@ def _serve_status(settings: Settings, decode: Any) -> None:
         return
     try:
         server = serve_status(
-            settings.kafka_bootstrap,
+            settings.kafka(),
             settings.topic_prefix,
             decode,
             settings.status_host,
@@ -162,12 +162,13 @@ def run_worker(
             "are held until it is back",
             redis.redacted,
         )
-    counts = ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.partitions)
+    kafka = settings.kafka()
+    counts = ensure_topics(kafka, settings.topic_prefix, settings.partitions)
     inputs = counts[topics.topic_name(topics.MANIFEST, settings.topic_prefix)]
-    ensure_changelog(settings.kafka_bootstrap, settings.app_id, inputs)
+    ensure_changelog(kafka, settings.app_id, inputs)
     cfg = WorkerConfig(
         app_id=settings.app_id,
-        bootstrap=settings.kafka_bootstrap,
+        kafka=kafka,
         partitions=settings.partitions,
         data_dir=claim_state_dir(
             settings.data_dir / "worker" / settings.app_id,
@@ -185,7 +186,7 @@ def run_worker(
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     health = Health()
     app, _ = build_app(cfg, evaluator, ledger, serde, health)
-    _serve_metrics(settings.metrics_port)
+    _serve_metrics(settings.metrics_host, settings.metrics_port)
     _serve_status(settings, lambda value: serde.decode(value, Decision))
     _serve_health(health, settings.health_host, settings.health_port)
     try:

@@ -62,7 +62,8 @@ def main() -> None:
     parser.add_argument("--shipments", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=321)
     args = parser.parse_args()
-    bootstrap = Settings.from_env().kafka_bootstrap
+    kafka = Settings.from_env().kafka()
+    bootstrap = kafka.bootstrap
     cfg = GeneratorConfig(seed=args.seed, shipments=args.shipments)
 
     t0 = time.perf_counter()
@@ -78,8 +79,8 @@ def main() -> None:
     made: list[str] = []
     try:
         for p in prefixes:
-            made += ensure_topics(bootstrap, p, 8, topics.INPUTS)
-        ours = produce_records(records, bootstrap=bootstrap, prefix=prefixes[0])
+            made += ensure_topics(kafka, p, 8, topics.INPUTS)
+        ours = produce_records(records, kafka=kafka, prefix=prefixes[0])
         raw = [
             (
                 topics.topic_name(next(s for s in topics.INPUTS if s.base == r.topic), prefixes[1]),
@@ -93,7 +94,7 @@ def main() -> None:
         counts: dict[str, int] = {}
         e2e = produce_records(
             encode_events(_split(iter_stream(cfg), None, counts)),
-            bootstrap=bootstrap,
+            kafka=kafka,
             prefix=prefixes[2],
         )
         e2e_s = time.perf_counter() - t0

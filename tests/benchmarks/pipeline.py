@@ -77,7 +77,7 @@ def main() -> None:
     settings = Settings.from_env()
     plot_name = "pipeline-quick.png" if args.quick else "pipeline.png"
     cfg = BenchConfig(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka(),
         redis_url=settings.redis_url,
         data_dir=settings.data_dir,
         cache_dir=settings.cache_dir,

@@ -111,7 +111,7 @@ def test_worker_probes_and_volume_match_the_worker() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["data"] == config["S321_DATA_DIR"]
-    assert config["S321_KAFKA_CA_FILE"].startswith(mounts["kafka-tls"] + "/")
+    assert config["S321_KAFKA_SSL_CA_FILE"].startswith(mounts["kafka-tls"] + "/")
 
 
 def _strimzi_crd(cache: Path) -> dict[str, Any]:
@@ -197,3 +197,19 @@ def test_kubernetes_prometheus_config_is_valid() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_setting_in_the_config_map_and_secret_is_one_s321_reads() -> None:
+    """A misspelt or renamed setting in the ConfigMap or the Secret would be silently ignored by
+    the worker: every ``S321_*`` key there names a field of the settings object."""
+    from dataclasses import fields
+
+    from s321.settings import Settings
+
+    known = {f"S321_{f.name.upper()}" for f in fields(Settings)}
+    docs = {(d["kind"], d["metadata"]["name"]): d for _, d in _documents()}
+    config = docs["ConfigMap", "s321-config"]["data"]
+    secret = docs["Secret", "s321-secrets"]["stringData"]
+    used = {k for k in (*config, *secret) if k.startswith("S321_")}
+    assert used
+    assert used <= known, sorted(used - known)

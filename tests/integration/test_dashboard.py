@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from s321.kafka_config import KafkaClientConfig
 from s321.metrics import serve_metrics
 from s321.ops.dashboard import Dashboard
 from s321.ops.lag import measure_lag
@@ -160,6 +161,7 @@ def _rows(page: dict[str, Any]) -> dict[int, dict[str, str]]:
 
 
 def test_page_charts_live_lag_and_worker_figures_as_records_flow(
+    kafka: KafkaClientConfig,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     group_id: str,
@@ -177,14 +179,14 @@ def test_page_charts_live_lag_and_worker_figures_as_records_flow(
     worker.dead.labels(error_class="DecodeError").inc()
     worker.waiting.set(4)
 
-    board = Dashboard(kafka_bootstrap, group_id, [topic], [worker.url], interval_s=0.5).start()
+    board = Dashboard(kafka, group_id, [topic], [worker.url], interval_s=0.5).start()
     browser = _Browser(f"http://127.0.0.1:{board.port}/", tmp_path / "profile")
     try:
         socket_url = browser.page_socket()
         first = _watch(socket_url, lambda p: p["readings"] >= 2 and p["totalLag"] == "6")
 
         # The table and header show exactly what the lag computation gives for the group.
-        direct = measure_lag(kafka_bootstrap, group_id, [topic])
+        direct = measure_lag(kafka, group_id, [topic])
         taken = float(first["takenAt"])
         for p in direct.partitions:
             row = _rows(first)[p.partition]
@@ -220,7 +222,7 @@ def test_page_charts_live_lag_and_worker_figures_as_records_flow(
                 and p["charts"]["chart-decisions"]["RELEASE"]["last"] == 10
             ),
         )
-        direct = measure_lag(kafka_bootstrap, group_id, [topic])
+        direct = measure_lag(kafka, group_id, [topic])
         assert [(r["end"], r["lag"]) for _, r in sorted(_rows(moved).items())] == [
             (str(p.end), str(p.lag)) for p in direct.partitions
         ]

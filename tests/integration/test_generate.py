@@ -14,6 +14,7 @@ from s321.admin import ensure_topics
 from s321.cli import cli
 from s321.devtools.generator import GeneratorConfig, generate
 from s321.devtools.generator.produce import encode_events, produce_records
+from s321.kafka_config import KafkaClientConfig
 from s321.models import normalise_bill
 from s321.serialization import decode
 
@@ -55,14 +56,14 @@ def _read_all(bootstrap: str, group: str, names: list[str]) -> list[tuple[str, i
 
 
 def test_generated_events_reach_their_topics_and_decode(
-    kafka_bootstrap: str, unique: str, group_id: str
+    kafka: KafkaClientConfig, kafka_bootstrap: str, unique: str, group_id: str
 ) -> None:
     """A few hundred events land on the prefixed input topics, keyed and decodable."""
     prefix = f"{unique}."
     events = generate(GeneratorConfig(seed=9, shipments=150)).events
-    names = list(ensure_topics(kafka_bootstrap, prefix, 3, topics.INPUTS))
+    names = list(ensure_topics(kafka, prefix, 3, topics.INPUTS))
     try:
-        stats = produce_records(encode_events(events), bootstrap=kafka_bootstrap, prefix=prefix)
+        stats = produce_records(encode_events(events), kafka=kafka, prefix=prefix)
         assert stats.records == len(events)
         assert stats.failed == 0
         got = _read_all(kafka_bootstrap, group_id, names)
@@ -87,7 +88,7 @@ def test_generated_events_reach_their_topics_and_decode(
 
 
 def test_partitioners_place_keys_like_their_clients(
-    kafka_bootstrap: str, unique: str, group_id: str
+    kafka: KafkaClientConfig, kafka_bootstrap: str, unique: str, group_id: str
 ) -> None:
     """murmur2 and crc32 spread the same keys differently; each is stable per key."""
     events = generate(GeneratorConfig(seed=10, shipments=60, mix={"ordinary": 1.0})).events
@@ -96,11 +97,9 @@ def test_partitioners_place_keys_like_their_clients(
     try:
         for i, part in enumerate(("murmur2", "crc32")):
             prefix = f"{unique}.{i}."
-            names = list(ensure_topics(kafka_bootstrap, prefix, 6, topics.INPUTS))
+            names = list(ensure_topics(kafka, prefix, 6, topics.INPUTS))
             made += names
-            produce_records(
-                encode_events(events), bootstrap=kafka_bootstrap, prefix=prefix, partitioner=part
-            )
+            produce_records(encode_events(events), kafka=kafka, prefix=prefix, partitioner=part)
             got = _read_all(kafka_bootstrap, f"{group_id}-{i}", names)
             where: dict[bytes, set[int]] = {}
             for _, p, key, _ in got:

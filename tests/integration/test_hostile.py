@@ -26,6 +26,7 @@ import pytest
 from s321 import serialization, topics, validation
 from s321.core.routing import murmur2_partition
 from s321.devtools.demo import DemoReport, collect, compare, start_worker
+from s321.kafka_config import KafkaClientConfig
 from s321.models import DeadLetter, Decision, ManifestEvent
 from s321.worker import ensure_topics
 from tests.contract.bad_inputs import BAD_INPUTS
@@ -42,11 +43,13 @@ __all__: list[str] = []
 
 
 @pytest.fixture
-def run(kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path) -> Iterator[WorkerRun]:
+def run(
+    kafka: KafkaClientConfig, kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path
+) -> Iterator[WorkerRun]:
     """A worker run of the test's own (as in test_worker): topics made, workers and topics and
     Redis keys gone afterwards."""
-    ensure_topics(kafka_bootstrap, f"{unique}.", PARTITIONS)
-    r = WorkerRun(kafka_bootstrap, redis_url, unique, tmp_path)
+    ensure_topics(kafka, f"{unique}.", PARTITIONS)
+    r = WorkerRun(kafka, redis_url, unique, tmp_path)
     yield r
     for proc in r.procs:
         if proc.poll() is None:
@@ -288,7 +291,7 @@ def test_every_hostile_class_lands_where_it_should_and_valid_traffic_stays_exact
             for k, v in expect.items()
         },
     }
-    decisions, unmatched, _ = collect(run.bootstrap, run.prefix, waited, quiet_s=30, timeout_s=240)
+    decisions, unmatched, _ = collect(run.kafka, run.prefix, waited, quiet_s=30, timeout_s=240)
     dead = _dead_letters(run.bootstrap, run.prefix, len(poison), timeout_s=60)
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
     compare(truth, decisions, unmatched, 0, report)
@@ -388,7 +391,7 @@ def test_far_future_records_amid_live_traffic_move_no_clock(run: WorkerRun) -> N
     send(topics.MANIFEST, "WARM1", manifest("WARM1", at=warm))
     send(topics.PILOT, "WARM1", pilot("WARM1", at=warm))
     producer.flush(30)
-    assert _wait_for_decisions(run.bootstrap, run.prefix, 1, timeout_s=120) >= 1, run.log_tails()
+    assert _wait_for_decisions(run.kafka, run.prefix, 1, timeout_s=120) >= 1, run.log_tails()
 
     deadlines: dict[str, datetime] = {}  # missing-pilot shipments -> their deadline
     partnered: list[str] = []  # pilot (or Type 86) first, then the manifest (and pilot) 6 s later
@@ -434,9 +437,7 @@ def test_far_future_records_amid_live_traffic_move_no_clock(run: WorkerRun) -> N
     producer.flush(30)
 
     expected = {k: SimpleNamespace(outcome="DECIDED") for k in [*deadlines, *partnered]}
-    decisions, unmatched, _ = collect(
-        run.bootstrap, run.prefix, expected, quiet_s=20, timeout_s=120
-    )
+    decisions, unmatched, _ = collect(run.kafka, run.prefix, expected, quiet_s=20, timeout_s=120)
     assert unmatched == {}, f"false unmatched reports: {sorted(unmatched)[:10]}"
     missing = [k for k in [*deadlines, *partnered] if k not in decisions]
     assert not missing, (

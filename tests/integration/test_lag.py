@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 
 from s321.devtools.stack import Stack
 from s321.errors import ConfigError
+from s321.kafka_config import KafkaClientConfig
 from s321.ops.lag import LagProbe, LagReport, measure_lag
 
 GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
@@ -84,6 +85,7 @@ def _by_partition(report: LagReport) -> dict[int, tuple[int | None, int, int, fl
 
 
 def test_lag_agrees_with_kafkas_consumer_group_tool(
+    kafka: KafkaClientConfig,
     stack: Stack,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
@@ -98,9 +100,9 @@ def test_lag_agrees_with_kafkas_consumer_group_tool(
         offsets=[TopicPartition(topic, p, o) for p, o in COMMITS.items()], asynchronous=False
     )
 
-    before = measure_lag(kafka_bootstrap, group_id, [topic])
+    before = measure_lag(kafka, group_id, [topic])
     table = _tool_table(stack, kafka_bootstrap, group_id, topic)
-    after = measure_lag(kafka_bootstrap, group_id, [topic])
+    after = measure_lag(kafka, group_id, [topic])
 
     assert _by_partition(before).keys() == table.keys() == {0, 1, 2}
     assert [(p.committed, p.end, p.lag) for p in before.partitions] == [
@@ -120,6 +122,7 @@ def test_lag_agrees_with_kafkas_consumer_group_tool(
 
 
 def test_time_lag_is_the_age_of_the_record_at_the_committed_offset(
+    kafka: KafkaClientConfig,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     group_id: str,
@@ -134,7 +137,7 @@ def test_time_lag_is_the_age_of_the_record_at_the_committed_offset(
         offsets=[TopicPartition(topic, p, o) for p, o in COMMITS.items()], asynchronous=False
     )
     now = time.time()
-    with LagProbe(kafka_bootstrap, clock=lambda: now) as probe:
+    with LagProbe(kafka, clock=lambda: now) as probe:
         first = _by_partition(probe.measure(group_id, [topic]))
     assert first[0][3] == pytest.approx(now - _stamp(0, 4) / 1000, abs=1e-6)
     assert first[1][3] == 0.0
@@ -142,7 +145,7 @@ def test_time_lag_is_the_age_of_the_record_at_the_committed_offset(
     assert first[0][3] > 3500
 
     # Ten minutes on with nothing consumed, every lagging partition is ten minutes staler.
-    with LagProbe(kafka_bootstrap, clock=lambda: now + 600) as probe:
+    with LagProbe(kafka, clock=lambda: now + 600) as probe:
         later = _by_partition(probe.measure(group_id, [topic]))
     assert later[0][3] == pytest.approx(first[0][3] + 600, abs=1e-6)
     assert later[2][3] == pytest.approx(first[2][3] + 600, abs=1e-6)
@@ -151,12 +154,13 @@ def test_time_lag_is_the_age_of_the_record_at_the_committed_offset(
     # Processing three more records on partition 0 makes its oldest record 3 s younger.
     admin_consumer.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
     admin_consumer.close()
-    with LagProbe(kafka_bootstrap, clock=lambda: now) as probe:
+    with LagProbe(kafka, clock=lambda: now) as probe:
         moved = _by_partition(probe.measure(group_id, [topic]))
     assert moved[0] == (7, 10, 3, pytest.approx(first[0][3] - 3, abs=1e-6))
 
 
 def test_partition_without_commit_counts_from_earliest_retained_record(
+    kafka: KafkaClientConfig,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     group_id: str,
@@ -168,13 +172,14 @@ def test_partition_without_commit_counts_from_earliest_retained_record(
     for fut in admin.delete_records([TopicPartition(topic, 0, 2)]).values():
         fut.result(timeout=30)
     now = time.time()
-    report = measure_lag(kafka_bootstrap, group_id, [topic], clock=lambda: now)
+    report = measure_lag(kafka, group_id, [topic], clock=lambda: now)
     (only,) = report.partitions
     assert (only.committed, only.end, only.lag) == (None, 5, 3)
     assert only.time_lag_s == pytest.approx(now - _stamp(0, 2) / 1000, abs=1e-6)
 
 
 def test_caught_up_and_empty_partitions_have_zero_time_lag(
+    kafka: KafkaClientConfig,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     group_id: str,
@@ -187,7 +192,7 @@ def test_caught_up_and_empty_partitions_have_zero_time_lag(
     )
     consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
     consumer.close()
-    report = measure_lag(kafka_bootstrap, group_id, [topic])
+    report = measure_lag(kafka, group_id, [topic])
     assert [(p.committed, p.end, p.lag, p.time_lag_s) for p in report.partitions] == [
         (3, 3, 0, 0.0),
         (None, 0, 0, 0.0),
@@ -195,20 +200,20 @@ def test_caught_up_and_empty_partitions_have_zero_time_lag(
     assert report.max_time_lag_s == 0.0
 
 
-def test_missing_topic_is_a_config_error(kafka_bootstrap: str, unique: str) -> None:
+def test_missing_topic_is_a_config_error(kafka: KafkaClientConfig, unique: str) -> None:
     """Asking about a topic the broker does not have fails with a message naming it."""
     with pytest.raises(ConfigError, match=f"no-such-{unique}"):
-        measure_lag(kafka_bootstrap, "g", [f"no-such-{unique}"])
+        measure_lag(kafka, "g", [f"no-such-{unique}"])
 
 
 def test_one_probe_gives_the_same_answer_on_every_reading(
-    kafka_bootstrap: str, new_topic: Callable[..., str], group_id: str
+    kafka: KafkaClientConfig, kafka_bootstrap: str, new_topic: Callable[..., str], group_id: str
 ) -> None:
     """Repeated readings with one probe (as --watch and --serve take them) keep finding records."""
     topic = new_topic(partitions=2)
     _produce(kafka_bootstrap, topic, {0: 3, 1: 2})
     now = time.time()
-    with LagProbe(kafka_bootstrap, clock=lambda: now, timeout_s=20) as probe:
+    with LagProbe(kafka, clock=lambda: now, timeout_s=20) as probe:
         readings = [_by_partition(probe.measure(group_id, [topic])) for _ in range(3)]
     assert readings[0] == readings[1] == readings[2]
     assert readings[0][0] == (None, 3, 3, pytest.approx(now - _stamp(0, 0) / 1000, abs=1e-6))

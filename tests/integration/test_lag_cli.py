@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from s321.cli import cli
+from s321.kafka_config import KafkaClientConfig
 from s321.ops.lag import input_topics, measure_lag
 
 
@@ -93,13 +94,17 @@ def test_lag_table_lists_each_partition_and_totals(
 
 
 def test_lag_serve_exports_the_figures_as_prometheus_metrics(
-    kafka_bootstrap: str, new_topic: Callable[..., str], group_id: str, tmp_path: Path
+    kafka: KafkaClientConfig,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    group_id: str,
+    tmp_path: Path,
 ) -> None:
     """``s321 lag --serve`` answers /metrics with the same lag a direct reading gives."""
     topic = new_topic(partitions=2)
     _fill(kafka_bootstrap, topic, {0: 3, 1: 6})
     _commit(kafka_bootstrap, group_id, {(topic, 1): 2})
-    expected = measure_lag(kafka_bootstrap, group_id, [topic])
+    expected = measure_lag(kafka, group_id, [topic])
     s321 = Path(sys.executable).with_name("s321")
     log = tmp_path / "serve.out"
     with log.open("w") as out:

@@ -18,6 +18,7 @@ from s321 import serialization, topics
 from s321.cli import cli
 from s321.devtools.demo import collect, run_demo
 from s321.devtools.stack import RegistryService
+from s321.kafka_config import KafkaClientConfig
 from tests.integration.test_worker import WorkerRun
 
 DECISION_SUBJECT = f"{serialization.NAMESPACE}.Decision"
@@ -62,13 +63,16 @@ def _raw_decisions(bootstrap: str, prefix: str, at_least: int, timeout_s: float)
 
 
 def test_the_demo_runs_exactly_on_the_registry_wire_format(
-    kafka_bootstrap: str, redis_url: str, tmp_path: Path, schema_registry: RegistryService
+    kafka: KafkaClientConfig,
+    redis_url: str,
+    tmp_path: Path,
+    schema_registry: RegistryService,
 ) -> None:
     """With a registry URL, the demo's traffic, its worker and its reader all use the registry:
     the worker registers the decision schema, and every shipment is decided as ground truth
     says."""
     report = run_demo(
-        kafka_bootstrap, redis_url, tmp_path, 120, seed=17, partitions=4, progress=False,
+        kafka, redis_url, tmp_path, 120, seed=17, partitions=4, progress=False,
         registry_url=schema_registry.url,
     )  # fmt: skip
     assert report.ok, report.lines()
@@ -83,6 +87,7 @@ def test_the_demo_runs_exactly_on_the_registry_wire_format(
 
 
 def test_generate_worker_and_explain_use_the_registry(
+    kafka: KafkaClientConfig,
     kafka_bootstrap: str,
     redis_url: str,
     unique: str,
@@ -91,7 +96,7 @@ def test_generate_worker_and_explain_use_the_registry(
 ) -> None:
     """``s321 generate`` produces registry-framed records, the worker writes registry-framed
     decisions (schema id of ``Decision`` in the registry) and ``s321 explain`` reads them."""
-    run = WorkerRun(kafka_bootstrap, redis_url, unique, tmp_path)
+    run = WorkerRun(kafka, redis_url, unique, tmp_path)
     env = {**run.env(tmp_path / "data"), "S321_SCHEMA_REGISTRY_URL": schema_registry.url}
     truth_file = tmp_path / "truth.jsonl"
     result = CliRunner().invoke(
@@ -110,7 +115,7 @@ def test_generate_worker_and_explain_use_the_registry(
     try:
         expected = {t["key"]: SimpleNamespace(**t) for t in decided}
         decisions, _, dead = collect(
-            kafka_bootstrap, run.prefix, expected, quiet_s=30, timeout_s=120, serde=serde
+            kafka, run.prefix, expected, quiet_s=30, timeout_s=120, serde=serde
         )
     finally:
         run.procs.remove(worker)

@@ -26,6 +26,7 @@ from s321.admin import ensure_topics
 from s321.core.routing import murmur2_partition
 from s321.devtools.demo import DemoReport, collect, compare, start_worker, stop_worker
 from s321.devtools.generator.scenarios import Event, GeneratorConfig, Traffic, generate
+from s321.kafka_config import KafkaClientConfig, as_env, confluent
 
 PARTITIONS = 4
 WORKER_ARGS = ("--idle-speedup", "7200", *os.environ.get("S321_TEST_WORKER_ARGS", "").split())
@@ -35,12 +36,16 @@ WORKER_ARGS = ("--idle-speedup", "7200", *os.environ.get("S321_TEST_WORKER_ARGS"
 class WorkerRun:
     """One test's worker processes and the names they share."""
 
-    bootstrap: str
+    kafka: KafkaClientConfig
     redis_url: str
     unique: str
     tmp_path: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
 
     @property
     def prefix(self) -> str:
@@ -52,17 +57,21 @@ class WorkerRun:
             "S321_APP_ID": self.unique,
             "S321_PARTITIONS": str(PARTITIONS),
             "S321_DATA_DIR": str(data_dir),
-            "S321_KAFKA_BOOTSTRAP": self.bootstrap,
+            **as_env(self.kafka),
             "S321_REDIS_URL": self.redis_url,
         }
 
     def start(
-        self, data_dir: Path | None = None, extra_env: dict[str, str] | None = None
+        self,
+        data_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         """Start one more worker (by default on the test's own data directory)."""
         data_dir = data_dir or self.tmp_path / "data"
         log = data_dir / f"worker-{len(self.procs) + 1}.log"
-        proc = start_worker({**self.env(data_dir), **(extra_env or {})}, log, *WORKER_ARGS)
+        env = {**self.env(data_dir), **(extra_env or {})}
+        proc = start_worker(env, log, *WORKER_ARGS, *extra_args)
         self.procs.append(proc)
         self.logs.append(log)
         return proc
@@ -76,11 +85,13 @@ class WorkerRun:
 
 
 @pytest.fixture
-def run(kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path) -> Iterator[WorkerRun]:
+def run(
+    kafka: KafkaClientConfig, kafka_bootstrap: str, redis_url: str, unique: str, tmp_path: Path
+) -> Iterator[WorkerRun]:
     """A worker run with the input topics created; stops its workers and removes its topics and
     Redis keys afterwards."""
-    ensure_topics(kafka_bootstrap, f"{unique}.", PARTITIONS)
-    r = WorkerRun(kafka_bootstrap, redis_url, unique, tmp_path)
+    ensure_topics(kafka, f"{unique}.", PARTITIONS)
+    r = WorkerRun(kafka, redis_url, unique, tmp_path)
     yield r
     for proc in r.procs:
         if proc.poll() is None:
@@ -133,7 +144,7 @@ def _perturb(events: Sequence[Event], seed: int, window: int, resend: float) -> 
 
 
 def _produce(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     events: Sequence[Event],
     partitioner: dict[topics.TopicSpec, str] | None = None,
@@ -145,7 +156,7 @@ def _produce(
     def producer(name: str) -> Producer:
         return Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **confluent(kafka),
                 "linger.ms": 10,
                 "enable.idempotence": True,
                 "partitioner": name,
@@ -167,13 +178,15 @@ def _produce(
         assert p.flush(60) == 0, "some records were not delivered"
 
 
-def _wait_for_decisions(bootstrap: str, prefix: str, at_least: int, timeout_s: float) -> int:
+def _wait_for_decisions(
+    kafka: KafkaClientConfig, prefix: str, at_least: int, timeout_s: float
+) -> int:
     """Block until ``at_least`` committed decisions are on the decisions topic; their count."""
     from confluent_kafka import Consumer
 
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent(kafka),
             "group.id": f"{prefix}probe-{time.time()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -198,7 +211,7 @@ def _check(
     one) and assert none is lost, duplicated or different from ground truth."""
     truth = traffic.truth_by_key()
     decisions, unmatched, dead = collect(
-        run.bootstrap, run.prefix, truth, quiet_s=quiet_s, timeout_s=timeout_s
+        run.kafka, run.prefix, truth, quiet_s=quiet_s, timeout_s=timeout_s
     )
     report = DemoReport(shipments=len(truth), events=len(traffic.events))
     compare(truth, decisions, unmatched, dead, report)
@@ -232,7 +245,7 @@ def test_reordered_and_resent_traffic_gets_one_decision_per_version(run: WorkerR
     decision per shipment version, each shipment's newest equal to ground truth."""
     traffic = _traffic(1500, seed=11)
     run.start()
-    _produce(run.bootstrap, run.prefix, _perturb(traffic.events, seed=11, window=8, resend=0.03))
+    _produce(run.kafka, run.prefix, _perturb(traffic.events, seed=11, window=8, resend=0.03))
     _check(run, traffic)
 
 
@@ -246,13 +259,13 @@ def test_killed_worker_is_replaced_without_loss_or_duplicates(run: WorkerRun, wh
     cut = len(traffic.events) * 3 // 5
     assert len(_straddling(traffic.events, cut)) >= 5, "the kill would split no shipment"
     first = run.start()
-    _produce(run.bootstrap, run.prefix, traffic.events[:cut])
-    seen = _wait_for_decisions(run.bootstrap, run.prefix, 50, timeout_s=90)
+    _produce(run.kafka, run.prefix, traffic.events[:cut])
+    seen = _wait_for_decisions(run.kafka, run.prefix, 50, timeout_s=90)
     assert seen >= 50, f"the first worker made only {seen} decisions\n{run.log_tails()}"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     run.start(None if where == "same data directory" else run.tmp_path / "fresh")
-    _produce(run.bootstrap, run.prefix, traffic.events[cut:])
+    _produce(run.kafka, run.prefix, traffic.events[cut:])
     # the killed member keeps its partitions until its session (10 s here) expires
     _check(run, traffic, timeout_s=180, quiet_s=90)
 
@@ -264,13 +277,13 @@ def test_worker_joining_and_leaving_mid_run_changes_nothing(run: WorkerRun) -> N
     traffic = _traffic(500, seed=13, days=1)
     thirds = [len(traffic.events) * i // 3 for i in range(4)]
     run.start()
-    _produce(run.bootstrap, run.prefix, traffic.events[: thirds[1]])
+    _produce(run.kafka, run.prefix, traffic.events[: thirds[1]])
     second = run.start(run.tmp_path / "second")
-    _produce(run.bootstrap, run.prefix, traffic.events[thirds[1] : thirds[2]])
-    _wait_for_decisions(run.bootstrap, run.prefix, len(traffic.truth) // 3, timeout_s=90)
+    _produce(run.kafka, run.prefix, traffic.events[thirds[1] : thirds[2]])
+    _wait_for_decisions(run.kafka, run.prefix, len(traffic.truth) // 3, timeout_s=90)
     stop_worker(second)
     assert second.returncode is not None
-    _produce(run.bootstrap, run.prefix, traffic.events[thirds[2] :])
+    _produce(run.kafka, run.prefix, traffic.events[thirds[2] :])
     _check(run, traffic, timeout_s=180)
 
 
@@ -284,7 +297,7 @@ def test_java_and_librdkafka_partitioners_still_correlate(run: WorkerRun) -> Non
     ), "no pilot record lands off its home partition: the test would prove nothing"
     run.start()
     _produce(
-        run.bootstrap,
+        run.kafka,
         run.prefix,
         traffic.events,
         {topics.MANIFEST: "murmur2_random", topics.PILOT: "consistent_random"},
@@ -308,7 +321,7 @@ def test_worker_serves_prometheus_metrics_of_what_it_did(run: WorkerRun) -> None
         port = sock.getsockname()[1]
     run.start(extra_env={"S321_METRICS_PORT": str(port)})
     traffic = _traffic(60, seed=11)
-    _produce(run.bootstrap, run.prefix, traffic.events)
+    _produce(run.kafka, run.prefix, traffic.events)
     _check(run, traffic)
 
     def sample(text: str, name: str) -> float:

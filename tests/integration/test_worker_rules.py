@@ -26,6 +26,7 @@ from s321.devtools.demo import start_worker
 from s321.devtools.generator import world
 from s321.devtools.generator.scenarios import GeneratorConfig, Traffic, generate
 from s321.entry_number import make_entry_number
+from s321.kafka_config import KafkaClientConfig
 from s321.models import Decision, Entry86, Entry86Line, EventHeader, ManifestEvent, Outcome
 from s321.regime import EASTERN, default_regimes
 from s321.rules import ENTRY_ACTION, ENTRY_MISSING, ENTRY_PENDING, TYPE86_ACTION, default_ruleset
@@ -149,7 +150,7 @@ class _Run:
         self.prefix = f"{unique}."
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / "worker.log"
-        ensure_topics(bootstrap, self.prefix, PARTITIONS)
+        ensure_topics(KafkaClientConfig(bootstrap), self.prefix, PARTITIONS)
         self.decisions = _Decisions(bootstrap, self.prefix)
 
     @property

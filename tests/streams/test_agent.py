@@ -14,6 +14,7 @@ from s321.streams.app import WorkerConfig, build_app
 from s321.streams.delivery import _SideProducer
 
 from s321 import serialization, topics
+from s321.kafka_config import KafkaClientConfig
 from s321.models import DeadLetter, Decision, Outcome
 from tests.factories import PerRecord, manifest, pilot, value_rule
 
@@ -21,7 +22,7 @@ from tests.factories import PerRecord, manifest, pilot, value_rule
 def _app(tmp_path: Path) -> Any:
     cfg = WorkerConfig(
         app_id="agent-test",
-        bootstrap="127.0.0.1:1",
+        kafka=KafkaClientConfig("127.0.0.1:1"),
         partitions=1,
         data_dir=tmp_path,
         store="memory://",

@@ -8,6 +8,8 @@ from confluent_kafka import Producer
 from faust.types import TP
 from s321.streams.continuity import _Offsets
 
+from s321.kafka_config import KafkaClientConfig
+
 
 def _transactions(bootstrap: str, topic: str, unique: str) -> None:
     """Offsets 0-1 committed (marker 2), 3-4 aborted (marker 5), 6 committed (marker 7)."""
@@ -25,7 +27,7 @@ def _transactions(bootstrap: str, topic: str, unique: str) -> None:
 
 
 def test_first_readable_offset_skips_markers_and_follows_the_isolation_level(
-    kafka_bootstrap: str, new_topic: Callable[..., str], unique: str
+    kafka: KafkaClientConfig, kafka_bootstrap: str, new_topic: Callable[..., str], unique: str
 ) -> None:
     """From a transaction marker the first record is the next one; from an aborted record it is
     that record for a read-uncommitted worker and the next committed one for a read-committed
@@ -33,8 +35,8 @@ def test_first_readable_offset_skips_markers_and_follows_the_isolation_level(
     topic = new_topic()
     _transactions(kafka_bootstrap, topic, unique)
     tp = TP(topic, 0)
-    plain = _Offsets(kafka_bootstrap, f"g-{unique}", "read_uncommitted")
-    committed = _Offsets(kafka_bootstrap, f"g-{unique}", "read_committed")
+    plain = _Offsets(kafka, f"g-{unique}", "read_uncommitted")
+    committed = _Offsets(kafka, f"g-{unique}", "read_committed")
     assert plain.first(tp, 0) == 0
     assert plain.first(tp, 2) == 3, "offset 2 is a commit marker"
     assert plain.first(tp, 3) == 3

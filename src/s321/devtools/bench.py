@@ -56,6 +56,7 @@ from s321 import serialization, topics
 from s321.devtools.generator.ocf import WireRecord, read_records, write_records
 from s321.devtools.generator.scenarios import Expected
 from s321.devtools.stats import percentile
+from s321.kafka_config import KafkaClientConfig, as_env, confluent
 
 __all__ = [
     "BenchConfig",
@@ -221,7 +222,7 @@ def cost_shares(collapsed: Iterable[str]) -> dict[str, float]:
 class BenchConfig:
     """What to measure, as plain values (the CLI builds it from options and settings)."""
 
-    bootstrap: str
+    kafka: KafkaClientConfig
     redis_url: str
     data_dir: Path
     cache_dir: Path
@@ -499,10 +500,12 @@ def _topic(spec: topics.TopicSpec, prefix: str) -> str:
 _INPUT_BY_BASE = {s.base: s for s in topics.INPUTS}
 
 
-def _preload(bootstrap: str, prefix: str, records: Iterable[WireRecord]) -> tuple[int, float]:
+def _preload(
+    kafka: KafkaClientConfig, prefix: str, records: Iterable[WireRecord]
+) -> tuple[int, float]:
     from s321.devtools.generator.produce import produce_records
 
-    stats = produce_records(records, bootstrap=bootstrap, prefix=prefix)
+    stats = produce_records(records, kafka=kafka, prefix=prefix)
     if stats.failed:
         raise RuntimeError(f"{stats.failed} records were not delivered while preloading")
     return stats.records, stats.rate
@@ -523,7 +526,7 @@ class _Reader:
     """Reads decisions, unmatched reports and dead letters (read_committed) in a thread,
     keeping raw values with their broker and read times; decoding happens afterwards."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
+    def __init__(self, kafka: KafkaClientConfig, prefix: str) -> None:
         from s321.devtools.demo import answers_consumer
 
         self.answers: list[_Answer] = []
@@ -532,7 +535,7 @@ class _Reader:
         self.last_new = time.monotonic()
         self._stop = threading.Event()
         self._consumer, self._names = answers_consumer(
-            bootstrap,
+            kafka,
             prefix,
             f"{prefix}bench-reader-{uuid.uuid4().hex[:6]}",
             **{"fetch.wait.max.ms": 10},
@@ -602,7 +605,7 @@ def _worker_env(cfg: BenchConfig, prefix: str, app_id: str, data_dir: Path) -> d
     return {
         "S321_TOPIC_PREFIX": prefix,
         "S321_APP_ID": app_id,
-        "S321_KAFKA_BOOTSTRAP": cfg.bootstrap,
+        **as_env(cfg.kafka),
         "S321_REDIS_URL": cfg.redis_url,
         "S321_PARTITIONS": str(cfg.partitions),
         "S321_DATA_DIR": str(data_dir),
@@ -639,7 +642,7 @@ class _Run:
     def topics(self, phase: str) -> None:
         from s321.admin import ensure_topics
 
-        ensure_topics(self.cfg.bootstrap, self.prefix(phase), self.cfg.partitions)
+        ensure_topics(self.cfg.kafka, self.prefix(phase), self.cfg.partitions)
 
     def worker(
         self, phase: str, *extra: str, data: str = "data", log_name: str = "worker"
@@ -670,7 +673,7 @@ class _Run:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        admin = AdminClient({"bootstrap.servers": self.cfg.bootstrap})
+        admin = AdminClient(confluent(self.cfg.kafka))
         mine = [t for t in admin.list_topics(timeout=15).topics if t.startswith(self.run)]
         if mine:
             for fut in admin.delete_topics(mine).values():
@@ -716,9 +719,9 @@ def _backlog_phase(
     its answer; returns the steady decision rate, the (still running) workers and the reader."""
     r.topics(phase)
     t0 = time.monotonic()
-    sent, rate = _preload(r.cfg.bootstrap, r.prefix(phase), read_records(traffic.records))
+    sent, rate = _preload(r.cfg.kafka, r.prefix(phase), read_records(traffic.records))
     r.log(f"[{phase}] preloaded {sent:,} events in {time.monotonic() - t0:.1f}s ({rate:,.0f}/s)")
-    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    reader = _Reader(r.cfg.kafka, r.prefix(phase))
     t0 = time.monotonic()
     busy0 = _machine_cpu_s()
     procs = [
@@ -746,20 +749,18 @@ def _ceiling(r: _Run, phase: str, traffic: CachedTraffic) -> float:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # exported at runtime, not in the stubs
 
     out_topic = f"{r.prefix(phase)}ceiling"
-    admin = AdminClient({"bootstrap.servers": r.cfg.bootstrap})
+    admin = AdminClient(confluent(r.cfg.kafka))
     admin.create_topics([NewTopic(out_topic, num_partitions=r.cfg.partitions)])[out_topic].result(
         timeout=30
     )
     consumer = Consumer(
         {
-            "bootstrap.servers": r.cfg.bootstrap,
+            **confluent(r.cfg.kafka),
             "group.id": f"{r.prefix(phase)}ceiling",
             "enable.auto.commit": False,
         }
     )
-    producer = Producer(
-        {"bootstrap.servers": r.cfg.bootstrap, "linger.ms": 5, "compression.type": "lz4"}
-    )
+    producer = Producer({**confluent(r.cfg.kafka), "linger.ms": 5, "compression.type": "lz4"})
     consumer.assign(
         [
             TopicPartition(_topic(s, r.prefix(phase)), p, OFFSET_BEGINNING)
@@ -799,7 +800,7 @@ def _ceiling(r: _Run, phase: str, traffic: CachedTraffic) -> float:
 
 
 def _paced_produce(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     slices: Sequence[tuple[Sequence[WireRecord], float]],
     pause_s: float,
@@ -810,7 +811,7 @@ def _paced_produce(
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent(kafka),
             "partitioner": "murmur2_random",
             "linger.ms": 1,
             "acks": 1,
@@ -858,17 +859,17 @@ def _latency_phase(r: _Run, traffic: CachedTraffic, max_sps: float, report: Benc
         rate = max(1.0, load * max_sps * per_shipment)
         slices.append((records[bounds[i] : bounds[i + 1]], rate))
         report.offered_sps[f"{load:.0%}"] = round(load * max_sps, 1)
-    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    reader = _Reader(r.cfg.kafka, r.prefix(phase))
     proc = r.worker(phase, "--idle-speedup", "7200", data="data-latency")
     try:
         # warm-up: the worker joins, recovers (nothing) and decides the first shipments
-        sent = _paced_produce(r.cfg.bootstrap, r.prefix(phase), slices[:1], 0)
+        sent = _paced_produce(r.cfg.kafka, r.prefix(phase), slices[:1], 0)
         deadline = time.monotonic() + 180
         while len(reader.keys) < 10 and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(3)
         t0 = time.monotonic()
-        later = _paced_produce(r.cfg.bootstrap, r.prefix(phase), slices[1:], pause_s=3)
+        later = _paced_produce(r.cfg.kafka, r.prefix(phase), slices[1:], pause_s=3)
         sent.update({k: (ts, i + 1) for k, (ts, i) in later.items()})
         report.seconds["latency_offered"] = round(time.monotonic() - t0, 1)
         reader.wait(traffic.truth, quiet_s=60, timeout_s=1800)
@@ -955,14 +956,14 @@ def _million_phase(r: _Run, report: BenchReport) -> None:
     template = next(iter(encode_events([replace(first, value=pilot)]))).value
     t0 = time.monotonic()
     sent, _ = _preload(
-        r.cfg.bootstrap, r.prefix(phase),
+        r.cfg.kafka, r.prefix(phase),
         _waiting_pilots(template, first.key, pilot.header.event_id, r.cfg.waiting),
     )  # fmt: skip
     r.log(f"[{phase}] preloaded {sent:,} waiting pilots in {time.monotonic() - t0:.0f}s")
     group = f"{r.run}-{phase}"
     proc = r.worker(phase, data="data-million")
     t0 = time.monotonic()
-    with LagProbe(r.cfg.bootstrap) as probe:
+    with LagProbe(r.cfg.kafka) as probe:
         while time.monotonic() - t0 < 1800:
             time.sleep(5)
             with contextlib.suppress(Exception):
@@ -977,14 +978,14 @@ def _million_phase(r: _Run, report: BenchReport) -> None:
     report.rss_mb["million_waiting_now"] = round(mem["rss"], 1)
     r.log(f"[{phase}] read in {report.seconds['million_read']:.0f}s; peak RSS {mem['hwm']:.0f} MB")
     probes = _probe_shipments(r.cfg.seed + 7)
-    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    reader = _Reader(r.cfg.kafka, r.prefix(phase))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = time.monotonic()
     replacement = r.worker(phase, data="data-million", log_name="replacement")
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": r.cfg.bootstrap, "partitioner": "murmur2_random"})
+    producer = Producer({**confluent(r.cfg.kafka), "partitioner": "murmur2_random"})
     names = {base: _topic(spec, r.prefix(phase)) for base, spec in _INPUT_BY_BASE.items()}
     recovered: float | None = None
     try:
@@ -1060,7 +1061,7 @@ def _machine(cfg: BenchConfig) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "kafka": KAFKA_VERSION,
-        "bootstrap": cfg.bootstrap,
+        "bootstrap": cfg.kafka.bootstrap,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -1134,8 +1135,8 @@ def _profile_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None
     (apart from the measured phases, so the profiler's cost is in no figure)."""
     phase = "profile"
     r.topics(phase)
-    _preload(r.cfg.bootstrap, r.prefix(phase), read_records(backlog.records))
-    reader = _Reader(r.cfg.bootstrap, r.prefix(phase))
+    _preload(r.cfg.kafka, r.prefix(phase), read_records(backlog.records))
+    reader = _Reader(r.cfg.kafka, r.prefix(phase))
     proc = r.worker(phase, "--idle-speedup", "7200", data="data-profile")
     try:
         deadline = time.monotonic() + 180

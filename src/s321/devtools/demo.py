@@ -19,6 +19,7 @@ from typing import Any
 
 from s321 import serialization, topics
 from s321.devtools.stats import percentile
+from s321.kafka_config import KafkaClientConfig, as_env, confluent
 from s321.models import DeadLetter, Decision
 
 __all__ = ["DemoReport", "collect", "run_demo", "start_worker"]
@@ -117,7 +118,7 @@ def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
 
 
 def answers_consumer(
-    bootstrap: str, prefix: str, group: str, **config: object
+    kafka: KafkaClientConfig, prefix: str, group: str, **config: object
 ) -> tuple[Any, dict[str, topics.TopicSpec]]:
     """A consumer of a deployment's answers (decisions, unmatched reports and dead letters),
     read-committed from their start under a group of its own that never commits, subscribed;
@@ -130,7 +131,7 @@ def answers_consumer(
     }
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent(kafka),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -143,7 +144,7 @@ def answers_consumer(
 
 
 def collect(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     expected: dict[str, Any],
     *,
@@ -156,7 +157,7 @@ def collect(
     expected shipment has a final answer, or nothing new came for ``quiet_s`` seconds
     (``serde``: the deployment's wire format; single-object encoding by default)."""
     serde = serde or serialization.serializer()
-    consumer, names = answers_consumer(bootstrap, prefix, f"{prefix}demo-reader-{time.time()}")
+    consumer, names = answers_consumer(kafka, prefix, f"{prefix}demo-reader-{time.time()}")
     decisions: dict[str, list[Decision]] = {}
     unmatched: dict[str, DeadLetter] = {}
     dead = 0
@@ -296,7 +297,7 @@ def compare(
 
 
 def run_demo(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     redis_url: str,
     data_dir: Path,
     shipments: int,
@@ -306,7 +307,7 @@ def run_demo(
     registry_url: str = "",
     registry_auth: str = "",
 ) -> DemoReport:
-    """Run the demo end to end on the stack at ``bootstrap`` / ``redis_url``; with
+    """Run the demo end to end on the stack at ``kafka`` / ``redis_url``; with
     ``registry_url``, its traffic, worker and reader use that schema registry's wire format."""
     from s321.admin import ensure_topics
     from s321.devtools.generator.scenarios import GeneratorConfig, generate
@@ -314,11 +315,11 @@ def run_demo(
     t0 = time.monotonic()
     run = f"demo{int(time.time())}"
     prefix = f"{run}."
-    ensure_topics(bootstrap, prefix, partitions)
+    ensure_topics(kafka, prefix, partitions)
     env = {
         "S321_TOPIC_PREFIX": prefix,
         "S321_APP_ID": run,
-        "S321_KAFKA_BOOTSTRAP": bootstrap,
+        **as_env(kafka),
         "S321_REDIS_URL": redis_url,
         "S321_PARTITIONS": str(partitions),
         "S321_DATA_DIR": str(data_dir),
@@ -329,10 +330,10 @@ def run_demo(
     worker = start_worker(env, data_dir / "demo" / f"{run}.log", "--idle-speedup", "7200")
     try:
         traffic = generate(GeneratorConfig(seed=seed, shipments=shipments))
-        _produce(bootstrap, prefix, traffic.events, progress, serde)
+        _produce(kafka, prefix, traffic.events, progress, serde)
         truth = traffic.truth_by_key()
         decisions, unmatched, dead = collect(
-            bootstrap, prefix, truth, quiet_s=60, timeout_s=3600, progress=progress, serde=serde
+            kafka, prefix, truth, quiet_s=60, timeout_s=3600, progress=progress, serde=serde
         )
     finally:
         stop_worker(worker)
@@ -344,14 +345,18 @@ def run_demo(
 
 
 def _produce(
-    bootstrap: str, prefix: str, events: Any, progress: bool, serde: serialization.Serializer
+    kafka: KafkaClientConfig,
+    prefix: str,
+    events: Any,
+    progress: bool,
+    serde: serialization.Serializer,
 ) -> None:
     from confluent_kafka import Producer
     from tqdm import tqdm
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent(kafka),
             "linger.ms": 20,
             "compression.type": "lz4",
             "enable.idempotence": True,

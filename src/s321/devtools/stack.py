@@ -34,20 +34,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 from s321.errors import MissingToolError, StackError
-from s321.settings import Settings
+from s321.kafka_config import KafkaClientConfig, confluent
+from s321.settings import Secret, Settings
 
 __all__ = [
     "REGISTRY_VERSION",
+    "SECURE_ADMIN",
+    "SECURE_WORKER",
     "KafkaService",
     "RedisService",
     "RegistryService",
+    "SecureKafkaService",
     "ServiceStatus",
     "Stack",
     "StackConfig",
+    "worker_acls",
 ]
 
 _MAVEN_LOG4J = "2.24.3"
@@ -70,6 +75,7 @@ class StackConfig:
     timeout_s: float = 90.0
     registry_port: int = 18081
     redis_url: str = ""  # whose user and password the local Redis asks for, if it has them
+    secure_port: int = 19094
 
 
 @dataclass(frozen=True)
@@ -403,22 +409,36 @@ class KafkaService(_Service):
         marker.write_text(self.cfg.kafka_version)
         return self.libs
 
-    def _write_config(self) -> Path:
-        config = self.home / "config"
-        logs = self.home / "logs"
-        config.mkdir(parents=True, exist_ok=True)
-        logs.mkdir(parents=True, exist_ok=True)
+    @property
+    def controller_port(self) -> int:
+        return self.cfg.controller_port
+
+    def client(self) -> KafkaClientConfig:
+        """How an administrator's client reaches this broker."""
+        return KafkaClientConfig(self.address)
+
+    def _listeners(self) -> dict[str, str]:
+        """The broker's listener properties: one PLAINTEXT listener for clients."""
         c = self.cfg
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{c.controller_port}",
+        return {
             "listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port},"
             f"CONTROLLER://127.0.0.1:{c.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{c.kafka_port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
+        }
+
+    def _write_config(self) -> Path:
+        config = self.home / "config"
+        logs = self.home / "logs"
+        config.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            **self._listeners(),
             "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -433,6 +453,7 @@ class KafkaService(_Service):
             "log.retention.hours": "168",
         }
         server = config / "server.properties"
+        server.touch(mode=0o600)  # the secured broker's holds its own password
         server.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (config / "log4j2.properties").write_text(_LOG4J2.format(logs=logs))
         return server
@@ -451,6 +472,10 @@ class KafkaService(_Service):
             *args,
         ]
 
+    def _format_args(self) -> list[str]:
+        """Further arguments of the storage tool's ``format``."""
+        return []
+
     def _format(self, server: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
@@ -461,6 +486,7 @@ class KafkaService(_Service):
                 f"--cluster-id={new_cluster_id()}",
                 f"--config={server}",
                 "--standalone",
+                *self._format_args(),
             ),
             capture_output=True,
             text=True,
@@ -471,11 +497,11 @@ class KafkaService(_Service):
 
     def ready(self) -> bool:
         """True when the broker answers a metadata request."""
-        if not port_open(self.cfg.kafka_port):
+        if not port_open(self.port):
             return False
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.address, "socket.timeout.ms": 2000})
+        admin = AdminClient({**confluent(self.client()), "socket.timeout.ms": 2000})
         try:
             admin.list_topics(timeout=2)
             # a fresh broker answers metadata before its group coordinators have loaded; until
@@ -506,6 +532,270 @@ class KafkaService(_Service):
             check=False,
             timeout=120,
         )
+
+
+#: The secured broker's own SCRAM user: the inter-broker principal and the super user.
+SECURE_ADMIN = "admin"
+#: The secured broker's user for s321's worker and tools (``s321 stack up --secure``).
+SECURE_WORKER = "s321"
+
+
+def worker_acls(principal: str, app_id: str, prefix: str, exactly_once: bool = False) -> list[Any]:
+    """The ACL bindings a worker needs, and no more; deploy/SECURITY.md lists the same.
+
+    ``principal`` is ``User:<name>``. Read and Write imply Describe in Kafka. Create lets a
+    worker make a missing topic at start; where topics are made beforehand it can be left out,
+    except on Faust's assignment topic, which Faust itself declares at every start.
+    """
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    from s321 import topics
+
+    read, write, create = AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE
+    topic, literal = ResourceType.TOPIC, ResourcePatternType.LITERAL
+    wanted: list[tuple[Any, str, Any, tuple[Any, ...]]] = [
+        *((topic, topics.topic_name(s, prefix), literal, (read, create)) for s in topics.INPUTS),
+        *(
+            (topic, topics.topic_name(s, prefix), literal, (write, create))
+            for s in (topics.DECISIONS, topics.DEAD_LETTERS, topics.UNMATCHED)
+        ),
+        (topic, topics.topic_name(topics.REPARTITION, prefix), literal, (read, write, create)),
+        (topic, topics.changelog_name(app_id), literal, (read, write, create)),
+        (topic, f"{app_id}-__assignor-__leader", literal, (read, create)),
+        (ResourceType.GROUP, app_id, literal, (read,)),
+    ]
+    if exactly_once:  # Faust names its transactions <app id>-<group>-<partition>
+        wanted.append(
+            (ResourceType.TRANSACTIONAL_ID, f"{app_id}-", ResourcePatternType.PREFIXED, (write,))
+        )
+    return [
+        AclBinding(kind, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
+        for kind, name, pattern, allowed in wanted
+        for op in allowed
+    ]
+
+
+class SecureKafkaService(KafkaService):
+    """A second single-node broker whose clients must use TLS: SASL_SSL (SCRAM-SHA-512 and
+    SCRAM-SHA-256) on ``secure_port``, SSL with a required client certificate (mutual TLS) on
+    ``secure_port + 1``, and the standard authorizer, so every client needs ACLs. Its KRaft
+    controller listens on ``secure_port + 2`` (plaintext, loopback only: the broker's own
+    connection, whose anonymous principal is therefore a super user besides ``admin``).
+
+    At its first start it makes, under ``<data dir>/kafka-secure/tls``, a CA, a broker
+    certificate for 127.0.0.1 and localhost, and a client certificate (CN ``s321-client``),
+    all PEM; and the SCRAM users ``admin`` (super user) and ``s321``, whose passwords are
+    written to ``<data dir>/kafka-secure/secrets/<user>.password`` (readable by the owner
+    only), never printed. Its data directory is its own: the plaintext broker is untouched.
+    """
+
+    name = "kafka-secure"
+
+    @property
+    def port(self) -> int:
+        return self.cfg.secure_port
+
+    @property
+    def mtls_address(self) -> str:
+        return f"127.0.0.1:{self.cfg.secure_port + 1}"
+
+    @property
+    def controller_port(self) -> int:
+        return self.cfg.secure_port + 2
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def client_cert(self) -> Path:
+        return self.tls_dir / "client.pem"
+
+    @property
+    def client_key(self) -> Path:
+        return self.tls_dir / "client.key"
+
+    def password(self, user: str) -> Secret:
+        """The password of a user made by this stack, made (random) on first use."""
+        path = self.home / "secrets" / f"{user}.password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(uuid.uuid4().hex)
+        return Secret(path.read_text().strip())
+
+    def client(self, user: str = SECURE_ADMIN) -> KafkaClientConfig:
+        """How ``user`` (a SCRAM user of this broker) connects over SASL_SSL."""
+        return KafkaClientConfig(
+            self.address,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            username=user,
+            password=self.password(user),
+            ca_file=str(self.ca_file),
+        )
+
+    def mtls_client(self) -> KafkaClientConfig:
+        """A client with the stack's client certificate on the mutual-TLS listener."""
+        return KafkaClientConfig(
+            self.mtls_address,
+            security_protocol="SSL",
+            ca_file=str(self.ca_file),
+            cert_file=str(self.client_cert),
+            key_file=str(self.client_key),
+        )
+
+    def _certificates(self) -> None:
+        if (self.tls_dir / ".complete").exists():
+            return
+        openssl = _require("openssl", "Install it with `apt-get install -y openssl`.")
+        d = self.tls_dir
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        def run(*args: str) -> None:
+            result = subprocess.run(
+                [openssl, *args], capture_output=True, text=True, check=False, cwd=d
+            )
+            if result.returncode != 0:
+                raise StackError(f"openssl {args[0]} failed:\n{result.stderr[-2000:]}")
+
+        run(
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=s321 local CA",
+        )
+        for who, cn, san in (
+            ("broker", "localhost", "IP:127.0.0.1,DNS:localhost"),
+            ("client", "s321-client", ""),
+        ):
+            run(
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                f"{who}.key",
+                "-out",
+                f"{who}.csr",
+                "-subj",
+                f"/CN={cn}",
+            )
+            ext = d / f"{who}.ext"
+            ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+            run(
+                "x509",
+                "-req",
+                "-in",
+                f"{who}.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                f"{who}.crt",
+                "-days",
+                "365",
+                "-extfile",
+                ext.name,
+            )
+        # the broker's PEM key store: its key, then its certificate
+        (d / "broker-keystore.pem").write_text(
+            (d / "broker.key").read_text() + (d / "broker.crt").read_text()
+        )
+        (d / "client.pem").write_text((d / "client.crt").read_text())
+        (d / ".complete").touch()
+
+    def _listeners(self) -> dict[str, str]:
+        port, tls = self.cfg.secure_port, self.tls_dir
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{SECURE_ADMIN}" password="{self.password(SECURE_ADMIN).get()}";'
+        )
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{port + 1},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{port},SSL://127.0.0.1:{port + 1}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": jaas,
+            "listener.name.ssl.ssl.client.auth": "required",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls / "broker-keystore.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{SECURE_ADMIN};User:ANONYMOUS",
+        }
+
+    def _format_args(self) -> list[str]:
+        return [
+            f"--add-scram=SCRAM-SHA-512=[name={user},password={self.password(user).get()}]"
+            for user in (SECURE_ADMIN, SECURE_WORKER)
+        ]
+
+    def _spawn(self) -> None:
+        self._certificates()
+        super()._spawn()
+
+    def _detail(self) -> str:
+        return (
+            f"Apache Kafka {self.cfg.kafka_version}, SASL_SSL (SCRAM) here, mutual TLS on "
+            f"{self.mtls_address}, ACLs enforced; CA {self.ca_file}"
+        )
+
+    def add_user(self, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> None:
+        """Create or change a SCRAM user (as ``admin``)."""
+        from confluent_kafka.admin import (  # type: ignore[attr-defined]
+            AdminClient,
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        kind = (
+            ScramMechanism.SCRAM_SHA_512
+            if mechanism == "SCRAM-SHA-512"
+            else ScramMechanism.SCRAM_SHA_256
+        )
+        admin = AdminClient(confluent(self.client()))
+        upsert = UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(kind, 8192), password.encode()
+        )
+        for fut in admin.alter_user_scram_credentials([upsert]).values():
+            fut.result(timeout=30)
+
+    def grant(self, bindings: list[Any]) -> None:
+        """Create ACL bindings (as ``admin``)."""
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(confluent(self.client()))
+        for fut in admin.create_acls(bindings).values():
+            fut.result(timeout=30)
 
 
 class RedisService(_Service):
@@ -717,6 +1007,7 @@ class Stack:
         self.kafka = KafkaService(cfg)
         self.redis = RedisService(cfg)
         self.registry = RegistryService(cfg)
+        self.secure = SecureKafkaService(cfg)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stack:
@@ -729,18 +1020,20 @@ class Stack:
                 controller_port=settings.kafka_controller_port,
                 redis_port=settings.redis_port,
                 registry_port=settings.registry_port,
+                secure_port=settings.kafka_secure_port,
                 kafka_heap=settings.kafka_heap,
                 timeout_s=settings.stack_timeout_s,
                 redis_url=settings.redis_url,
             )
         )
 
-    def up(self, registry: bool = False) -> list[str]:
-        """Start what is not running (the schema registry too with ``registry``). Returns the
-        names of the services this call started."""
+    def up(self, registry: bool = False, secure: bool = False) -> list[str]:
+        """Start what is not running (the schema registry too with ``registry``, the secured
+        broker with ``secure``). Returns the names of the services this call started."""
         started = []
         services: tuple[RedisService | KafkaService | RegistryService, ...] = (
             self.redis, self.kafka, *((self.registry,) if registry else ()),
+            *((self.secure,) if secure else ()),
         )  # fmt: skip
         for service in services:
             if service.start():
@@ -750,13 +1043,18 @@ class Stack:
     def down(self, only: list[str] | None = None) -> list[str]:
         """Stop the services s321 started (all, or those named). Returns what it stopped."""
         stopped = []
-        for service in (self.registry, self.kafka, self.redis):
+        for service in (self.registry, self.secure, self.kafka, self.redis):
             if (only is None or service.name in only) and service.stop():
                 stopped.append(service.name)
         return stopped
 
     def status(self) -> list[ServiceStatus]:
-        return [self.kafka.status(), self.redis.status(), self.registry.status()]
+        return [
+            self.kafka.status(),
+            self.redis.status(),
+            self.registry.status(),
+            self.secure.status(),
+        ]
 
     @contextmanager
     def running(self) -> Iterator[list[str]]:

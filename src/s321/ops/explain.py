@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from s321 import serialization, topics
 from s321.core.routing import murmur2_partition
+from s321.kafka_config import KafkaClientConfig, confluent
 from s321.models import (
     Address,
     CompleteRecord,
@@ -110,12 +111,12 @@ def masked(value: Any) -> Any:
 # -- reading Kafka ----------------------------------------------------------------------------
 
 
-def _consumer(bootstrap: str) -> Any:
+def _consumer(kafka: KafkaClientConfig) -> Any:
     from confluent_kafka import Consumer
 
     return Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent(kafka),
             "group.id": "s321-explain",  # never subscribes or commits: assign only
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -157,7 +158,7 @@ def _scan(
 
 
 def read_decisions(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     key: str,
     timeout_s: float = 30.0,
@@ -167,7 +168,7 @@ def read_decisions(
     deployment's wire format; single-object encoding by default)."""
     serde = serde or serialization.serializer()
     name = topics.topic_name(topics.DECISIONS, prefix)
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(kafka)
     try:
         meta = consumer.list_topics(name, timeout=10).topics.get(name)
         if meta is None or meta.error is not None:
@@ -184,7 +185,7 @@ def read_decisions(
 
 
 def fetch_inputs(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     refs: Sequence[InputRef],
     timeout_s: float = 10.0,
     serde: serialization.Serializer | None = None,
@@ -193,7 +194,7 @@ def fetch_inputs(
     serde = serde or serialization.serializer()
     from confluent_kafka import TopicPartition
 
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(kafka)
     out: list[Any] = []
     try:
         for ref in refs:
@@ -297,7 +298,7 @@ def _rule_results(
 def explain(
     key: str,
     *,
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     ruleset: Ruleset,
     snapshot: ReferenceSnapshot,
@@ -310,11 +311,11 @@ def explain(
 
     ``aggregates`` reads the cross-shipment state without writing (None: not applicable).
     """
-    history = tuple(read_decisions(bootstrap, prefix, key, timeout_s, serde))
+    history = tuple(read_decisions(kafka, prefix, key, timeout_s, serde))
     if not history:
         return Explanation(key, (), None, (), None, ())
     newest = history[-1]
-    events = fetch_inputs(bootstrap, newest.inputs, serde=serde)
+    events = fetch_inputs(kafka, newest.inputs, serde=serde)
     parts: dict[type, Any] = {}
     missing: list[InputRef] = []
     for ref, event in zip(newest.inputs, events, strict=True):
@@ -395,7 +396,7 @@ def render(e: Explanation) -> str:
 def explain_live(
     key: str,
     *,
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     redis: RedisTarget | str,
     prefix: str,
     timeout_s: float = 30.0,
@@ -415,7 +416,7 @@ def explain_live(
     cross = CrossShipmentStore(client, prefix=redis_prefix(prefix))
     return explain(
         key,
-        bootstrap=bootstrap,
+        kafka=kafka,
         prefix=prefix,
         ruleset=rules.ruleset,
         snapshot=refdata.snapshot,

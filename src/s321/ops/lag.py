@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -47,6 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin import OffsetSpec as _OffsetSpec  # type: ignore[attr-defined]  # unlisted
 
 from s321.errors import ConfigError, S321Error
+from s321.kafka_config import ClientReport, KafkaClientConfig, cluster_metadata, confluent
 from s321.topics import INPUTS, TopicSpec, topic_name
 
 __all__ = [
@@ -149,15 +150,16 @@ class LagProbe:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientConfig,
         *,
         timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
-        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self._clock = clock
-        common: dict[str, Any] = {"bootstrap.servers": bootstrap, **(config or {})}
+        self._kafka = kafka
+        self._report = ClientReport()
+        common = confluent(kafka, self._report)
         self._admin = AdminClient(common)
         self._consumer = Consumer(
             {
@@ -194,8 +196,9 @@ class LagProbe:
     def measure(self, group: str, topics: Sequence[str]) -> LagReport:
         """The lag of ``group`` on every partition of ``topics``, in topic then partition order.
 
-        Raises :class:`ConfigError` when a topic does not exist and :class:`LagError` when the
-        broker does not answer.
+        Raises :class:`ConfigError` when a topic does not exist or the cluster refuses this
+        client (authentication, TLS, security protocol), :class:`LagError` when the broker
+        does not answer.
         """
         tps = self._partitions(topics)
         committed = self._committed(group, tps)
@@ -222,7 +225,7 @@ class LagProbe:
 
     def _partitions(self, topics: Sequence[str]) -> list[tuple[str, int]]:
         try:
-            meta = self._admin.list_topics(timeout=self.timeout_s)
+            meta = cluster_metadata(self._admin, self._kafka, self._report, self.timeout_s)
         except KafkaException as exc:
             raise LagError(f"listing topics: {exc.args[0]}") from exc
         out: list[tuple[str, int]] = []
@@ -297,7 +300,7 @@ class LagProbe:
 
 
 def measure_lag(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     group: str,
     topics: Sequence[str],
     *,
@@ -305,7 +308,7 @@ def measure_lag(
     clock: Callable[[], float] = time.time,
 ) -> LagReport:
     """One-off :meth:`LagProbe.measure` with a probe of its own."""
-    with LagProbe(bootstrap, timeout_s=timeout_s, clock=clock) as probe:
+    with LagProbe(kafka, timeout_s=timeout_s, clock=clock) as probe:
         return probe.measure(group, topics)
 
 

@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from s321 import serialization, topics
+from s321.kafka_config import KafkaClientConfig, confluent
 from s321.models import Decision, normalise_bill
 from s321.ops.explain import masked
 from s321.validation import is_shipment_key
@@ -202,11 +203,11 @@ class DecisionView:
 
     # -- the consumer -----------------------------------------------------------------------
 
-    def start(self, bootstrap: str, prefix: str, poll_s: float = 0.2) -> DecisionView:
+    def start(self, kafka: KafkaClientConfig, prefix: str, poll_s: float = 0.2) -> DecisionView:
         """Read the decisions topic from the beginning, in a daemon thread, until :meth:`close`."""
         self._thread = threading.Thread(
             target=self._consume,
-            args=(bootstrap, topics.topic_name(topics.DECISIONS, prefix), poll_s),
+            args=(kafka, topics.topic_name(topics.DECISIONS, prefix), poll_s),
             name="s321-status-view",
             daemon=True,
         )
@@ -218,12 +219,12 @@ class DecisionView:
         if self._thread is not None:
             self._thread.join(10)
 
-    def _consume(self, bootstrap: str, topic: str, poll_s: float) -> None:
+    def _consume(self, kafka: KafkaClientConfig, topic: str, poll_s: float) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
         consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **confluent(kafka),
                 "group.id": "s321-status-view",  # never subscribes or commits: assign only
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
@@ -342,7 +343,7 @@ def _handler(view: DecisionView) -> type[BaseHTTPRequestHandler]:
 
 
 def serve_status(
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str,
     decode: Callable[[bytes], Decision],
     host: str,
@@ -352,5 +353,5 @@ def serve_status(
     threads); raises OSError when the address is taken."""
     view = DecisionView(decode)
     server = StatusServer(view, host, port)  # bind first: a busy port starts no consumer
-    view.start(bootstrap, prefix)
+    view.start(kafka, prefix)
     return server.start()

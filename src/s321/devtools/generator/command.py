@@ -20,6 +20,7 @@ from s321.devtools.generator.scenarios import (
     iter_stream,
     parse_mix,
 )
+from s321.kafka_config import KafkaClientConfig
 
 __all__ = ["GenerateOptions", "run_generate"]
 
@@ -28,7 +29,7 @@ __all__ = ["GenerateOptions", "run_generate"]
 class GenerateOptions:
     """Every option of ``s321 generate`` as plain values."""
 
-    bootstrap: str
+    kafka: KafkaClientConfig
     seed: int = 321
     shipments: int = 1000
     start: date = date(2024, 6, 1)
@@ -88,10 +89,10 @@ def run_generate(opts: GenerateOptions) -> tuple[str, ProduceStats | int, dict[s
                 opts.out, records, metadata={"s321.seed": str(opts.seed), "s321.mix": opts.mix}
             )
             return "written", written, counts
-        ensure_topics(opts.bootstrap, opts.topic_prefix, opts.partitions, topics.INPUTS)
+        ensure_topics(opts.kafka, opts.topic_prefix, opts.partitions, topics.INPUTS)
         stats = produce_records(
             records,
-            bootstrap=opts.bootstrap,
+            kafka=opts.kafka,
             prefix=opts.topic_prefix,
             rate=opts.rate,
             partitioner=opts.partitioner,

@@ -18,6 +18,7 @@ from s321 import topics
 from s321.devtools.generator.ocf import WireRecord
 from s321.devtools.generator.scenarios import Event
 from s321.errors import ConfigError, S321Error
+from s321.kafka_config import KafkaClientConfig, confluent
 
 __all__ = ["PARTITIONERS", "ProduceStats", "encode_events", "produce_records"]
 
@@ -55,7 +56,7 @@ def encode_events(
 def produce_records(
     records: Iterable[WireRecord],
     *,
-    bootstrap: str,
+    kafka: KafkaClientConfig,
     prefix: str = "",
     rate: float = 0.0,
     partitioner: str = "murmur2",
@@ -73,7 +74,7 @@ def produce_records(
     if not 0.0 <= bad_keys <= 1.0:
         raise ConfigError("--bad-keys is a fraction between 0 and 1")
     config: dict[str, object] = {
-        "bootstrap.servers": bootstrap,
+        **confluent(kafka),
         "partitioner": PARTITIONERS[partitioner],
         "linger.ms": 20,
         "batch.size": 1_000_000,

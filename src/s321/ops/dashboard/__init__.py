@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from s321.errors import S321Error
+from s321.kafka_config import KafkaClientConfig
 from s321.ops.lag import LagProbe, LagReport
 
 __all__ = ["Dashboard", "WorkerTotals", "scrape_worker"]
@@ -95,7 +96,7 @@ class Dashboard:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaClientConfig,
         group: str,
         topics: Sequence[str],
         metrics_urls: Sequence[str] = (),
@@ -108,7 +109,7 @@ class Dashboard:
         self.topics = list(topics)
         self.metrics_urls = list(metrics_urls)
         self.interval_s = interval_s
-        self._probe = LagProbe(bootstrap)
+        self._probe = LagProbe(kafka)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"group": group, "partitions": [], "error": "starting"}
