@@ -6,7 +6,9 @@ rules below it receive plain values and callables.
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,66 +27,37 @@ from s321.stores.crossshipment import VersionLedger
 __all__ = ["claim_state_dir", "run_worker"]
 
 
-def _serve_metrics(host: str, port: int) -> None:
-    """Expose /metrics; a busy port costs the metrics, never the worker."""
-    import logging
-
-    from s321 import metrics
-
+def _serve(what: str, host: str, port: int, start: Callable[[], int], paths: str) -> None:
+    """Start one of the worker's HTTP endpoints (``start`` binds it and returns its port); a
+    busy address costs that endpoint, never the worker, and is logged (an orchestrator probing
+    a missing health endpoint restarts the worker, which the log then explains)."""
     log = logging.getLogger("s321.worker")
     try:
-        server = metrics.serve_metrics(port, host)
+        bound = start()
     except OSError as exc:
-        log.warning("metrics endpoint not started on %s:%d: %s", host, port, exc.strerror)
+        log.warning("%s endpoint not started on %s:%d: %s", what, host, port, exc.strerror)
         return
-    log.warning("metrics at http://%s:%d/metrics", host, server.server_port)
+    log.warning("%s at http://%s:%d%s", what, host, bound, paths)
 
 
-def _serve_status(settings: Settings, decode: Any) -> None:
-    """Serve shipment-status lookups (:mod:`s321.ops.status`) unless the port is 0; a busy
-    port costs the lookups, never the worker."""
-    import logging
-
+def _serve_endpoints(settings: Settings, health: Health, decode: Callable[[bytes], Any]) -> None:
+    """The worker's metrics, health and (unless its port is 0) shipment-status endpoints."""
+    from s321 import metrics
+    from s321.health import serve_health
     from s321.ops.status import serve_status
 
-    log = logging.getLogger("s321.worker")
-    if settings.status_port == 0:
-        return
-    try:
-        server = serve_status(
-            settings.kafka(),
-            settings.topic_prefix,
-            decode,
-            settings.status_host,
-            settings.status_port,
-        )
-    except OSError as exc:
-        log.warning(
-            "shipment-status endpoint not started on %s:%d: %s",
-            settings.status_host,
-            settings.status_port,
-            exc.strerror,
-        )
-        return
-    log.warning(
-        "shipment status at http://%s:%d/shipments/{key}", settings.status_host, server.port
-    )
-
-
-def _serve_health(health: Any, host: str, port: int) -> None:
-    """Expose /healthz and /readyz; a busy port costs the endpoint, never the worker (an
-    orchestrator probing it then restarts the worker, which is told why in the log)."""
-    import logging
-
-    from s321.health import serve_health
-
-    log = logging.getLogger("s321.worker")
-    try:
-        server = serve_health(health, port, host)
-    except OSError as exc:
-        log.warning("health endpoint not started on %s:%d: %s", host, port, exc.strerror)
-        return
-    log.warning("health at http://%s:%d/healthz and /readyz", host, server.server_port)
+    s = settings
+    _serve("metrics", s.metrics_host, s.metrics_port,
+           lambda: metrics.serve_metrics(s.metrics_port, s.metrics_host).server_port,
+           "/metrics")  # fmt: skip
+    _serve("health", s.health_host, s.health_port,
+           lambda: serve_health(health, s.health_port, s.health_host).server_port,
+           "/healthz and /readyz")  # fmt: skip
+    if s.status_port:
+        _serve("shipment status", s.status_host, s.status_port,
+               lambda: serve_status(s.kafka(), s.topic_prefix, decode, s.status_host,
+                                    s.status_port).port,
+               "/shipments/{key}")  # fmt: skip
 
 
 _claimed: list[Any] = []  # open lock files, held for the life of the process
@@ -142,8 +115,6 @@ def run_worker(
     :class:`ConfigError` (the process exits non-zero with the reason). Redis merely out of reach
     is an outage like any later one: the worker starts and holds what needs Redis until it is
     back."""
-    import logging
-
     from s321.streams.app import (  # type: ignore[import-not-found]  # streams/ is installed as s321.streams; mypy checks it separately
         WorkerConfig,
         build_app,
@@ -186,9 +157,7 @@ def run_worker(
     serde = serializer(settings.schema_registry_url, settings.schema_registry_auth.get())
     health = Health()
     app, _ = build_app(cfg, evaluator, ledger, serde, health)
-    _serve_metrics(settings.metrics_host, settings.metrics_port)
-    _serve_status(settings, lambda value: serde.decode(value, Decision))
-    _serve_health(health, settings.health_host, settings.health_port)
+    _serve_endpoints(settings, health, lambda value: serde.decode(value, Decision))
     try:
         run(app)
     except SystemExit as exc:
