@@ -75,7 +75,7 @@ def _fill_changelog(run: WorkerRun, states: int) -> None:
     a worker restores them and otherwise leaves them alone)."""
     from confluent_kafka import Producer
 
-    ensure_changelog(run.bootstrap, run.unique, PARTITIONS)
+    ensure_changelog(run.kafka, run.unique, PARTITIONS)
     producer = Producer({"bootstrap.servers": run.bootstrap, "linger.ms": 50})
     name = topics.changelog_name(run.unique)
     for i in range(states):
@@ -114,12 +114,12 @@ def test_worker_is_unready_while_its_table_is_replayed_and_ready_after(run: Work
     assert live is not None
     assert live[0] == 200, live
     # a second worker with the same start and no changelog to replay is ready much sooner
-    other = WorkerRun(run.bootstrap, run.redis_url, run.unique + "-empty", run.tmp_path / "e")
+    other = WorkerRun(run.kafka, run.redis_url, run.unique + "-empty", run.tmp_path / "e")
     other_port = _free_port()
     try:
         from s321.admin import ensure_topics
 
-        ensure_topics(run.bootstrap, other.prefix, PARTITIONS)
+        ensure_topics(run.kafka, other.prefix, PARTITIONS)
         other.start(extra_env={"S321_HEALTH_PORT": str(other_port)})
         started = time.monotonic()
         _until(other_port, "/readyz", 200, timeout_s=120)
@@ -155,7 +155,7 @@ def test_worker_with_a_blocked_event_loop_is_dead_until_it_runs_again(run: Worke
     run.procs.append(proc)
     run.logs.append(log)
     _until(port, "/readyz", 200, timeout_s=120)
-    _produce(run.bootstrap, run.prefix, _traffic(40, seed=21).events)
+    _produce(run.kafka, run.prefix, _traffic(40, seed=21).events)
     time.sleep(3)
     status_body = _get(port, "/healthz")
     assert status_body is not None

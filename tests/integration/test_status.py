@@ -55,12 +55,10 @@ def test_two_workers_answer_every_shipment_alike_and_as_the_topic_says(run: Work
     traffic = _traffic(80, seed=21)
     ports = [_free_port(), _free_port()]
     run.start(extra_env={"S321_STATUS_PORT": str(ports[0])})
-    _produce(run.bootstrap, run.prefix, traffic.events)
+    _produce(run.kafka, run.prefix, traffic.events)
     _check(run, traffic)
     truth = traffic.truth_by_key()
-    on_topic, _unmatched, _dead = collect(
-        run.bootstrap, run.prefix, truth, quiet_s=10, timeout_s=60
-    )
+    on_topic, _unmatched, _dead = collect(run.kafka, run.prefix, truth, quiet_s=10, timeout_s=60)
     records = sum(len(ds) for ds in on_topic.values())
     run.start(run.tmp_path / "data2", extra_env={"S321_STATUS_PORT": str(ports[1])})
     bases = [f"http://127.0.0.1:{p}" for p in ports]
