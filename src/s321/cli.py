@@ -193,11 +193,12 @@ def bench(
 
     from s321.devtools.bench import BenchConfig, run_bench
 
-    _stack(settings).up()
+    stack = _stack(settings)
+    stack.up()
     cfg = BenchConfig(kafka=settings.kafka(), redis_url=settings.redis_url,
                       data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                       partitions=settings.partitions, seed=seed, plot=plot,
-                      progress=not as_json)  # fmt: skip
+                      progress=not as_json, servers=stack.pids())  # fmt: skip
     if quick:
         cfg = BenchConfig.quick_of(cfg)
     if shipments is not None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from s321.devtools.bench import BenchConfig, BenchReport, run_bench
+from s321.devtools.stack import Stack
 from s321.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +84,7 @@ def main() -> None:
         cache_dir=settings.cache_dir,
         partitions=settings.partitions,
         plot=HERE / plot_name if args.report else None,
+        servers=Stack.from_settings(settings).pids(),
     )
     if args.quick:
         cfg = BenchConfig.quick_of(cfg)
