@@ -186,7 +186,7 @@ class Cost:
         steady: tuple[float, float, float],
         shipments_per_s: float,
     ) -> Cost:
-        """The CPU figures of the ``process``, ``broker`` and ``redis`` sample series over
+        """The CPU figures of the ``process``, ``kafka`` (the broker) and ``redis`` sample series over
         the ``run`` and ``steady`` windows, each ``(start ms, end ms, shipments)``."""
 
         def per(name: str) -> dict[str, float | None]:
@@ -195,7 +195,7 @@ class Cost:
                 for label, window in (("run", run), ("steady", steady))
             }
 
-        return cls(round(shipments_per_s, 1), per("process"), per("broker"), per("redis"))
+        return cls(round(shipments_per_s, 1), per("process"), per("kafka"), per("redis"))
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
