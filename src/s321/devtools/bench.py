@@ -186,8 +186,9 @@ class Cost:
         steady: tuple[float, float, float],
         shipments_per_s: float,
     ) -> Cost:
-        """The CPU figures of the ``process``, ``kafka`` (the broker) and ``redis`` sample series over
-        the ``run`` and ``steady`` windows, each ``(start ms, end ms, shipments)``."""
+        """The CPU figures of the sample series ``process``, ``kafka`` (the broker) and
+        ``redis`` over the ``run`` and ``steady`` windows, each ``(start ms, end ms,
+        shipments)``."""
 
         def per(name: str) -> dict[str, float | None]:
             return {
