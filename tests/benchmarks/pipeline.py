@@ -1,5 +1,6 @@
 """Benchmark of the whole pipeline: worker throughput, its ceiling, latency per load, scale-out,
-memory and recovery, on the local Kafka and Redis (not collected by pytest).
+memory and recovery, and the CPU per shipment beside a bare Faust join, on the local Kafka and
+Redis (not collected by pytest).
 
 The logic lives in :mod:`s321.devtools.bench` so that ``s321 bench`` works from an installed package;
 this script runs it and, with ``--report``, rewrites ``tests/benchmarks/REPORT.md`` and its plot.

@@ -206,7 +206,7 @@ class Cost:
             return " / ".join("-" if d.get(k) is None else f"{d[k]:.2f}" for k in ("run", "steady"))
 
         requests = (
-            "-" if self.requests_per_shipment is None else f"{self.requests_per_shipment:.2f}"
+            "-" if self.requests_per_shipment is None else f"{self.requests_per_shipment:.3f}"
         )
         rss = "-" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f} MB"
         return (
@@ -1290,6 +1290,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
     try:
         rate, procs, reader = _backlog_phase(r, "throughput", backlog, 1, report)
         report.rss_mb["throughput_worker"] = round(_rss_mb(procs[0].pid)["hwm"], 1)
+        if "s321" in report.costs:
+            report.costs["s321"].peak_rss_mb = report.rss_mb["throughput_worker"]
         for p in procs:
             _stop(p)
         reader.close()
