@@ -184,7 +184,9 @@ def bench(
     as_json: bool,
 ) -> None:
     """Measure throughput, its ceiling, latency per load, scale-out, memory and recovery of
-    worker processes on the local Kafka and Redis, each checked against ground truth.
+    worker processes on the local Kafka and Redis, each checked against ground truth; and the
+    CPU per shipment of a worker, of a bare Faust join, of Faust consuming only and of a plain
+    loop (with the broker's and Redis's) on the same backlog.
 
     Exits non-zero when any answer was lost, duplicated or differs from ground truth.
     """
@@ -193,11 +195,12 @@ def bench(
 
     from s321.devtools.bench import BenchConfig, run_bench
 
-    _stack(settings).up()
+    stack = _stack(settings)
+    stack.up()
     cfg = BenchConfig(kafka=settings.kafka(), redis_url=settings.redis_url,
                       data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                       partitions=settings.partitions, seed=seed, plot=plot,
-                      progress=not as_json)  # fmt: skip
+                      progress=not as_json, servers=stack.pids())  # fmt: skip
     if quick:
         cfg = BenchConfig.quick_of(cfg)
     if shipments is not None:

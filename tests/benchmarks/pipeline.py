@@ -1,5 +1,6 @@
 """Benchmark of the whole pipeline: worker throughput, its ceiling, latency per load, scale-out,
-memory and recovery, on the local Kafka and Redis (not collected by pytest).
+memory and recovery, and the CPU per shipment beside a bare Faust join, on the local Kafka and
+Redis (not collected by pytest).
 
 The logic lives in :mod:`s321.devtools.bench` so that ``s321 bench`` works from an installed package;
 this script runs it and, with ``--report``, rewrites ``tests/benchmarks/REPORT.md`` and its plot.
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from s321.devtools.bench import BenchConfig, BenchReport, run_bench
+from s321.devtools.stack import Stack
 from s321.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +85,7 @@ def main() -> None:
         cache_dir=settings.cache_dir,
         partitions=settings.partitions,
         plot=HERE / plot_name if args.report else None,
+        servers=Stack.from_settings(settings).pids(),
     )
     if args.quick:
         cfg = BenchConfig.quick_of(cfg)

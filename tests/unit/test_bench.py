@@ -1,4 +1,5 @@
-"""The benchmark's pure helpers: latency summary, steady rate, token bucket, profile summary."""
+"""The benchmark's pure helpers: latency summary, steady rate, token bucket, profile summary,
+the contenders' CPU and request figures."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import pytest
 
 from s321.devtools.bench import (
     BenchReport,
+    Cost,
     PhaseCheck,
     TokenBucket,
     cost_shares,
+    cpu_at,
+    cpu_ms_per_shipment,
     latency_summary,
     rate_between,
+    steady_window,
     top_frames,
 )
+from s321.devtools.contenders import requests_sent
 
 
 def test_latency_summary_sorts_and_counts() -> None:
@@ -120,3 +126,101 @@ def test_cached_traffic_is_keyed_by_the_generators_source(tmp_path: Path) -> Non
     traffic = cached_traffic(tmp_path, 7, 5, day, day, lambda _: None)
     assert generator_digest() in traffic.records.name
     assert len(generator_digest()) == 12
+
+
+def test_cpu_at_interpolates_between_samples_and_holds_at_the_ends() -> None:
+    """CPU seconds between two samples lie on the line between them; before the first and
+    after the last sample the nearest sample's value holds; no samples, 0."""
+    samples = [(1000.0, 0.0), (2000.0, 1.0), (4000.0, 1.5)]
+    assert cpu_at(samples, 1500.0) == pytest.approx(0.5)
+    assert cpu_at(samples, 3000.0) == pytest.approx(1.25)
+    assert cpu_at(samples, 500.0) == 0.0
+    assert cpu_at(samples, 9000.0) == 1.5
+    assert cpu_at([(1000.0, 2.0), (1000.0, 3.0)], 1000.0) == 2.0
+    assert cpu_at([], 1.0) == 0.0
+
+
+def test_cpu_ms_per_shipment_divides_the_cpu_of_a_window() -> None:
+    """0.5 CPU seconds between 1.5 s and 3 s over 100 shipments: 5 ms each; without samples,
+    shipments or time, no figure."""
+    samples = [(1000.0, 0.0), (2000.0, 1.0), (4000.0, 1.5)]
+    assert cpu_ms_per_shipment(samples, 1500.0, 3000.0, 150) == pytest.approx(5.0)
+    assert cpu_ms_per_shipment(None, 0.0, 1.0, 10) is None
+    assert cpu_ms_per_shipment(samples, 0.0, 1.0, 0) is None
+    assert cpu_ms_per_shipment(samples, 3.0, 3.0, 10) is None
+
+
+def test_steady_window_is_the_window_rate_between_measures() -> None:
+    """The window's items over its length are the steady rate."""
+    times = [10_000.0 + i for i in range(10_000)] + [60_000.0]
+    lo, hi, items = steady_window(times)
+    assert items / ((hi - lo) / 1000) == pytest.approx(rate_between(times))
+    assert lo > 10_000.0
+    assert hi < 60_000.0
+    assert steady_window([1.0]) == (0.0, 0.0, 0.0)
+
+
+def test_cost_measured_gives_each_process_its_figures_per_window() -> None:
+    """The process, the broker (series ``kafka``) and Redis each get run and steady figures;
+    a series not sampled (Redis here) has none, and the line shows a dash."""
+    series = {
+        "process": [(0.0, 0.0), (10_000.0, 4.0)],
+        "kafka": [(0.0, 100.0), (10_000.0, 101.0)],
+    }
+    cost = Cost.measured(series, (0.0, 10_000.0, 1000), (5000.0, 10_000.0, 500), 100.0)
+    assert cost.cpu_ms_per_shipment == {"run": 4.0, "steady": 4.0}
+    assert cost.broker_cpu_ms_per_shipment == {"run": 1.0, "steady": 1.0}
+    assert cost.redis_cpu_ms_per_shipment == {"run": None, "steady": None}
+    assert "Redis - / -" in cost.line("x")
+    assert "CPU 4.00 / 4.00" in cost.line("x")
+
+
+def test_report_carries_each_contenders_cost_and_the_ratio_to_bare_faust() -> None:
+    """``--json`` has the CPU figures per contender; s321 over the bare Faust join is the ratio
+    of their shipments/s and of their steady CPU per shipment, also in the printed lines."""
+    report = BenchReport()
+    report.costs["s321"] = Cost(500.0, {"run": 3.0, "steady": 2.0}, {"run": 1.0, "steady": 0.5})
+    report.costs["faust_join"] = Cost(1000.0, {"run": 1.0, "steady": 0.5}, note="not counted")
+    body = report.as_json()
+    assert body["contenders"]["s321"]["cpu_ms_per_shipment"] == {"run": 3.0, "steady": 2.0}
+    assert body["contenders"]["s321"]["broker_cpu_ms_per_shipment"]["steady"] == 0.5
+    assert "redis_cpu_ms_per_shipment" in body["contenders"]["faust_join"]
+    assert body["s321_over_faust_join"] == {"shipments_per_s": 0.5, "cpu_ms_per_shipment": 4.0}
+    text = "\n".join(report.lines())
+    assert "shipments/s 0.50x, CPU per shipment 4.00x" in text
+    assert "faust_join: not counted" in text
+    assert BenchReport().over_faust_join() == {
+        "shipments_per_s": None,
+        "cpu_ms_per_shipment": None,
+    }
+
+
+def test_requests_sent_sums_tx_over_the_broker_connections() -> None:
+    """librdkafka's statistics: ``tx`` of every broker connection, bootstrap included."""
+    stats = {
+        "name": "rdkafka#consumer-1",
+        "brokers": {
+            "127.0.0.1:19092/bootstrap": {"tx": 5, "rx": 5},
+            "127.0.0.1:19092/1": {"tx": 120, "rx": 119},
+            "GroupCoordinator": {"tx": 7},
+        },
+    }
+    assert requests_sent(stats) == 132
+    assert requests_sent({}) == 0
+
+
+def test_cpu_sampler_samples_live_processes_only() -> None:
+    """A running process gets samples that never go down, and a process started now a first
+    sample of 0; a pid that does not exist gets none."""
+    import os
+
+    from s321.devtools.bench import _CpuSampler
+
+    sampler = _CpuSampler({"me": os.getpid(), "gone": 2**22 + 1}, started=["me"], every_s=0.01)
+    sum(i * i for i in range(200_000))
+    series = sampler.stop()
+    assert series["gone"] == []
+    cpus = [c for _, c in series["me"]]
+    assert cpus[0] == 0.0
+    assert len(cpus) >= 3
+    assert cpus == sorted(cpus)

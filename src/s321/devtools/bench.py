@@ -8,9 +8,16 @@ groups, Redis keys and data directories are created for it and removed afterward
     then one worker process starts from that backlog with all rules and the RocksDB store.
     The rate is taken between the 1st and 95th percentile of the shipments' first-decision
     broker timestamps, so neither start-up nor the deadline-driven tail counts.
-``ceiling``
-    a plain confluent-kafka loop reads every input event of the same topics and produces one
-    record per shipment (no decoding, no state, no rules): what Python and this broker can do.
+``contenders``
+    on the same topics, one after the other, programs doing part of s321's work, each a process
+    of its own (:mod:`s321.devtools.contenders`): the plain-loop ceiling (a confluent-kafka
+    loop and a dict, one record per shipment: what Python and this broker can do), a bare
+    Faust join (raw bytes, one RocksDB write per record, one output per complete shipment)
+    and Faust consuming only. For each, and for s321's worker in ``throughput``: shipments/s,
+    the CPU milliseconds per shipment of the process (user plus system) and of the broker and
+    Redis over the same window (the whole run, and the steady state), requests sent to the
+    broker per shipment where its clients count them, and peak RSS. CPU per shipment is the
+    figure a noisy shared machine leaves most intact.
 ``scale``
     the same backlog on fresh topics, decided by two worker processes at once.
 ``latency``
@@ -45,10 +52,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +69,15 @@ from s321.kafka_config import KafkaClientConfig, as_env, confluent
 __all__ = [
     "BenchConfig",
     "BenchReport",
+    "Cost",
     "TokenBucket",
+    "cpu_at",
+    "cpu_ms_per_shipment",
     "latency_summary",
     "percentile",
     "rate_between",
     "run_bench",
+    "steady_window",
     "top_frames",
 ]
 
@@ -110,6 +122,98 @@ def rate_between(times_ms: Iterable[float], lo: float = 0.01, hi: float = 0.95) 
     if span_ms <= 0:
         return 0.0
     return (hi - lo) * (len(ordered) - 1) / (span_ms / 1000)
+
+
+def steady_window(
+    times_ms: Iterable[float], lo: float = 0.01, hi: float = 0.95
+) -> tuple[float, float, float]:
+    """The window :func:`rate_between` measures: the ``lo`` and ``hi`` quantiles of the
+    completion times (ms) and the items completed between them; (0, 0, 0) for fewer than two."""
+    ordered = sorted(times_ms)
+    if len(ordered) < 2:
+        return 0.0, 0.0, 0.0
+    return percentile(ordered, lo), percentile(ordered, hi), (hi - lo) * (len(ordered) - 1)
+
+
+def cpu_at(samples: Sequence[tuple[float, float]], t_ms: float) -> float:
+    """A process's CPU seconds at wall time ``t_ms``, interpolated between the samples
+    ``(wall ms, CPU seconds so far)`` in time order; before the first or after the last,
+    that sample's value."""
+    if not samples:
+        return 0.0
+    if t_ms <= samples[0][0]:
+        return samples[0][1]
+    for (t0, c0), (t1, c1) in pairwise(samples):
+        if t_ms <= t1:
+            return c0 if t1 == t0 else c0 + (c1 - c0) * (t_ms - t0) / (t1 - t0)
+    return samples[-1][1]
+
+
+def cpu_ms_per_shipment(
+    samples: Sequence[tuple[float, float]] | None,
+    start_ms: float,
+    end_ms: float,
+    shipments: float,
+) -> float | None:
+    """CPU milliseconds per shipment one process spent between two wall times, from its
+    samples (see :func:`cpu_at`); None without samples, shipments or time."""
+    if not samples or shipments <= 0 or end_ms <= start_ms:
+        return None
+    spent = cpu_at(samples, end_ms) - cpu_at(samples, start_ms)
+    return round(1000 * spent / shipments, 3)
+
+
+@dataclass
+class Cost:
+    """What one contender's pass over the backlog cost: shipments/s; CPU milliseconds per
+    shipment of its own process, of the broker and of Redis, each over the whole run and the
+    steady state (``{"run": .., "steady": ..}``, None where not measured); requests sent to
+    the broker per shipment (None: not counted, see ``note``); peak RSS in MB."""
+
+    shipments_per_s: float = 0.0
+    cpu_ms_per_shipment: dict[str, float | None] = field(default_factory=dict)
+    broker_cpu_ms_per_shipment: dict[str, float | None] = field(default_factory=dict)
+    redis_cpu_ms_per_shipment: dict[str, float | None] = field(default_factory=dict)
+    requests_per_shipment: float | None = None
+    peak_rss_mb: float | None = None
+    note: str = ""
+
+    @classmethod
+    def measured(
+        cls,
+        series: Mapping[str, Sequence[tuple[float, float]]],
+        run: tuple[float, float, float],
+        steady: tuple[float, float, float],
+        shipments_per_s: float,
+    ) -> Cost:
+        """The CPU figures of the sample series ``process``, ``kafka`` (the broker) and
+        ``redis`` over the ``run`` and ``steady`` windows, each ``(start ms, end ms,
+        shipments)``."""
+
+        def per(name: str) -> dict[str, float | None]:
+            return {
+                label: cpu_ms_per_shipment(series.get(name), *window)
+                for label, window in (("run", run), ("steady", steady))
+            }
+
+        return cls(round(shipments_per_s, 1), per("process"), per("kafka"), per("redis"))
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def line(self, name: str) -> str:
+        def pair(d: dict[str, float | None]) -> str:
+            return " / ".join("-" if d.get(k) is None else f"{d[k]:.2f}" for k in ("run", "steady"))
+
+        requests = (
+            "-" if self.requests_per_shipment is None else f"{self.requests_per_shipment:.3f}"
+        )
+        rss = "-" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f} MB"
+        return (
+            f"  {name:<14} {self.shipments_per_s:>8,.0f}/s  CPU {pair(self.cpu_ms_per_shipment)}"
+            f"  broker {pair(self.broker_cpu_ms_per_shipment)}  Redis "
+            f"{pair(self.redis_cpu_ms_per_shipment)}  requests {requests}  peak RSS {rss}"
+        )
 
 
 class TokenBucket:
@@ -237,6 +341,8 @@ class BenchConfig:
     plot: Path | None = None
     progress: bool = True
     worker_args: tuple[str, ...] = ()  # passed to every `s321 worker` it starts
+    #: pids of the local broker (``kafka``) and Redis (``redis``), whose CPU is measured
+    servers: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def quick_of(cls, base: BenchConfig) -> BenchConfig:
@@ -289,11 +395,26 @@ class BenchReport:
     #: per backlog phase: CPU the whole machine and each worker used while it ran, in % of one
     #: CPU (so 200 is both of two busy): what is left for a second worker
     cpu_pct: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per contender (s321, the plain loop, bare Faust join, Faust consume-only): its cost
+    costs: dict[str, Cost] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def ratio_to_ceiling(self) -> float:
         return self.throughput_sps / self.ceiling_sps if self.ceiling_sps else 0.0
+
+    def over_faust_join(self) -> dict[str, float | None]:
+        """s321 against the bare Faust join: the ratio of their shipments/s and of their CPU
+        milliseconds per shipment in the steady state (None where either is missing)."""
+        ours, bare = self.costs.get("s321"), self.costs.get("faust_join")
+        if ours is None or bare is None:
+            return {"shipments_per_s": None, "cpu_ms_per_shipment": None}
+        a, b = ours.cpu_ms_per_shipment.get("steady"), bare.cpu_ms_per_shipment.get("steady")
+        return {
+            "shipments_per_s": round(ours.shipments_per_s / bare.shipments_per_s, 3)
+            if bare.shipments_per_s else None,
+            "cpu_ms_per_shipment": round(a / b, 2) if a is not None and b else None,
+        }  # fmt: skip
 
     @property
     def scale_2_over_1(self) -> float:
@@ -354,6 +475,8 @@ class BenchReport:
             "machine": self.machine,
             "seconds": self.seconds,
             "cpu_pct": self.cpu_pct,
+            "contenders": {name: cost.as_json() for name, cost in self.costs.items()},
+            "s321_over_faust_join": self.over_faust_join(),
             "notes": self.notes,
         }
 
@@ -378,6 +501,20 @@ class BenchReport:
             out.append(f"peak RSS {name:<22} {mb:>7.0f} MB")
         if self.recovery_s is not None:
             out.append(f"recovery after SIGKILL  {self.recovery_s:>8.1f} s")
+        if self.costs:
+            out.append(
+                "cost per contender on the same backlog (CPU ms per shipment, whole run / "
+                "steady state; requests to the broker per shipment):"
+            )
+            out.extend(cost.line(name) for name, cost in self.costs.items())
+            ratio = self.over_faust_join()
+            if ratio["shipments_per_s"] is not None:
+                times = ratio["cpu_ms_per_shipment"]
+                out.append(
+                    f"  s321 / bare Faust join: shipments/s {ratio['shipments_per_s']:.2f}x, "
+                    f"CPU per shipment {'-' if times is None else f'{times:.2f}x'} (steady state)"
+                )
+            out.extend(f"  {name}: {cost.note}" for name, cost in self.costs.items() if cost.note)
         for name, cpu in self.cpu_pct.items():
             workers = " + ".join(f"{w:.0f}" for w in cpu["workers"])
             out.append(
@@ -679,7 +816,8 @@ class _Run:
             for fut in admin.delete_topics(mine).values():
                 with contextlib.suppress(Exception):
                     fut.result(timeout=60)
-        groups = [f"{self.run}-{p}" for p in ("throughput", "scale", "latency", "million")]
+        phases = ("throughput", "scale", "latency", "million", *(m for m, _ in CONTENDERS))
+        groups = [f"{self.run}-{p}" for p in phases]
         with contextlib.suppress(Exception):
             for fut in admin.delete_consumer_groups(groups).values():
                 with contextlib.suppress(Exception):
@@ -724,12 +862,15 @@ def _backlog_phase(
     reader = _Reader(r.cfg.kafka, r.prefix(phase))
     t0 = time.monotonic()
     busy0 = _machine_cpu_s()
+    spawned_ms = time.time() * 1000
     procs = [
         r.worker(phase, "--idle-speedup", "7200", data=f"data-{phase}-{i}", log_name=f"w{i}")
         for i in range(workers)
     ]
+    sampler = _CpuSampler({"process": procs[0].pid, **r.cfg.servers}, started=["process"])
     done = reader.wait(traffic.truth, quiet_s=90, timeout_s=3600)
     took = time.monotonic() - t0
+    series = sampler.stop()
     report.seconds[phase] = round(took, 1)
     report.cpu_pct[phase] = {
         "cpus": os.cpu_count() or 1,
@@ -738,65 +879,82 @@ def _backlog_phase(
     }
     if not done:
         report.notes.append(f"{phase}: gave up waiting: answers stopped coming")
-    rate = rate_between(_first_decision_ms(reader.answers, traffic.truth))
+    firsts = _first_decision_ms(reader.answers, traffic.truth)
+    rate = rate_between(firsts)
     r.log(f"[{phase}] {workers} worker(s): {rate:,.0f} shipments/s")
+    if workers == 1:
+        last_ms = max((a.broker_ms for a in reader.answers if a.key in traffic.truth), default=0)
+        report.costs["s321"] = replace(
+            Cost.measured(
+                series, (spawned_ms, last_ms, len(traffic.truth)), steady_window(firsts), rate
+            ),
+            note=_NOT_COUNTED + " (Faust's consumer and producer are aiokafka's)",
+        )
     return rate, procs, reader
 
 
-def _ceiling(r: _Run, phase: str, traffic: CachedTraffic) -> float:
-    """A plain consume-and-produce pass over ``phase``'s input topics: shipments per second."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+#: the contenders beside s321 on its backlog: mode of :mod:`s321.devtools.contenders`, name
+CONTENDERS = (("faust-join", "faust_join"), ("faust-consume", "faust_consume"),
+              ("plain", "plain_loop"))  # fmt: skip
+_NOT_COUNTED = "requests to the broker per shipment not measured: aiokafka counts none"
+
+
+def _contender(r: _Run, mode: str, phase: str, traffic: CachedTraffic) -> Cost:
+    """Run one contender (:mod:`s321.devtools.contenders`) over ``phase``'s input topics, as a
+    process of its own, until it has read every event; what that cost. Its shipments/s are the
+    backlog's shipments over the time from its first to its last record (the steady state);
+    the whole run starts when its process does."""
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # exported at runtime, not in the stubs
 
-    out_topic = f"{r.prefix(phase)}ceiling"
-    admin = AdminClient(confluent(r.cfg.kafka))
-    admin.create_topics([NewTopic(out_topic, num_partitions=r.cfg.partitions)])[out_topic].result(
-        timeout=30
-    )
-    consumer = Consumer(
-        {
-            **confluent(r.cfg.kafka),
-            "group.id": f"{r.prefix(phase)}ceiling",
-            "enable.auto.commit": False,
-        }
-    )
-    producer = Producer({**confluent(r.cfg.kafka), "linger.ms": 5, "compression.type": "lz4"})
-    consumer.assign(
-        [
-            TopicPartition(_topic(s, r.prefix(phase)), p, OFFSET_BEGINNING)
-            for s in topics.INPUTS
-            for p in range(r.cfg.partitions)
-        ]
-    )
-    seen: set[bytes] = set()
-    got = 0
-    t_first: float | None = None
+    output = f"{r.prefix(phase)}{mode}-out"
+    if mode != "faust-consume":
+        admin = AdminClient(confluent(r.cfg.kafka))
+        admin.create_topics([NewTopic(output, num_partitions=r.cfg.partitions)])[output].result(
+            timeout=30
+        )
+    r.dir.mkdir(parents=True, exist_ok=True)
+    result, log = r.dir / f"{mode}.json", r.dir / f"{phase}-{mode}.log"
+    argv = [
+        sys.executable, "-m", "s321.devtools.contenders", mode, "--prefix", r.prefix(phase),
+        "--group", f"{r.run}-{mode}", "--partitions", str(r.cfg.partitions),
+        "--events", str(traffic.events), "--result", str(result),
+        "--data-dir", str(r.dir / f"data-{mode}"), "--output", output,
+    ]  # fmt: skip
+    spawned_ms = time.time() * 1000
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, env={**os.environ, **as_env(r.cfg.kafka)}, stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    r.procs.append(proc)
+    sampler = _CpuSampler({"process": proc.pid, **r.cfg.servers}, started=["process"])
     deadline = time.monotonic() + 600
     try:
-        while got < traffic.events and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.2):
-                if msg.error():
-                    continue
-                if t_first is None:
-                    t_first = time.perf_counter()
-                got += 1
-                key = msg.key() or b""
-                if key not in seen:
-                    seen.add(key)
-                    while True:
-                        try:
-                            producer.produce(out_topic, msg.value(), key)
-                            break
-                        except BufferError:
-                            producer.poll(0.01)
-            producer.poll(0)
-        producer.flush(60)
-        took = time.perf_counter() - (t_first or time.perf_counter())
+        while not result.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                raise RuntimeError(f"the {mode} contender did not read every event\n{tail}")
+            time.sleep(0.05)
+        rss = _rss_mb(proc.pid)["hwm"]
     finally:
-        consumer.close()
-    if got < traffic.events:
-        raise RuntimeError(f"the ceiling pass read {got} of {traffic.events} events")
-    return len(seen) / took if took > 0 else 0.0
+        series = sampler.stop()
+        _stop(proc)
+    body = json.loads(result.read_text(encoding="utf-8"))
+    shipments = len(traffic.truth)
+    span_s = (body["last_ms"] - body["first_ms"]) / 1000
+    cost = Cost.measured(
+        series,
+        (spawned_ms, body["last_ms"], shipments),
+        (body["first_ms"], body["last_ms"], shipments),
+        shipments / span_s if span_s > 0 else 0.0,
+    )
+    cost.peak_rss_mb = round(rss, 1)
+    if "requests" in body:
+        cost.requests_per_shipment = round(body["requests"] / shipments, 3)
+    else:
+        cost.note = _NOT_COUNTED
+    r.log(f"[{mode}] read {body['read']:,} events, sent {body['outputs']:,} outputs")
+    return cost
 
 
 def _paced_produce(
@@ -1034,12 +1192,54 @@ def _machine_cpu_s() -> float:
     return 0.0
 
 
-def _cpu_s(pid: int) -> float:
-    """User plus system CPU seconds a process has used, from /proc."""
+def _read_cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds a process has used, from /proc; None if it is gone."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+    return None
+
+
+def _cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used (0 if it is gone)."""
+    return _read_cpu_s(pid) or 0.0
+
+
+class _CpuSampler:
+    """Samples the CPU seconds of named processes (from /proc) every ``every_s`` in a thread:
+    ``series[name]`` is ``(wall ms, CPU seconds so far)`` in time order, for :func:`cpu_at`.
+    A process given as started now gets a first sample of 0 at this moment."""
+
+    def __init__(
+        self, pids: Mapping[str, int], started: Iterable[str] = (), every_s: float = 0.05
+    ) -> None:
+        now = time.time() * 1000
+        self.pids = dict(pids)
+        self.series: dict[str, list[tuple[float, float]]] = {
+            name: [(now, 0.0)] if name in set(started) else [] for name in self.pids
+        }
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for name, pid in self.pids.items():
+            cpu = _read_cpu_s(pid)
+            if cpu is not None:
+                self.series[name].append((time.time() * 1000, cpu))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._sample()
+
+    def stop(self) -> dict[str, list[tuple[float, float]]]:
+        """Stop sampling (one last sample first); the series."""
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+        return self.series
 
 
 def _machine(cfg: BenchConfig) -> dict[str, Any]:
@@ -1090,6 +1290,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
     try:
         rate, procs, reader = _backlog_phase(r, "throughput", backlog, 1, report)
         report.rss_mb["throughput_worker"] = round(_rss_mb(procs[0].pid)["hwm"], 1)
+        if "s321" in report.costs:
+            report.costs["s321"].peak_rss_mb = report.rss_mb["throughput_worker"]
         for p in procs:
             _stop(p)
         reader.close()
@@ -1098,9 +1300,25 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
         del reader
 
         t0 = time.monotonic()
-        report.ceiling_sps = _ceiling(r, "throughput", backlog)
-        report.seconds["ceiling"] = round(time.monotonic() - t0, 1)
-        log(f"[ceiling] {report.ceiling_sps:,.0f} shipments/s")
+        for mode, name in CONTENDERS:
+            try:
+                cost = report.costs[name] = _contender(r, mode, "throughput", backlog)
+            except Exception as exc:  # one contender failing leaves the others' figures
+                report.notes.append(f"{name}: not measured: {exc}".splitlines()[0])
+                continue
+            log(f"[{name}] {cost.shipments_per_s:,.0f} shipments/s, CPU "
+                f"{cost.cpu_ms_per_shipment['steady']} ms per shipment (steady)")  # fmt: skip
+        report.seconds["contenders"] = round(time.monotonic() - t0, 1)
+        if "plain_loop" in report.costs:
+            report.ceiling_sps = report.costs["plain_loop"].shipments_per_s
+        if not {"kafka", "redis"} <= set(cfg.servers):
+            report.notes.append(
+                "CPU of the broker or Redis not measured: not started by this stack"
+            )
+        report.notes.append(
+            "the broker's and Redis's CPU per shipment includes whatever else used them "
+            "meanwhile (the machine may be shared)"
+        )
 
         rate2, procs, reader = _backlog_phase(r, "scale", backlog, 2, report)
         for i, p in enumerate(procs):

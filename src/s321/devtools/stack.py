@@ -1048,6 +1048,12 @@ class Stack:
                 stopped.append(service.name)
         return stopped
 
+    def pids(self) -> dict[str, int]:
+        """The pids of the broker (``kafka``) and Redis (``redis``) where this stack started
+        them and they run (one started by someone else has no pid here)."""
+        found = {"kafka": self.kafka.proc.pid(), "redis": self.redis.proc.pid()}
+        return {name: pid for name, pid in found.items() if pid is not None}
+
     def status(self) -> list[ServiceStatus]:
         return [
             self.kafka.status(),
