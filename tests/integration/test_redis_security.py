@@ -46,7 +46,7 @@ def _quoted(s: str) -> str:
 
 def _grant(client: redis.Redis, prefix: str) -> None:
     """An ACL user allowed this deployment's keys and channels and what s321 does with them, no
-    more (the README's ACL)."""
+    more (the ACL in deploy/SECURITY.md)."""
     client.acl_setuser(
         USER,
         enabled=True,
