@@ -170,6 +170,11 @@ def demo(settings: Settings, shipments: int, seed: int, as_json: bool) -> None:
     type=click.Choice(["exactly_once", "at_least_once"]),
     help="Processing guarantee of the measured workers (default: the worker's).",
 )
+@click.option(
+    "--phases",
+    help="Comma-separated phases to run besides throughput, of: contenders, scale, latency,"
+    " profile, million.  [default: all]",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def bench(
@@ -181,6 +186,7 @@ def bench(
     profile_seconds: float | None,
     plot: Path | None,
     guarantee: str | None,
+    phases: str | None,
     as_json: bool,
 ) -> None:
     """Measure throughput, its ceiling, latency per load, scale-out, memory and recovery of
@@ -193,8 +199,12 @@ def bench(
     import dataclasses
     import json
 
-    from s321.devtools.bench import BenchConfig, run_bench
+    from s321.devtools.bench import BenchConfig, parse_phases, run_bench
 
+    try:
+        chosen = parse_phases(phases) if phases is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--phases") from None
     stack = _stack(settings)
     stack.up()
     cfg = BenchConfig(kafka=settings.kafka(), redis_url=settings.redis_url,
@@ -211,6 +221,8 @@ def bench(
         cfg = dataclasses.replace(cfg, profile_s=profile_seconds)
     if guarantee is not None:
         cfg = dataclasses.replace(cfg, worker_args=("--guarantee", guarantee))
+    if chosen is not None:
+        cfg = dataclasses.replace(cfg, phases=chosen)
 
     def log(line: str) -> None:
         click.echo(line, err=as_json)

@@ -19,7 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from s321.devtools.bench import BenchConfig, BenchReport, run_bench
+from s321.devtools.bench import BenchConfig, BenchReport, parse_phases, run_bench
 from s321.devtools.stack import Stack
 from s321.settings import Settings
 
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--shipments", type=int)
     parser.add_argument("--waiting", type=int)
+    parser.add_argument("--phases", help="Comma-separated phases besides throughput.")
     parser.add_argument("--report", action="store_true", help="Rewrite REPORT.md and the plot.")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -93,6 +94,8 @@ def main() -> None:
         cfg = dataclasses.replace(cfg, shipments=args.shipments)
     if args.waiting is not None:
         cfg = dataclasses.replace(cfg, waiting=args.waiting)
+    if args.phases is not None:
+        cfg = dataclasses.replace(cfg, phases=parse_phases(args.phases))
     report = run_bench(cfg, lambda line: print(line, flush=True))
     for line in report.lines():
         print(line)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from s321.devtools.bench import (
+    PHASES,
     BenchReport,
     Cost,
     PhaseCheck,
@@ -16,6 +17,7 @@ from s321.devtools.bench import (
     cpu_at,
     cpu_ms_per_shipment,
     latency_summary,
+    parse_phases,
     rate_between,
     steady_window,
     top_frames,
@@ -224,3 +226,11 @@ def test_cpu_sampler_samples_live_processes_only() -> None:
     assert cpus[0] == 0.0
     assert len(cpus) >= 3
     assert cpus == sorted(cpus)
+
+
+def test_parse_phases_always_keeps_throughput_and_refuses_unknown_names() -> None:
+    assert parse_phases("profile") == {"throughput", "profile"}
+    assert parse_phases(" scale , latency ,") == {"throughput", "scale", "latency"}
+    assert parse_phases(",".join(PHASES)) == PHASES
+    with pytest.raises(ValueError, match="unknown phase"):
+        parse_phases("profile,speed")

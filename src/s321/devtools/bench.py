@@ -322,6 +322,21 @@ def cost_shares(collapsed: Iterable[str]) -> dict[str, float]:
 # -- configuration and report ---------------------------------------------------------------------
 
 
+#: every phase of a run, in order
+PHASES = frozenset({"throughput", "contenders", "scale", "latency", "profile", "million"})
+
+
+def parse_phases(text: str) -> frozenset[str]:
+    """The phases named in ``text`` (comma-separated), with throughput; unknown names refused."""
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    unknown = names - PHASES
+    if unknown:
+        raise ValueError(
+            f"unknown phase(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(PHASES))}"
+        )
+    return frozenset(names | {"throughput"})
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """What to measure, as plain values (the CLI builds it from options and settings)."""
@@ -341,6 +356,8 @@ class BenchConfig:
     plot: Path | None = None
     progress: bool = True
     worker_args: tuple[str, ...] = ()  # passed to every `s321 worker` it starts
+    #: the phases to run (the throughput phase always runs: the others compare with it)
+    phases: frozenset[str] = PHASES
     #: pids of the local broker (``kafka``) and Redis (``redis``), whose CPU is measured
     servers: Mapping[str, int] = field(default_factory=dict)
 
@@ -1272,7 +1289,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
         config={
             "shipments": cfg.shipments, "latency_shipments": cfg.latency_shipments,
             "loads": list(cfg.loads), "waiting": cfg.waiting, "partitions": cfg.partitions,
-            "seed": cfg.seed, "quick": cfg.quick,
+            "seed": cfg.seed, "quick": cfg.quick, "phases": sorted(cfg.phases),
         },
         machine=_machine(cfg),
     )  # fmt: skip
@@ -1280,10 +1297,11 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
     backlog = cached_traffic(
         cfg.cache_dir, cfg.seed, cfg.shipments, date(2024, 6, 1), date(2024, 12, 31), log
     )
-    latency = cached_traffic(
-        cfg.cache_dir, cfg.seed + 1, cfg.latency_shipments, date(2024, 6, 1), date(2024, 12, 31),
-        log,
-    )  # fmt: skip
+    if "latency" in cfg.phases:
+        latency = cached_traffic(
+            cfg.cache_dir, cfg.seed + 1, cfg.latency_shipments, date(2024, 6, 1),
+            date(2024, 12, 31), log,
+        )  # fmt: skip
     report.config["events"] = backlog.events
     r = _Run(cfg, log)
     log(f"run {r.run}: {cfg.shipments:,} shipments ({backlog.events:,} events) in the backlog")
@@ -1300,7 +1318,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
         del reader
 
         t0 = time.monotonic()
-        for mode, name in CONTENDERS:
+        for mode, name in CONTENDERS if "contenders" in cfg.phases else ():
             try:
                 cost = report.costs[name] = _contender(r, mode, "throughput", backlog)
             except Exception as exc:  # one contender failing leaves the others' figures
@@ -1320,25 +1338,15 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
             "meanwhile (the machine may be shared)"
         )
 
-        rate2, procs, reader = _backlog_phase(r, "scale", backlog, 2, report)
-        for i, p in enumerate(procs):
-            if p.poll() is None:
-                report.rss_mb[f"scale_worker_{i + 1}"] = round(_rss_mb(p.pid)["hwm"], 1)
-            else:
-                report.notes.append(f"scale: worker {i + 1} exited with {p.returncode}")
-            _stop(p)
-        reader.close()
-        report.two_workers_sps = rate2
-        report.checks["scale"] = _check(backlog.truth, reader.answers, reader.dead)
-        del reader
-
-        _latency_phase(r, latency, report.throughput_sps, report)
-        log("[latency] " + ", ".join(f"{k}: p99 {v['p99']:.0f} ms" for k, v in
-                                     report.latency_ms.items()))  # fmt: skip
-
-        if cfg.profile_s > 0:
+        if "scale" in cfg.phases:
+            _scale_phase(r, backlog, report)
+        if "latency" in cfg.phases:
+            _latency_phase(r, latency, report.throughput_sps, report)
+            log("[latency] " + ", ".join(f"{k}: p99 {v['p99']:.0f} ms" for k, v in
+                                         report.latency_ms.items()))  # fmt: skip
+        if cfg.profile_s > 0 and "profile" in cfg.phases:
             _profile_phase(r, backlog, report)
-        if cfg.waiting > 0:
+        if cfg.waiting > 0 and "million" in cfg.phases:
             _million_phase(r, report)
     finally:
         r.cleanup()
@@ -1346,6 +1354,20 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> BenchRepo
     if cfg.plot is not None:
         plot(report, cfg.plot)
     return report
+
+
+def _scale_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None:
+    """The backlog again with two workers; each one's peak RSS."""
+    rate, procs, reader = _backlog_phase(r, "scale", backlog, 2, report)
+    for i, p in enumerate(procs):
+        if p.poll() is None:
+            report.rss_mb[f"scale_worker_{i + 1}"] = round(_rss_mb(p.pid)["hwm"], 1)
+        else:
+            report.notes.append(f"scale: worker {i + 1} exited with {p.returncode}")
+        _stop(p)
+    reader.close()
+    report.two_workers_sps = rate
+    report.checks["scale"] = _check(backlog.truth, reader.answers, reader.dead)
 
 
 def _profile_phase(r: _Run, backlog: CachedTraffic, report: BenchReport) -> None:
