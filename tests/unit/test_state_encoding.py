@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from s321.core.correlation import Flag, Part, ShipmentState
 from s321.core.processor import MAX_OUTPUT_BYTES
-from s321.core.state import deadline_of, decode_state, encode_state
+from s321.core.state import StateCodec, deadline_of, decode_state, encode_state
 from s321.models import Action, InputRef, Outcome
 from s321.validation import MAX_KEY_CHARS, MAX_RECORD_BYTES
 from tests.factories import T0, manifest, pilot
@@ -134,3 +134,19 @@ def test_a_flagged_state_keeps_its_flags() -> None:
     """Flags are stored with the state and read back."""
     state = replace(_largest(), manifest=None, pilot=None, entry86=None)
     assert decode_state(encode_state(state)).invalid == state.invalid
+
+
+def test_the_codec_reads_the_bytes_it_wrote_without_decoding_them_again() -> None:
+    codec = StateCodec(kept=2)
+    first = ShipmentState(key="A", partition=1, version=1)
+    raw = codec.encode("A", first)
+    assert raw == encode_state(first)
+    assert codec.decode("A", bytes(raw)) is first  # equal bytes, read back from a store
+    # other bytes for the key (written elsewhere, or read from an older changelog) are decoded
+    other = replace(first, version=2)
+    assert codec.decode("A", encode_state(other)) == other
+    # the codec remembers the newest keys only
+    codec.encode("B", ShipmentState(key="B", partition=1))
+    codec.encode("C", ShipmentState(key="C", partition=1))
+    again = codec.decode("A", raw)
+    assert again == first and again is not first

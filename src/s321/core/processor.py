@@ -63,7 +63,7 @@ from s321.core.correlation import (
     retained,
     shipment_key,
 )
-from s321.core.state import deadlines_of, decode_state, encode_state
+from s321.core.state import StateCodec, deadlines_of
 from s321.errors import RecordError, ValidationError
 from s321.models import (
     REVIEW_ACTION,
@@ -267,6 +267,7 @@ class Processor:
         self._newest: dict[tuple[str, int], int] = {}
         self._marks: dict[int, dict[int, tuple[int, int]]] = {}  # partition -> source -> mark
         self._decoded: dict[bytes, Any] = {}  # raw input -> decoded event, newest last
+        self._states = StateCodec()  # the table's values
         self.generation = 0  # the consumer group's, as of the last rebalance seen here
         # the deadline index being rebuilt: partitions whose deadlines wait for it, the table
         # read, and where in it the reading is
@@ -374,7 +375,7 @@ class Processor:
         if key != kbytes or partition != routing.murmur2_partition(kbytes, self.partitions):
             return [self._forward(skey, value, origin, forced=forced is not None)]
         raw_state = store.get(skey)
-        state = decode_state(raw_state) if raw_state is not None else None
+        state = self._states.decode(skey, raw_state) if raw_state is not None else None
         if state is not None and state.alias_of is not None:
             return [self._forward(state.alias_of, value, origin, forced=True)]
         o_topic, o_partition, o_offset = origin.decode().rsplit("/", 2)
@@ -398,7 +399,7 @@ class Processor:
             new_state = self._ask(new_state)
         # a duplicate writes its state too: replayed after a crash, it may find here a state
         # whose changelog record never reached the broker, and so sends it again
-        store[skey] = encode_state(new_state)
+        store[skey] = self._states.encode(skey, new_state)
         self._index(partition, new_state, skey)
         return out
 
@@ -457,7 +458,7 @@ class Processor:
         flag = Flag(kind, int(broker_ms), fields)
         raw_state = store.get(skey)
         state = (
-            decode_state(raw_state)
+            self._states.decode(skey, raw_state)
             if raw_state is not None
             else ShipmentState(key=skey, partition=partition)
         )
@@ -483,7 +484,7 @@ class Processor:
         state = retained(state, self.deadlines)
         if state.version > 0 and state.ready:
             state = self._ask(state)
-        store[skey] = encode_state(state)
+        store[skey] = self._states.encode(skey, state)
         self._index(partition, state, skey)
         return []
 
@@ -504,7 +505,7 @@ class Processor:
     def _link(self, alias: str, target: str, store: MutableMapping[str, bytes]) -> list[Output]:
         """Record that ``alias`` names shipment ``target``; hand over what waited under it."""
         raw_state = store.get(alias)
-        state = decode_state(raw_state) if raw_state is not None else None
+        state = self._states.decode(alias, raw_state) if raw_state is not None else None
         out: list[Output] = []
         if raw_state is not None and state is not None and state.alias_of == target:
             store[alias] = raw_state  # written again, as a duplicate input is (see _on_input)
@@ -514,8 +515,9 @@ class Processor:
                 if part is not None:
                     origin = f"{part.ref.topic}/{part.ref.partition}/{part.ref.offset}".encode()
                     out.append(self._forward(target, part.raw, origin, forced=True))
-        store[alias] = encode_state(
-            ShipmentState(key=alias, partition=state.partition if state else 0, alias_of=target)
+        store[alias] = self._states.encode(
+            alias,
+            ShipmentState(key=alias, partition=state.partition if state else 0, alias_of=target),
         )
         return out
 
@@ -596,7 +598,7 @@ class Processor:
             raw_state = store.get(skey)
             if raw_state is None:
                 continue
-            state = decode_state(raw_state)
+            state = self._states.decode(skey, raw_state)
             if state.next_deadline_ms != deadline:
                 continue  # superseded by a later change
             step = expire(state, event_ms)
@@ -608,7 +610,7 @@ class Processor:
                 new_state = self._ask(new_state)
             if step.unmatched:
                 out.append(self._unmatched(new_state))
-            store[skey] = encode_state(new_state)
+            store[skey] = self._states.encode(skey, new_state)
             self._index(partition, new_state, skey)  # a later deadline may still be pending
         forget = self._forget.setdefault(partition, [])
         while forget and forget[0][0] <= event_ms:
@@ -616,7 +618,7 @@ class Processor:
             raw_state = store.get(skey)
             if raw_state is None:
                 continue
-            state = decode_state(raw_state)
+            state = self._states.decode(skey, raw_state)
             if state.forget_at_ms != at or not expire(state, event_ms).forget:
                 continue  # superseded by a later change
             del store[skey]  # a tombstone on the table's changelog
@@ -726,10 +728,10 @@ class Processor:
         raw_state = store.get(skey)
         if raw_state is None:
             return []
-        state = decode_state(raw_state)
+        state = self._states.decode(skey, raw_state)
         if state.version == 0 or not state.ready:
             return []  # it will see the aggregate when it is decided
-        store[skey] = encode_state(self._ask(state))
+        store[skey] = self._states.encode(skey, self._ask(state))
         return []
 
     def _ask(self, state: ShipmentState) -> ShipmentState:
@@ -825,12 +827,12 @@ class Processor:
             raw_state = store.get(key)
             if raw_state is not None:
                 state = replace(
-                    decode_state(raw_state),
+                    self._states.decode(key, raw_state),
                     version=version,
                     signature=signature,
                     decided_ms=decided_ms,
                 )
-                store[key] = encode_state(state)
+                store[key] = self._states.encode(key, state)
         if self.ledger is not None:
             self.ledger.write(given)  # before any of these decisions is sent
         return out

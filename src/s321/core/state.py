@@ -34,7 +34,7 @@ from typing import Any
 from s321.core.correlation import Flag, Part, ShipmentState
 from s321.models import Action, InputRef
 
-__all__ = ["deadline_of", "deadlines_of", "decode_state", "encode_state"]
+__all__ = ["StateCodec", "deadline_of", "deadlines_of", "decode_state", "encode_state"]
 
 _MARKER = b"\x00S3"
 _HEAD = struct.Struct(">Iqq")
@@ -143,6 +143,32 @@ def decode_state(b: bytes) -> ShipmentState:
         invalid=tuple(Flag(*f) for f in d["iv"]),
         forget_ms=d.get("fg"),
     )
+
+
+class StateCodec:
+    """:func:`encode_state` and :func:`decode_state`, remembering for the keys written most
+    recently the bytes written and their state: a shipment's state is usually read again soon
+    after it is written (its next input, its decision at the end of the batch), and reading
+    those same bytes again returns the state without decoding them (states are immutable)."""
+
+    def __init__(self, kept: int = 8192) -> None:
+        self._kept = kept
+        self._last: dict[str, tuple[bytes, ShipmentState]] = {}  # key -> bytes, state; newest last
+
+    def encode(self, key: str, state: ShipmentState) -> bytes:
+        raw = encode_state(state)
+        last = self._last
+        last.pop(key, None)
+        if len(last) >= self._kept:
+            del last[next(iter(last))]
+        last[key] = (raw, state)
+        return raw
+
+    def decode(self, key: str, raw: bytes) -> ShipmentState:
+        known = self._last.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        return decode_state(raw)
 
 
 def deadline_of(raw: bytes) -> tuple[int, int | None]:
