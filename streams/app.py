@@ -169,7 +169,10 @@ def build_app(
     # -- collaborators -------------------------------------------------------------------
 
     exactly_once = cfg.processing_guarantee == "exactly_once"
-    store = _TableStore(table)
+    side = _SideProducer(cfg.kafka)
+    # exactly once, the changelog records must join the input partition's transaction: Faust's
+    # own table write sends them; at least once, the side producer does (see .table)
+    store = _TableStore(table, changelog=None if exactly_once else side)
     processor = Processor(
         evaluate,
         cfg.partitions,
@@ -178,7 +181,6 @@ def build_app(
         ledger=ledger,
         serializer=serializer,
     )
-    side = _SideProducer(cfg.kafka)
     delivery = Delivery(side, out, names, exactly_once)
     guard = OffsetGuard(
         app,
@@ -194,7 +196,7 @@ def build_app(
     if not app.conf.producer_threaded:  # the threaded producer keeps no such buffer
         flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     guard.hand_on_every_record()  # the consumer is made here, before its fetcher starts
-    commit = BatchCommit(side, app.producer.buffer if exactly_once else None, guard)
+    commit = BatchCommit(side, app.producer.buffer if exactly_once else store, guard)
 
     # -- the agent -----------------------------------------------------------------------
 

@@ -26,25 +26,25 @@ class BatchCommit:
     1. ``outputs.flush()``: what the batch sent outside Faust's transactions (the side
        producer) is acknowledged by the broker first, so no offset commits ahead of what it
        handed on, and a crash can repeat a decision (same id) but never lose one;
-    2. ``state.apply()``: then the batch's table writes, so the local store (and its
-       changelog) never records an output that was not sent;
-    3. ``changelog.flush()``, exactly once only: Faust commits a transaction without flushing
-       its producer buffer, so the changelog records must be handed to the producer (into
-       this batch's transactions) before the inputs are acknowledged;
+    2. ``state.apply()``: then the batch's table writes, so the local store and its changelog
+       never record an output that was not sent;
+    3. ``changelog.flush()``: the changelog records of those writes are handed on: at least
+       once, acknowledged by the broker (sent by the side producer); exactly once, handed to
+       Faust's producer, into this batch's transactions (Faust commits a transaction without
+       flushing its producer buffer);
     4. ``offsets.finished(tps)``: only now may Faust's commits reach these inputs' offsets.
 
     A step that raises leaves the later ones undone.
     """
 
-    def __init__(self, outputs: _Flushes, changelog: _Flushes | None, offsets: _Finishes) -> None:
+    def __init__(self, outputs: _Flushes, changelog: _Flushes, offsets: _Finishes) -> None:
         self.outputs = outputs
-        self.changelog = changelog  # Faust's producer buffer, exactly once; None at least once
+        self.changelog = changelog
         self.offsets = offsets
 
     async def make_durable(self, state: _Applies, tps: Iterable[Any]) -> None:
         """Make the batch that wrote ``state`` and read from ``tps`` durable (steps above)."""
         await self.outputs.flush()  # 1. outputs acknowledged
         state.apply()  # 2. then the state recording them
-        if self.changelog is not None:
-            await self.changelog.flush()  # 3. exactly once: changelog into the transactions
+        await self.changelog.flush()  # 3. and its changelog records
         self.offsets.finished(tps)  # 4. then the offsets may be committed

@@ -36,6 +36,7 @@ class _SideProducer:
         self._kafka = kafka
         self._failed: list[str] = []
         self._made: Any = None
+        self._acked: dict[tuple[str, int], int] = {}  # changelog partition -> newest offset
 
     @property
     def _producer(self) -> Any:
@@ -56,6 +57,26 @@ class _SideProducer:
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             self._failed.append(f"{msg.topic()}: {err}")
+
+    def _on_changelog_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}: {err}")
+            return
+        tp = (msg.topic(), msg.partition())
+        self._acked[tp] = max(msg.offset(), self._acked.get(tp, -1))
+
+    def send_changelog(self, topic: str, key: bytes, value: bytes | None, partition: int) -> None:
+        """Send a record of the table's changelog (``None``: a tombstone); its offset is
+        reported by :meth:`changelog_acked` once the broker acknowledged it."""
+        self._producer.produce(
+            topic, value=value, key=key, partition=partition,
+            on_delivery=self._on_changelog_delivery,
+        )  # fmt: skip
+
+    def changelog_acked(self) -> dict[tuple[str, int], int]:
+        """The newest offset acknowledged per changelog partition since the last call."""
+        acked, self._acked = self._acked, {}
+        return acked
 
     def send(
         self,

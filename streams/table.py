@@ -1,19 +1,50 @@
 """The shipment table as the processor sees it: a str -> bytes mapping, and a batch's writes
-held back until what they record has been sent."""
+held back until what they record has been sent.
+
+A write reaches the partition's local store and the table's changelog topic, which Faust
+restores the table from. Exactly once, through Faust's own table write (its changelog records
+join the partition's transaction). At least once, the worker writes the local store itself
+and sends the changelog record through its own producer (a C client, as for the outputs),
+then records the offset the broker acknowledged as the store's persisted offset, as Faust's
+own write would: a worker restarting on this store reads the changelog from there on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import Any, Protocol
+
+from faust.types import TP
 
 from .internals import in_event_of, partition_db
 
 
-class _TableStore(MutableMapping[str, bytes]):
-    """The Faust table seen as a str -> bytes mapping (keys are stored as UTF-8 bytes)."""
+class _Changelog(Protocol):
+    """Sends the table's changelog records and reports the offsets acknowledged."""
 
-    def __init__(self, table: Any) -> None:
+    def send_changelog(
+        self, topic: str, key: bytes, value: bytes | None, partition: int
+    ) -> None: ...
+
+    def changelog_acked(self) -> dict[tuple[str, int], int]:
+        """The highest offset acknowledged per changelog partition since the last call."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once the broker has acknowledged every record sent."""
+        ...
+
+
+class _TableStore(MutableMapping[str, bytes]):
+    """The Faust table seen as a str -> bytes mapping (keys are stored as UTF-8 bytes).
+
+    ``changelog``: at least once, the producer the table's changelog records go through (see
+    the module's docstring); None: through Faust's own table write."""
+
+    def __init__(self, table: Any, changelog: _Changelog | None = None) -> None:
         self.table = table
+        self._changelog = changelog
+        self._topic: str = table.changelog_topic.get_topic_name()
 
     def read(self, key: str, partition: int) -> bytes | None:
         """The value of ``key``, which lives in ``partition`` (the processor reads only keys of
@@ -25,6 +56,37 @@ class _TableStore(MutableMapping[str, bytes]):
             return self.get(key)  # type: ignore[no-any-return]  # bytes, as stored
         value: bytes | None = db.get(key.encode())  # the raw serializer stores bytes as is
         return value
+
+    def write(self, key: str, value: bytes | None, partition: int, event: Any) -> None:
+        """Write ``key`` (None: delete it, if present) in ``partition`` and on its changelog;
+        ``event``: a record of that partition, for Faust's own write."""
+        if self._changelog is None:
+            with in_event_of(event):
+                if value is not None:
+                    self[key] = value
+                elif self.read(key, partition) is not None:
+                    del self[key]  # Faust sends the tombstone
+            return
+        raw = key.encode()
+        db = partition_db(self.table, partition)
+        local = self.table.data if db is None else db  # memory://: the store itself
+        if value is not None:
+            local[raw] = value
+        elif local.get(raw) is not None:
+            del local[raw]
+        else:
+            return  # never stored: no tombstone
+        self._changelog.send_changelog(self._topic, raw, value, partition)
+
+    async def flush(self) -> None:
+        """Return once the changelog records sent so far are acknowledged, their offsets
+        recorded as the local store's persisted offsets (Faust records those of its own
+        writes itself)."""
+        if self._changelog is None:
+            return
+        await self._changelog.flush()
+        for (topic, partition), offset in self._changelog.changelog_acked().items():
+            self.table.data.set_persisted_offset(TP(topic, partition), offset)
 
     def __getitem__(self, key: str) -> bytes:
         value = self.table[key.encode()]
@@ -106,11 +168,7 @@ class _Staged(MutableMapping[str, bytes]):
 
     def apply(self) -> None:
         """Write the held writes to the table and delete the deleted keys, each in its
-        partition (Faust writes a deleted key's tombstone to the changelog)."""
+        partition (and on its changelog: a deleted key's record is a tombstone)."""
         for key, (value, partition) in self.writes.items():
-            with in_event_of(self._last_of[partition]):
-                if value is not None:
-                    self.base[key] = value
-                elif self.base.read(key, partition) is not None:
-                    del self.base[key]
+            self.base.write(key, value, partition, self._last_of[partition])
         self.writes.clear()
