@@ -127,10 +127,11 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from s321.models import (
@@ -206,17 +207,26 @@ _FORBIDDEN = re.compile(
 _NOT_ASCII = re.compile(r"[^\x20-\x7e]")
 _TEXT_CHARS = "no control, bidirectional-control, line-separator or private-use characters"
 
+#: A bound's fast test: whether a value keeps it, given its record's event time (itself in
+#: bounds). It may refuse a value that :meth:`_Bound.check` accepts (a subclass of the
+#: expected type, say), never accept one that ``check`` refuses.
+_Keeps = Callable[[Any, datetime], bool]
+
 
 class _Bound:
     """A bound on one field's value: ``doc`` says it in words; ``check`` returns None when a
     value keeps it, else the bound broken. ``event_time`` is the record's, for bounds relative
-    to it (None when it is itself out of bounds: those are not checked)."""
+    to it (None when it is itself out of bounds: those are not checked). ``keeps`` builds the
+    bound's fast test, once (None: every value keeps it)."""
 
     @property
     def doc(self) -> str:
         raise NotImplementedError
 
     def check(self, value: Any, event_time: datetime | None) -> str | None:
+        raise NotImplementedError
+
+    def keeps(self) -> _Keeps | None:
         raise NotImplementedError
 
 
@@ -245,6 +255,27 @@ class _Text(_Bound):
             return _TEXT_CHARS
         return None
 
+    def keeps(self) -> _Keeps | None:
+        """``str.isprintable()`` is false for every character refused (controls, format
+        characters such as the bidirectional controls, line and paragraph separators,
+        surrogates, private use) and for a few allowed (other spaces, unassigned code points),
+        which :meth:`check` then accepts; printable ASCII is ``isascii()`` and
+        ``isprintable()``. (:func:`_keeps_type` tests text without a pattern the same way,
+        inline.)"""
+        max_len, ascii = self.max_len, self.ascii
+        fullmatch = re.compile(self.pattern).fullmatch if self.pattern else None
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is str
+                and len(value) <= max_len
+                and value.isprintable()
+                and (not ascii or value.isascii())
+                and (fullmatch is None or fullmatch(value) is not None)
+            )
+
+        return keeps
+
 
 @dataclass(frozen=True)
 class _Bill(_Text):
@@ -260,6 +291,15 @@ class _Bill(_Text):
         if problem is None and len(normalise_bill(value) or "") > MAX_KEY_CHARS:
             return f"at most {MAX_KEY_CHARS} letters and digits"
         return problem
+
+    def keeps(self) -> _Keeps | None:
+        text = super().keeps()
+        assert text is not None
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return text(value, event_time) and len(normalise_bill(value) or "") <= MAX_KEY_CHARS
+
+        return keeps
 
 
 @dataclass(frozen=True)
@@ -278,6 +318,14 @@ class _Amount(_Bound):
             return self.doc
         return None
 
+    def keeps(self) -> _Keeps | None:
+        maximum = self.maximum
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is Decimal and value.is_finite() and 0 <= value <= maximum
+
+        return keeps
+
 
 @dataclass(frozen=True)
 class _Count(_Bound):
@@ -294,6 +342,14 @@ class _Count(_Bound):
         if not self.minimum <= value <= self.maximum:
             return self.doc
         return None
+
+    def keeps(self) -> _Keeps | None:
+        minimum, maximum = self.minimum, self.maximum
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is int and minimum <= value <= maximum
+
+        return keeps
 
 
 def _span(d: timedelta) -> str:
@@ -334,6 +390,29 @@ class _Time(_Bound):
             return self.doc
         return None
 
+    def keeps(self) -> _Keeps | None:
+        before, after = self.before, self.after
+        if before is None or after is None:
+
+            def keeps(value: Any, event_time: datetime) -> bool:
+                return (
+                    type(value) is datetime
+                    and value.tzinfo is not None
+                    and EARLIEST <= value < LATEST
+                )
+
+            return keeps
+
+        def keeps_near(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is datetime
+                and value.tzinfo is not None
+                and EARLIEST <= value < LATEST
+                and event_time - before <= value <= event_time + after
+            )
+
+        return keeps_near
+
 
 @dataclass(frozen=True)
 class _OneOf(_Bound):
@@ -346,6 +425,14 @@ class _OneOf(_Bound):
 
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if value in self.allowed else " or ".join(sorted(self.allowed))
+
+    def keeps(self) -> _Keeps | None:
+        allowed = self.allowed
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is str and value in allowed
+
+        return keeps
 
 
 @dataclass(frozen=True)
@@ -362,11 +449,24 @@ class _Fixed(_Bound):
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None
 
+    def keeps(self) -> _Keeps | None:
+        return None
+
 
 @dataclass(frozen=True)
 class _Lines(_Fixed):
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if len(value) <= MAX_LINES else f"at most {MAX_LINES}"
+
+    def keeps(self) -> _Keeps | None:
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is tuple
+                and len(value) <= MAX_LINES
+                and all(_keeps_record(line, event_time) for line in value)
+            )
+
+        return keeps
 
 
 BILL = _Bill(50, pattern=r"[A-Za-z0-9 ./_-]*", pattern_doc="letters, digits, space and . / _ -")
@@ -521,6 +621,69 @@ def bounds_table() -> str:
 
 
 # -- checking -------------------------------------------------------------------------------
+#
+# A record is checked in two steps: a fast test that it keeps every field's bound (one
+# predicate per type, built once from FIELDS), and, only when that fails, the walk that names
+# each bound broken (with ``check``). The fast test never passes a record the walk would
+# fault, so the violations are the walk's, and records that keep their bounds skip it.
+
+
+def _values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of an object's fields ``names``, as a tuple, in one call."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda obj: (getattr(obj, name),)
+    return attrgetter(*names) if names else lambda obj: ()
+
+
+def _keeps_type(table: Mapping[str, _Bound]) -> _Keeps:
+    """The fast test of a type whose bounds are ``table``: each field is None or keeps its
+    bound. Text without a pattern (most of the fields checked) is tested inline, as
+    :meth:`_Text.keeps` tests it, and so is the lookup of a nested record's test by its type
+    (as the walk looks up its bounds), since a call per field would cost as much as the test;
+    every other bound by its ``keeps``."""
+    steps: dict[str, tuple[int | None, bool, _Keeps | None]] = {}
+    for name, bound in table.items():
+        if type(bound) is _Text and not bound.pattern:
+            steps[name] = (bound.max_len, bound.ascii, None)
+        elif bound is NESTED:
+            steps[name] = (None, False, None)
+        elif (test := bound.keeps()) is not None:
+            steps[name] = (None, False, test)
+    values, plan = _values(list(steps)), list(steps.values())
+
+    def keeps(obj: Any, event_time: datetime) -> bool:
+        for value, (max_len, ascii, test) in zip(values(obj), plan, strict=True):
+            if value is None:
+                continue
+            if max_len is not None:
+                if not (
+                    type(value) is str
+                    and len(value) <= max_len
+                    and value.isprintable()
+                    and (not ascii or value.isascii())
+                ):
+                    return False
+            elif test is not None:
+                if not test(value, event_time):
+                    return False
+            else:
+                inner = _KEEPS.get(type(value))
+                if inner is None or not inner(value, event_time):
+                    return False
+        return True
+
+    return keeps
+
+
+def _keeps_record(obj: Any, event_time: datetime) -> bool:
+    """Whether ``obj``, of a type in :data:`FIELDS`, keeps its type's bounds (False for any
+    other type: the walk says why)."""
+    keeps = _KEEPS.get(type(obj))
+    return keeps is not None and keeps(obj, event_time)
+
+
+_KEEPS: dict[type, _Keeps] = {kind: _keeps_type(table) for kind, table in FIELDS.items()}
 
 
 def _walk(obj: Any, path: str, event_time: datetime | None) -> Iterator[Violation]:
@@ -609,4 +772,7 @@ def validate(
     event_time = getattr(event.header, "event_time", None)
     if EVENT_TIME.check(event_time, None) is not None:
         event_time = None  # itself a violation: no other time is judged against it
-    return [*_record(event, received_ms, size), *_walk(event, "", event_time)]
+    problems = list(_record(event, received_ms, size))
+    if event_time is None or not _keeps_record(event, event_time):
+        problems += _walk(event, "", event_time)
+    return problems
