@@ -131,7 +131,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from operator import attrgetter
 from typing import Any
 
 from s321.models import (
@@ -628,52 +627,34 @@ def bounds_table() -> str:
 # fault, so the violations are the walk's, and records that keep their bounds skip it.
 
 
-def _values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
-    """The values of an object's fields ``names``, as a tuple, in one call."""
-    if len(names) == 1:
-        name = names[0]
-        return lambda obj: (getattr(obj, name),)
-    return attrgetter(*names) if names else lambda obj: ()
-
-
-def _keeps_type(table: Mapping[str, _Bound]) -> _Keeps:
-    """The fast test of a type whose bounds are ``table``: each field is None or keeps its
-    bound. Text without a pattern (most of the fields checked) is tested inline, as
-    :meth:`_Text.keeps` tests it, and so is the lookup of a nested record's test by its type
-    (as the walk looks up its bounds), since a call per field would cost as much as the test;
-    every other bound by its ``keeps``."""
-    steps: dict[str, tuple[int | None, bool, _Keeps | None]] = {}
+def _keeps_type(kind: type, table: Mapping[str, _Bound]) -> _Keeps:
+    """The fast test of ``kind``, whose bounds are ``table``: each field is None or keeps its
+    bound, tested in one function written from the table (a call and a loop step per field
+    would cost as much as the tests). Text without a pattern, most of the fields checked, is
+    tested inline as :meth:`_Text.keeps` tests it; a nested record by its own type's test,
+    looked up as the walk looks up its bounds; every other bound by its ``keeps``."""
+    env: dict[str, Any] = {"_KEEPS": _KEEPS}
+    lines = [f"def keeps_{kind.__name__}(obj, event_time):"]
     for name, bound in table.items():
         if type(bound) is _Text and not bound.pattern:
-            steps[name] = (bound.max_len, bound.ascii, None)
+            test = f"type(value) is str and len(value) <= {bound.max_len} and value.isprintable()"
+            test += " and value.isascii()" if bound.ascii else ""
         elif bound is NESTED:
-            steps[name] = (None, False, None)
-        elif (test := bound.keeps()) is not None:
-            steps[name] = (None, False, test)
-    values, plan = _values(list(steps)), list(steps.values())
-
-    def keeps(obj: Any, event_time: datetime) -> bool:
-        for value, (max_len, ascii, test) in zip(values(obj), plan, strict=True):
-            if value is None:
-                continue
-            if max_len is not None:
-                if not (
-                    type(value) is str
-                    and len(value) <= max_len
-                    and value.isprintable()
-                    and (not ascii or value.isascii())
-                ):
-                    return False
-            elif test is not None:
-                if not test(value, event_time):
-                    return False
-            else:
-                inner = _KEEPS.get(type(value))
-                if inner is None or not inner(value, event_time):
-                    return False
-        return True
-
-    return keeps
+            test = "(keeps := _KEEPS.get(type(value))) is not None and keeps(value, event_time)"
+        elif (keeps := bound.keeps()) is not None:
+            env[f"keeps_{name}"] = keeps
+            test = f"keeps_{name}(value, event_time)"
+        else:
+            continue
+        lines += [
+            f"    value = obj.{name}",
+            f"    if value is not None and not ({test}):",
+            "        return False",
+        ]
+    lines.append("    return True")
+    exec("\n".join(lines), env)  # noqa: S102 (source written above from FIELDS, not from input)
+    written: _Keeps = env[f"keeps_{kind.__name__}"]
+    return written
 
 
 def _keeps_record(obj: Any, event_time: datetime) -> bool:
@@ -683,7 +664,8 @@ def _keeps_record(obj: Any, event_time: datetime) -> bool:
     return keeps is not None and keeps(obj, event_time)
 
 
-_KEEPS: dict[type, _Keeps] = {kind: _keeps_type(table) for kind, table in FIELDS.items()}
+_KEEPS: dict[type, _Keeps] = {}
+_KEEPS.update((kind, _keeps_type(kind, table)) for kind, table in FIELDS.items())
 
 
 def _walk(obj: Any, path: str, event_time: datetime | None) -> Iterator[Violation]:
