@@ -127,7 +127,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -206,17 +206,26 @@ _FORBIDDEN = re.compile(
 _NOT_ASCII = re.compile(r"[^\x20-\x7e]")
 _TEXT_CHARS = "no control, bidirectional-control, line-separator or private-use characters"
 
+#: A bound's fast test: whether a value keeps it, given its record's event time (itself in
+#: bounds). It may refuse a value that :meth:`_Bound.check` accepts (a subclass of the
+#: expected type, say), never accept one that ``check`` refuses.
+_Keeps = Callable[[Any, datetime], bool]
+
 
 class _Bound:
     """A bound on one field's value: ``doc`` says it in words; ``check`` returns None when a
     value keeps it, else the bound broken. ``event_time`` is the record's, for bounds relative
-    to it (None when it is itself out of bounds: those are not checked)."""
+    to it (None when it is itself out of bounds: those are not checked). ``keeps`` builds the
+    bound's fast test, once (None: every value keeps it)."""
 
     @property
     def doc(self) -> str:
         raise NotImplementedError
 
     def check(self, value: Any, event_time: datetime | None) -> str | None:
+        raise NotImplementedError
+
+    def keeps(self) -> _Keeps | None:
         raise NotImplementedError
 
 
@@ -245,6 +254,27 @@ class _Text(_Bound):
             return _TEXT_CHARS
         return None
 
+    def keeps(self) -> _Keeps | None:
+        """``str.isprintable()`` is false for every character refused (controls, format
+        characters such as the bidirectional controls, line and paragraph separators,
+        surrogates, private use) and for a few allowed (other spaces, unassigned code points),
+        which :meth:`check` then accepts; printable ASCII is ``isascii()`` and
+        ``isprintable()``. (:func:`_keeps_type` tests text without a pattern the same way,
+        inline.)"""
+        max_len, ascii = self.max_len, self.ascii
+        fullmatch = re.compile(self.pattern).fullmatch if self.pattern else None
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is str
+                and len(value) <= max_len
+                and value.isprintable()
+                and (not ascii or value.isascii())
+                and (fullmatch is None or fullmatch(value) is not None)
+            )
+
+        return keeps
+
 
 @dataclass(frozen=True)
 class _Bill(_Text):
@@ -260,6 +290,15 @@ class _Bill(_Text):
         if problem is None and len(normalise_bill(value) or "") > MAX_KEY_CHARS:
             return f"at most {MAX_KEY_CHARS} letters and digits"
         return problem
+
+    def keeps(self) -> _Keeps | None:
+        text = super().keeps()
+        assert text is not None
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return text(value, event_time) and len(normalise_bill(value) or "") <= MAX_KEY_CHARS
+
+        return keeps
 
 
 @dataclass(frozen=True)
@@ -278,6 +317,14 @@ class _Amount(_Bound):
             return self.doc
         return None
 
+    def keeps(self) -> _Keeps | None:
+        maximum = self.maximum
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is Decimal and value.is_finite() and 0 <= value <= maximum
+
+        return keeps
+
 
 @dataclass(frozen=True)
 class _Count(_Bound):
@@ -294,6 +341,14 @@ class _Count(_Bound):
         if not self.minimum <= value <= self.maximum:
             return self.doc
         return None
+
+    def keeps(self) -> _Keeps | None:
+        minimum, maximum = self.minimum, self.maximum
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is int and minimum <= value <= maximum
+
+        return keeps
 
 
 def _span(d: timedelta) -> str:
@@ -334,6 +389,29 @@ class _Time(_Bound):
             return self.doc
         return None
 
+    def keeps(self) -> _Keeps | None:
+        before, after = self.before, self.after
+        if before is None or after is None:
+
+            def keeps(value: Any, event_time: datetime) -> bool:
+                return (
+                    type(value) is datetime
+                    and value.tzinfo is not None
+                    and EARLIEST <= value < LATEST
+                )
+
+            return keeps
+
+        def keeps_near(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is datetime
+                and value.tzinfo is not None
+                and EARLIEST <= value < LATEST
+                and event_time - before <= value <= event_time + after
+            )
+
+        return keeps_near
+
 
 @dataclass(frozen=True)
 class _OneOf(_Bound):
@@ -346,6 +424,14 @@ class _OneOf(_Bound):
 
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if value in self.allowed else " or ".join(sorted(self.allowed))
+
+    def keeps(self) -> _Keeps | None:
+        allowed = self.allowed
+
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return type(value) is str and value in allowed
+
+        return keeps
 
 
 @dataclass(frozen=True)
@@ -362,11 +448,24 @@ class _Fixed(_Bound):
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None
 
+    def keeps(self) -> _Keeps | None:
+        return None
+
 
 @dataclass(frozen=True)
 class _Lines(_Fixed):
     def check(self, value: Any, event_time: datetime | None) -> str | None:
         return None if len(value) <= MAX_LINES else f"at most {MAX_LINES}"
+
+    def keeps(self) -> _Keeps | None:
+        def keeps(value: Any, event_time: datetime) -> bool:
+            return (
+                type(value) is tuple
+                and len(value) <= MAX_LINES
+                and all(_keeps_record(line, event_time) for line in value)
+            )
+
+        return keeps
 
 
 BILL = _Bill(50, pattern=r"[A-Za-z0-9 ./_-]*", pattern_doc="letters, digits, space and . / _ -")
@@ -521,6 +620,52 @@ def bounds_table() -> str:
 
 
 # -- checking -------------------------------------------------------------------------------
+#
+# A record is checked in two steps: a fast test that it keeps every field's bound (one
+# predicate per type, built once from FIELDS), and, only when that fails, the walk that names
+# each bound broken (with ``check``). The fast test never passes a record the walk would
+# fault, so the violations are the walk's, and records that keep their bounds skip it.
+
+
+def _keeps_type(kind: type, table: Mapping[str, _Bound]) -> _Keeps:
+    """The fast test of ``kind``, whose bounds are ``table``: each field is None or keeps its
+    bound, tested in one function written from the table (a call and a loop step per field
+    would cost as much as the tests). Text without a pattern, most of the fields checked, is
+    tested inline as :meth:`_Text.keeps` tests it; a nested record by its own type's test,
+    looked up as the walk looks up its bounds; every other bound by its ``keeps``."""
+    env: dict[str, Any] = {"_KEEPS": _KEEPS}
+    lines = [f"def keeps_{kind.__name__}(obj, event_time):"]
+    for name, bound in table.items():
+        if type(bound) is _Text and not bound.pattern:
+            test = f"type(value) is str and len(value) <= {bound.max_len} and value.isprintable()"
+            test += " and value.isascii()" if bound.ascii else ""
+        elif bound is NESTED:
+            test = "(keeps := _KEEPS.get(type(value))) is not None and keeps(value, event_time)"
+        elif (keeps := bound.keeps()) is not None:
+            env[f"keeps_{name}"] = keeps
+            test = f"keeps_{name}(value, event_time)"
+        else:
+            continue
+        lines += [
+            f"    value = obj.{name}",
+            f"    if value is not None and not ({test}):",
+            "        return False",
+        ]
+    lines.append("    return True")
+    exec("\n".join(lines), env)  # noqa: S102 (source written above from FIELDS, not from input)
+    written: _Keeps = env[f"keeps_{kind.__name__}"]
+    return written
+
+
+def _keeps_record(obj: Any, event_time: datetime) -> bool:
+    """Whether ``obj``, of a type in :data:`FIELDS`, keeps its type's bounds (False for any
+    other type: the walk says why)."""
+    keeps = _KEEPS.get(type(obj))
+    return keeps is not None and keeps(obj, event_time)
+
+
+_KEEPS: dict[type, _Keeps] = {}
+_KEEPS.update((kind, _keeps_type(kind, table)) for kind, table in FIELDS.items())
 
 
 def _walk(obj: Any, path: str, event_time: datetime | None) -> Iterator[Violation]:
@@ -609,4 +754,7 @@ def validate(
     event_time = getattr(event.header, "event_time", None)
     if EVENT_TIME.check(event_time, None) is not None:
         event_time = None  # itself a violation: no other time is judged against it
-    return [*_record(event, received_ms, size), *_walk(event, "", event_time)]
+    problems = list(_record(event, received_ms, size))
+    if event_time is None or not _keeps_record(event, event_time):
+        problems += _walk(event, "", event_time)
+    return problems

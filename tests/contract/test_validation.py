@@ -4,11 +4,13 @@ both sides, records inside them all pass, and a violation never carries the valu
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -323,3 +325,55 @@ def test_one_negative_line_value_is_one_violation_naming_that_line(
     assert validate(replace(m, lines=tuple(lines))) == [
         Violation(f"lines[{i}].value", validation.MONEY.doc)
     ]
+
+
+def test_printable_text_holds_no_refused_character() -> None:
+    """The fast test of text may stand for the bound's character check: no character that
+    ``str.isprintable()`` accepts is refused, and printable ASCII is exactly what
+    ``isascii()`` and ``isprintable()`` both accept."""
+    chars = [chr(c) for c in range(sys.maxunicode + 1)]
+    assert validation._FORBIDDEN.search("".join(c for c in chars if c.isprintable())) is None
+    ascii_printable = "".join(c for c in chars if c.isascii() and c.isprintable())
+    assert ascii_printable == "".join(chr(c) for c in range(0x20, 0x7F))
+
+
+def test_each_bound_fast_test_accepts_only_what_it_checks_as_kept() -> None:
+    """Every value just inside or outside a bound that the bound's fast test accepts, its
+    check accepts too; the values just inside in the examples pass the fast test (bar text
+    with characters it leaves to the check)."""
+    event_time = samples.manifest().header.event_time
+    for key, (inside, outside) in EXAMPLES.items():
+        bound = next(b for t in validation.FIELDS.values() for b in t.values() if id(b) == key)
+        keeps = bound.keeps()
+        assert keeps is not None
+        for sample in [*inside, *outside]:
+            value = sample(event_time)
+            if keeps(value, event_time):
+                assert bound.check(value, event_time) is None, (bound, value)
+        for sample in inside:
+            value = sample(event_time)
+            kept = keeps(value, event_time)
+            assert kept or (isinstance(value, str) and not value.isprintable()), (bound, value)
+
+
+@given(
+    strategies.valid_inputs | strategies.manifests | strategies.pilots | strategies.entries86,
+    st.sampled_from([None, 0, 1_700_000_000_000]),
+    st.sampled_from([None, 10, MAX_RECORD_BYTES + 1]),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_fast_test_changes_no_violation(
+    event: Event, received_ms: int | None, size: int | None
+) -> None:
+    """validate() finds the same violations, in the same order, as when every record is
+    walked field by field (its fast test refusing all), and the fast test passes no record
+    whose walk finds a violation."""
+    found = validate(event, received_ms=received_ms, size=size)
+    with mock.patch.object(validation, "_keeps_record", return_value=False):
+        walked = validate(event, received_ms=received_ms, size=size)
+    assert found == walked
+    event_time = event.header.event_time
+    if validation.EVENT_TIME.check(event_time, None) is None and validation._keeps_record(
+        event, event_time
+    ):
+        assert list(validation._walk(event, "", event_time)) == []
