@@ -104,9 +104,23 @@ def test_report_sums_checks_and_judges_targets() -> None:
     assert not report.ok
     targets = report.targets()
     assert targets["throughput_sps"]["met"] is True
-    assert targets["ratio_to_ceiling"]["met"] is True
     assert targets["scale_2_over_1"]["met"] is False
     assert targets["recovery_s"]["met"] is None
+    assert targets["cpu_ms_per_shipment"]["met"] is None  # s321's cost not measured
+    report.costs["s321"] = Cost(
+        shipments_per_s=6000,
+        cpu_ms_per_shipment={"run": 1.6, "steady": 1.2},
+        broker_cpu_ms_per_shipment={"run": 0.5, "steady": 0.4},
+    )
+    targets = report.targets()
+    assert targets["cpu_ms_per_shipment"] == {
+        "value": 1.2,
+        "target": 1.5,
+        "at_least": False,
+        "met": True,
+    }
+    assert targets["cpu_ms_per_shipment_goal"]["met"] is False
+    assert targets["broker_cpu_ms_per_shipment"]["met"] is False
 
 
 def test_top_frames_by_inclusive_drops_frames_every_stack_passes() -> None:

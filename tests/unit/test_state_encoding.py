@@ -149,4 +149,5 @@ def test_the_codec_reads_the_bytes_it_wrote_without_decoding_them_again() -> Non
     codec.encode("B", ShipmentState(key="B", partition=1))
     codec.encode("C", ShipmentState(key="C", partition=1))
     again = codec.decode("A", raw)
-    assert again == first and again is not first
+    assert again == first
+    assert again is not first

@@ -85,8 +85,12 @@ LOADS = (0.25, 0.5, 0.75)
 #: Scenarios whose decision waits for an event-time deadline on purpose: not latency samples.
 DEADLINE_SCENARIOS = frozenset({"missing_pilot", "late_pilot", "orphan_pilot", "orphan_entry86"})
 TARGETS = {
-    "throughput_sps": 5000.0,
-    "ratio_to_ceiling": 0.3,
+    # the worker's and the broker's CPU per shipment (steady state): the figures that survive
+    # a noisy shared machine; 1.5 ms is the must, 1.0 ms (a JVM stream processor's) the goal
+    "cpu_ms_per_shipment": 1.5,
+    "cpu_ms_per_shipment_goal": 1.0,
+    "broker_cpu_ms_per_shipment": 0.3,
+    "throughput_sps": 1000.0,
     "p99_ms_at_50": 100.0,
     "scale_2_over_1": 1.8,
     "rss_mb_million": 1024.0,
@@ -452,9 +456,14 @@ class BenchReport:
         """Each target with its figure and whether it is met (None: not measured)."""
         at50 = self.latency_ms.get("50%", {}).get("p99")
         rss = self.rss_mb.get("million_waiting")
+        own = self.costs.get("s321")
+        cpu = own.cpu_ms_per_shipment.get("steady") if own else None
+        broker = own.broker_cpu_ms_per_shipment.get("steady") if own else None
         figures: dict[str, tuple[float | None, bool]] = {
+            "cpu_ms_per_shipment": (cpu, False),
+            "cpu_ms_per_shipment_goal": (cpu, False),
+            "broker_cpu_ms_per_shipment": (broker, False),
             "throughput_sps": (self.throughput_sps, True),
-            "ratio_to_ceiling": (self.ratio_to_ceiling, True),
             "p99_ms_at_50": (at50, False),
             "scale_2_over_1": (self.scale_2_over_1, True),
             "rss_mb_million": (rss, False),
@@ -463,7 +472,7 @@ class BenchReport:
         out: dict[str, dict[str, Any]] = {}
         for name, (value, at_least) in figures.items():
             goal = TARGETS[name]
-            met = None if value is None else (value >= goal if at_least else value < goal)
+            met = None if value is None else (value >= goal if at_least else value <= goal)
             out[name] = {"value": value, "target": goal, "at_least": at_least, "met": met}
         return out
 
@@ -551,8 +560,8 @@ class BenchReport:
         for name, t in self.targets().items():
             verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
             value = "-" if t["value"] is None else f"{t['value']:,.3g}"
-            sign = ">=" if t["at_least"] else "<"
-            out.append(f"target {name:<18} {sign} {t['target']:<8g} {value:>10}  {verdict}")
+            sign = ">=" if t["at_least"] else "<="
+            out.append(f"target {name:<26} {sign} {t['target']:<8g} {value:>10}  {verdict}")
         if self.profile_parts:
             out.append("profile: the worker's samples by part (% of all its samples):")
             for part, pct in self.profile_parts.items():
