@@ -8,7 +8,7 @@ from decimal import Decimal
 import redis
 
 from s321.models import Action, EventHeader, LineItem
-from s321.stores.crossshipment import CrossShipmentStore, VersionLedger
+from s321.stores.crossshipment import CrossShipmentStore, VersionLedger, _h
 from tests.unit.test_rules import manifest, record
 
 
@@ -78,9 +78,10 @@ def test_unreachable_redis_gives_unavailable_aggregates(unique: str) -> None:
 def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
     redis_client: redis.Redis, unique: str
 ) -> None:
-    """Recording a batch pipelined gives each record the aggregates it would get alone, in
-    order (B sees A, C sees both, the DELETE takes B out and names the others), and a script
-    Redis no longer knows is loaded again without losing a call."""
+    """Recording a batch in one round trip gives each record the aggregates it would get
+    alone, in order (B sees A, C sees both, the DELETE takes B out and names the others), also
+    across script calls (groups of two here), and a script Redis no longer knows is loaded
+    again without losing a call."""
     client = redis_client
     batch = [
         _rec("A", "500"),
@@ -92,6 +93,7 @@ def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
     alone = CrossShipmentStore(client, prefix=f"{unique}-1:")
     expected = [alone.record_and_read(r) for r in batch]
     together = CrossShipmentStore(client, prefix=f"{unique}-2:")
+    together.GROUP = 2
     client.script_flush()
     got = together.record_and_read_many(batch)
     assert got == expected
@@ -103,6 +105,18 @@ def test_a_batch_recorded_in_one_round_trip_reads_as_one_by_one(
         Decimal("550.00"),
     ]
     assert got[1].affected == ("A",)
+
+
+def test_a_recording_that_fails_leaves_the_others_in_its_batch_recorded(
+    redis_client: redis.Redis, unique: str
+) -> None:
+    """When Redis refuses one record's recording (here B's index key holds a string), B gets
+    unavailable aggregates and the records before and after it are recorded as usual."""
+    store = CrossShipmentStore(redis_client, prefix=f"{unique}:")
+    redis_client.set(f"{unique}:xs:ship:{_h('B')}", "not a hash")
+    got = store.record_and_read_many([_rec("A", "500"), _rec("B", "400"), _rec("C", "50")])
+    assert [a.available for a in got] == [True, False, True]
+    assert got[2].person_day_total == Decimal("550.00")
 
 
 def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(

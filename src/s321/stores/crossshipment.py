@@ -21,11 +21,12 @@ consignee history     ``xs:ch:<party_key>``                      shipment -> cen
 
 The seller-consignee pair sums only contributions within ±72 h of this shipment's arrival.
 
-One Lua script records a shipment in all its aggregates and reads them back in one round trip
-(atomic, so two workers recording into the same person-day both see both). When an aggregate
-crosses its limit in either direction because of this shipment, the script returns the *other*
-shipments in it: :attr:`Aggregates.affected`, which the correlator re-evaluates so they get a
-new decision version.
+One Lua script records a shipment in all its aggregates and reads them back (atomic, so two
+workers recording into the same person-day both see both). A call records a group of
+shipments, each after the one before, and a batch's calls go in one round trip. When an
+aggregate crosses its limit in either direction because of this shipment, the script returns
+the *other* shipments in it: :attr:`Aggregates.affected`, which the correlator re-evaluates so
+they get a new decision version.
 
 **Redis down.** :meth:`CrossShipmentStore.record_and_read` returns
 :meth:`Aggregates.unavailable` instead of raising. R03, R04 and R18 then fire (hold) with
@@ -39,28 +40,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
-from s321.models import Action, CompleteRecord, Party, address_key, party_key
+from s321.models import Action, CompleteRecord, Party
 from s321.regime import EASTERN
 from s321.rules.aggregates import Aggregates, CrossShipmentLimits
+from s321.rules.facts import Facts
 
 __all__ = ["CrossShipmentStore", "VersionLedger"]
 
 _DAY = 86_400
 
 
+# One call records a group of shipments, each after the one before. KEYS: per shipment, its
+# index hash, then its n aggregates. ARGV: per shipment, its key, the mode (record | forget),
+# n, seven per aggregate (kind, field, payload, limit, lo, hi, ttl) and the index's TTL. The
+# reply has one entry per shipment: {totals, affected, present}, or false when its recording
+# raised an error (caught, so the shipments after it are still recorded).
 _LUA = """
-local ship = ARGV[1]
-local mode = ARGV[2]
-local n = tonumber(ARGV[3])
-local index = KEYS[1]
-local affected, present = {}, {}
 local function add_members(key, except, into)
   local fields = redis.call('HKEYS', key)
   for _, f in ipairs(fields) do
@@ -72,92 +73,107 @@ local function parse(v)
   if not sep then return 0, 0 end
   return tonumber(string.sub(v, 1, sep - 1)), tonumber(string.sub(v, sep + 1))
 end
-local wanted = {}
-for i = 1, n do wanted[KEYS[1 + i]] = true end
-local old = redis.call('HGETALL', index)
-for j = 1, #old, 2 do
-  local k, f = old[j], old[j + 1]
-  if not wanted[k] or mode == 'forget' then
-    if redis.call('HDEL', k, f) == 1 then add_members(k, f, affected) end
-    redis.call('HDEL', index, k)
+local function record(kbase, abase)
+  local mode = ARGV[abase + 1]
+  local n = tonumber(ARGV[abase + 2])
+  local index = KEYS[kbase]
+  local affected, present = {}, {}
+  local wanted = {}
+  for i = 1, n do wanted[KEYS[kbase + i]] = true end
+  local old = redis.call('HGETALL', index)
+  for j = 1, #old, 2 do
+    local k, f = old[j], old[j + 1]
+    if not wanted[k] or mode == 'forget' then
+      if redis.call('HDEL', k, f) == 1 then add_members(k, f, affected) end
+      redis.call('HDEL', index, k)
+    end
   end
-end
-local out = {}
-if mode == 'forget' then
-  redis.call('DEL', index)
+  local out = {}
+  if mode == 'forget' then
+    redis.call('DEL', index)
+    return {out, affected, present}
+  end
+  for i = 1, n do
+    local key = KEYS[kbase + i]
+    local b = abase + 3 + (i - 1) * 7
+    local kind, field, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+    local limit, lo, hi, ttl = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]),
+      tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
+    local prev = redis.call('HGET', key, field)
+    redis.call('HSET', key, field, payload)
+    redis.call('EXPIRE', key, ttl)
+    redis.call('HSET', index, key, field)
+    local all = redis.call('HGETALL', key)
+    if kind == 'sum' then
+      local total, count, before = 0, 0, 0
+      for j = 1, #all, 2 do
+        local f = all[j]
+        local cents, t = parse(all[j + 1])
+        if t >= lo and t <= hi then
+          total = total + cents
+          count = count + 1
+          if f ~= field then before = before + cents end
+        end
+      end
+      if prev then
+        local pc, pt = parse(prev)
+        if pt >= lo and pt <= hi then before = before + pc end
+      end
+      local others = before
+      if prev then
+        local pc, pt = parse(prev)
+        if pt >= lo and pt <= hi then others = before - pc end
+      end
+      if (before > limit) ~= (total > limit) then
+        add_members(key, field, affected)
+      elseif (others > limit) ~= (total > limit) then
+        add_members(key, field, present)
+      end
+      out[i] = {tostring(total), count, 0}
+    else
+      local names, count, before_names = {}, 0, {}
+      local distinct, bdistinct = 0, 0
+      for j = 1, #all, 2 do
+        count = count + 1
+        local v = all[j + 1]
+        if not names[v] then names[v] = true; distinct = distinct + 1 end
+        if all[j] ~= field and not before_names[v] then
+          before_names[v] = true; bdistinct = bdistinct + 1
+        end
+      end
+      if prev and not before_names[prev] then bdistinct = bdistinct + 1 end
+      local bcount = count
+      if not prev then bcount = count - 1 end
+      local limit2 = lo
+      local odistinct, ocount = 0, count - 1
+      local seen_other = {}
+      for j = 1, #all, 2 do
+        local v = all[j + 1]
+        if all[j] ~= field and not seen_other[v] then
+          seen_other[v] = true; odistinct = odistinct + 1
+        end
+      end
+      if ((bdistinct > limit) ~= (distinct > limit)) or ((bcount > limit2) ~= (count > limit2)) then
+        add_members(key, field, affected)
+      elseif ((odistinct > limit) ~= (distinct > limit))
+          or ((ocount > limit2) ~= (count > limit2)) then
+        add_members(key, field, present)
+      end
+      out[i] = {tostring(count), count, distinct}
+    end
+  end
+  redis.call('EXPIRE', index, tonumber(ARGV[abase + 3 + 7 * n]))
   return {out, affected, present}
 end
-for i = 1, n do
-  local key = KEYS[1 + i]
-  local b = 4 + (i - 1) * 7
-  local kind, field, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local limit, lo, hi, ttl = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]),
-    tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6])
-  local prev = redis.call('HGET', key, field)
-  redis.call('HSET', key, field, payload)
-  redis.call('EXPIRE', key, ttl)
-  redis.call('HSET', index, key, field)
-  local all = redis.call('HGETALL', key)
-  if kind == 'sum' then
-    local total, count, before = 0, 0, 0
-    for j = 1, #all, 2 do
-      local f = all[j]
-      local cents, t = parse(all[j + 1])
-      if t >= lo and t <= hi then
-        total = total + cents
-        count = count + 1
-        if f ~= field then before = before + cents end
-      end
-    end
-    if prev then
-      local pc, pt = parse(prev)
-      if pt >= lo and pt <= hi then before = before + pc end
-    end
-    local others = before
-    if prev then
-      local pc, pt = parse(prev)
-      if pt >= lo and pt <= hi then others = before - pc end
-    end
-    if (before > limit) ~= (total > limit) then
-      add_members(key, field, affected)
-    elseif (others > limit) ~= (total > limit) then
-      add_members(key, field, present)
-    end
-    out[i] = {tostring(total), count, 0}
-  else
-    local names, count, before_names = {}, 0, {}
-    local distinct, bdistinct = 0, 0
-    for j = 1, #all, 2 do
-      count = count + 1
-      local v = all[j + 1]
-      if not names[v] then names[v] = true; distinct = distinct + 1 end
-      if all[j] ~= field and not before_names[v] then
-        before_names[v] = true; bdistinct = bdistinct + 1
-      end
-    end
-    if prev and not before_names[prev] then bdistinct = bdistinct + 1 end
-    local bcount = count
-    if not prev then bcount = count - 1 end
-    local limit2 = lo
-    local odistinct, ocount = 0, count - 1
-    local seen_other = {}
-    for j = 1, #all, 2 do
-      local v = all[j + 1]
-      if all[j] ~= field and not seen_other[v] then
-        seen_other[v] = true; odistinct = odistinct + 1
-      end
-    end
-    if ((bdistinct > limit) ~= (distinct > limit)) or ((bcount > limit2) ~= (count > limit2)) then
-      add_members(key, field, affected)
-    elseif ((odistinct > limit) ~= (distinct > limit))
-        or ((ocount > limit2) ~= (count > limit2)) then
-      add_members(key, field, present)
-    end
-    out[i] = {tostring(count), count, distinct}
-  end
+local replies, kbase, abase = {}, 1, 1
+while abase <= #ARGV do
+  local n = tonumber(ARGV[abase + 2])
+  local ok, reply = pcall(record, kbase, abase)
+  replies[#replies + 1] = ok and reply
+  kbase = kbase + 1 + n
+  abase = abase + 4 + 7 * n
 end
-redis.call('EXPIRE', index, tonumber(ARGV[#ARGV]))
-return {out, affected, present}
+return replies
 """
 
 
@@ -184,8 +200,15 @@ def _value(record: CompleteRecord) -> Decimal:
     return max(values) if values else Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
+def _deleted(record: CompleteRecord) -> bool:
+    """Whether the record withdraws the shipment (its manifest's action is DELETE)."""
+    return record.manifest is not None and record.manifest.header.action == Action.DELETE
+
+
+class _Spec(NamedTuple):
+    """One aggregate a record goes into (a named tuple: several are built per record). The
+    fields from ``kind`` on are the script's arguments for it, in the script's order."""
+
     name: str
     key: str
     kind: str  # "sum" | "distinct"
@@ -199,6 +222,10 @@ class _Spec:
 
 class CrossShipmentStore:
     """Records shipments' contributions and reads the aggregates R03, R04 and R18 need."""
+
+    #: records per script call. Redis runs nothing else while a call runs (tens of µs per
+    #: record), so a batch is recorded in calls of this many, pipelined in one round trip.
+    GROUP = 50
 
     def __init__(
         self, client: redis.Redis, prefix: str = "", limits: CrossShipmentLimits | None = None
@@ -218,6 +245,7 @@ class CrossShipmentStore:
         payload = f"{cents}|{epoch}"
         m, p, e = record.manifest, record.pilot, record.entry86
         p_ = self._p
+        key = record.key
         big = 2**62
         specs: list[_Spec] = []
         consignee: Party | None = (
@@ -225,14 +253,18 @@ class CrossShipmentStore:
             or (e.consignee if e else None)
             or (p.deliver_to if p else None)
         )
-        person: Party | None = (p.buyer if p is not None else None) or consignee
+        # party and address keys hash folded text: memoised across records, as the rules do
+        ck = Facts.pkey(consignee) if consignee is not None else None
+        address = consignee.address if consignee is not None else None
+        buyer = p.buyer if p is not None else None
+        person = Facts.pkey(buyer) if buyer is not None else ck
         if person is not None:
             specs.append(
                 _Spec(
                     "pd",
-                    f"{p_}xs:pd:{party_key(person)}:{day}",
+                    f"{p_}xs:pd:{person}:{day}",
                     "sum",
-                    record.key,
+                    key,
                     payload,
                     _cents(limits.person_day_usd),
                     -big,
@@ -243,14 +275,14 @@ class CrossShipmentStore:
         seller: Party | None = (
             (p.seller if p else None) or (e.shipper if e else None) or (m.shipper if m else None)
         )
-        if seller is not None and consignee is not None:
+        if seller is not None and ck is not None:
             w = limits.pair_window_hours * 3600
             specs.append(
                 _Spec(
                     "pair",
-                    f"{p_}xs:pair:{party_key(seller)}:{party_key(consignee)}",
+                    f"{p_}xs:pair:{Facts.pkey(seller)}:{ck}",
                     "sum",
-                    record.key,
+                    key,
                     payload,
                     _cents(limits.pair_usd),
                     epoch - w,
@@ -264,7 +296,7 @@ class CrossShipmentStore:
                     "ord",
                     f"{p_}xs:ord:{_h(p.marketplace or '', p.order_id)}",
                     "sum",
-                    record.key,
+                    key,
                     payload,
                     _cents(limits.pair_usd),
                     -big,
@@ -286,33 +318,32 @@ class CrossShipmentStore:
                     30 * _DAY,
                 )
             )
-        if consignee is not None and consignee.address is not None:
+        if ck is not None and address is not None:
             specs.append(
                 _Spec(
                     "ad",
-                    f"{p_}xs:ad:{address_key(consignee.address)}:{day}",
+                    f"{p_}xs:ad:{Facts.akey(address)}:{day}",
                     "distinct",
-                    record.key,
-                    party_key(consignee),
+                    key,
+                    ck,
                     limits.address_day_names,
                     limits.address_day_parcels,
                     0,
                     3 * _DAY,
                 )
             )
-        if consignee is not None:
-            ttl = limits.history_days * _DAY
+        if ck is not None:
             specs.append(
                 _Spec(
                     "ch",
-                    f"{p_}xs:ch:{party_key(consignee)}",
+                    f"{p_}xs:ch:{ck}",
                     "sum",
-                    record.key,
+                    key,
                     payload,
                     big,
                     -big,
                     big,
-                    ttl,
+                    limits.history_days * _DAY,
                 )
             )
         return specs
@@ -331,42 +362,56 @@ class CrossShipmentStore:
     def record_and_read_many(
         self, records: Sequence[CompleteRecord], limits: CrossShipmentLimits | None = None
     ) -> list[Aggregates]:
-        """:meth:`record_and_read` for each record, in order, in one round trip: the script
-        calls are pipelined, and Redis runs each atomically after the one before, so each sees
-        the same state as if called alone. Never raises for Redis trouble: a call that failed
-        (or all of them, when Redis cannot be reached) gives :meth:`Aggregates.unavailable`."""
+        """:meth:`record_and_read` for each record, in order, in one round trip: a script call
+        records up to :attr:`GROUP` of them, each after the one before, and the calls are
+        pipelined, so each record sees the same state as if recorded alone. Never raises for
+        Redis trouble: a record whose recording failed (or every record, when Redis cannot be
+        reached) gives :meth:`Aggregates.unavailable`."""
+        if not records:
+            return []
         lim = limits or self.limits
-        calls: list[tuple[str, list[_Spec], list[Any]]] = []
-        for record in records:
-            forget = record.manifest is not None and record.manifest.header.action == Action.DELETE
-            specs = [] if forget else self._specs(record, lim)
-            args: list[Any] = [f"{self._p}xs:ship:{_h(record.key)}", *(s.key for s in specs)]
-            args[:0] = [len(args)]
-            args += [record.key, "forget" if forget else "record", len(specs)]
-            for s in specs:
-                args += [s.kind, s.field, s.payload, s.limit, s.lo, s.hi, s.ttl]
-            args.append(max([s.ttl for s in specs], default=_DAY))
-            calls.append((record.key, specs, args))
+        specs_of = [[] if _deleted(r) else self._specs(r, lim) for r in records]
+        starts = range(0, len(records), self.GROUP)
+        calls: list[tuple[list[str], list[Any]]] = []
+        for start in starts:
+            keys: list[str] = []
+            argv: list[Any] = []
+            end = start + self.GROUP
+            for record, specs in zip(records[start:end], specs_of[start:end], strict=True):
+                keys.append(f"{self._p}xs:ship:{_h(record.key)}")
+                keys += [s.key for s in specs]
+                argv += [record.key, "forget" if _deleted(record) else "record", len(specs)]
+                for s in specs:
+                    argv += s[2:]  # kind, field, payload, limit, lo, hi, ttl
+                argv.append(max([s.ttl for s in specs], default=_DAY))
+            calls.append((keys, argv))
         try:
-            replies = self._evalsha_all([args for _, _, args in calls])
+            replies = self._evalsha_all(calls)
         except redis.RedisError:
             return [Aggregates.unavailable() for _ in records]
+        found: list[Any] = []  # per record: its reply, or None when its recording failed
+        for start, reply in zip(starts, replies, strict=True):
+            found += (
+                [None] * len(records[start : start + self.GROUP])
+                if isinstance(reply, Exception)
+                else reply
+            )
         return [
-            Aggregates.unavailable()
-            if isinstance(reply, Exception)
-            else self._aggregates(specs, reply[0], reply[1], key, reply[2])
-            for (key, specs, _), reply in zip(calls, replies, strict=True)
+            self._aggregates(specs, reply[0], reply[1], record.key, reply[2])
+            if reply is not None
+            else Aggregates.unavailable()
+            for record, specs, reply in zip(records, specs_of, found, strict=True)
         ]
 
-    def _evalsha_all(self, calls: list[list[Any]]) -> list[Any]:
-        """Run the script once per argument list (numkeys, keys, args), pipelined; each reply,
-        or the error of a call that failed. When Redis does not know the script (restarted,
-        flushed) none of the calls ran: it is loaded and all are sent again."""
+    def _evalsha_all(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run the script once per (keys, args), pipelined; each call's reply, or its error.
+        When Redis does not know the script (restarted, flushed) none of the calls ran: it is
+        loaded and all are sent again."""
         replies: list[Any] = []
         for _ in range(2):
             pipe = self._r.pipeline(transaction=False)
-            for args in calls:
-                pipe.evalsha(self._script.sha, *args)
+            for keys, argv in calls:
+                pipe.evalsha(self._script.sha, len(keys), *keys, *argv)
             replies = pipe.execute(raise_on_error=False)
             if not all(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 break
