@@ -53,11 +53,20 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
     ) -> None:
         sent.append((topic, key, value))
 
+    changelog: list[tuple[str, bytes, int]] = []
+
+    def side_send_changelog(
+        self: Any, topic: str, key: bytes, value: bytes | None, partition: int
+    ) -> None:
+        assert value is not None
+        changelog.append((topic, key, partition))
+
     async def side_flush(self: Any) -> None:
         return None  # as if the broker acknowledged everything at once
 
     monkeypatch.setattr(faust.Topic, "send", capture)  # Faust's producer (exactly once)
     monkeypatch.setattr(_SideProducer, "send", side_send)  # at least once
+    monkeypatch.setattr(_SideProducer, "send_changelog", side_send_changelog)
     monkeypatch.setattr(_SideProducer, "flush", side_flush)
     loop = asyncio.new_event_loop()  # one loop for the app, closed at the end
     asyncio.set_event_loop(loop)
@@ -95,6 +104,9 @@ def test_agent_decides_a_shipment_and_parks_bad_input(
     )
     [raw_letter] = by_topic[topics.DEAD_LETTERS.base]
     assert serialization.decode(raw_letter, DeadLetter).value == b"\x00not avro"
+    # at least once, the shipment's state went to the table's changelog through the side
+    # producer, in its partition (the table's own write would have used Faust's producer)
+    assert set(changelog) == {("agent-test-shipments-changelog", b"HB1", 0)}
 
 
 def test_an_agent_whose_output_fails_stops_the_worker(
