@@ -53,6 +53,9 @@ def write_report(report: BenchReport, command: str, path: Path, plot_name: str) 
         "",
         f"![throughput and latency per load]({plot_name})",
         "",
+        "What each change to the hot path did, measured before and after side by side, and what"
+        " bounds the worker's cost now: [LEVERS.md](LEVERS.md).",
+        "",
         "## Figures",
         "",
         "```",
