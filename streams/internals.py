@@ -8,12 +8,15 @@ that fails when the library stops behaving as relied on here; read it before upg
 
 1. :func:`in_event_of` sets ``faust.streams._current_event``. A table write goes to the
    changelog partition and the RocksDB of the record being processed, which Faust finds in
-   that context variable; the batch's writes are applied after the batch, each as if inside
-   the last record of its own partition.
+   that context variable; exactly once, the batch's writes are applied after the batch, each
+   as if inside the last record of its own partition (at least once the worker writes the
+   partition's RocksDB itself, see 2).
 2. :func:`partition_db` calls the RocksDB store's ``_db_for_partition``. The processor reads
    only keys of the partition whose record it handles: one RocksDB read in that partition's
    database, where Faust's own lookup outside a stream's event context asks every
-   partition's database twice (contains, then get).
+   partition's database twice (contains, then get). At least once, the table's writes go
+   to that database too (their changelog records are sent by the worker, see
+   ``streams/table.py``).
 3. :func:`flush_fully` replaces the producer buffer's ``put``, ``_send_pending`` and
    ``flush`` and reads its ``pending`` queue and ``should_stop``. Faust's own flush gives up
    after 100 ms without a record sent, so a commit could cover inputs whose changelog
@@ -91,8 +94,8 @@ def partition_db(table: Any, partition: int) -> Any | None:
 
 
 def flush_fully(buffer: Any) -> None:
-    """Make Faust's producer buffer (where the table's changelog records wait to be handed to
-    the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
+    """Make Faust's producer buffer (where, exactly once, the table's changelog records wait to
+    be handed to the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
     before the call has been handed on, however slowly they go (records put meanwhile are the
     next flush's), and at shutdown it sends what is left itself.
 
