@@ -60,7 +60,7 @@ class _SideProducer:
 
     def _on_changelog_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
-            self._failed.append(f"{msg.topic()}: {err}")
+            self._on_delivery(err, msg)
             return
         tp = (msg.topic(), msg.partition())
         self._acked[tp] = max(msg.offset(), self._acked.get(tp, -1))

@@ -95,9 +95,9 @@ def partition_db(table: Any, partition: int) -> Any | None:
 
 def flush_fully(buffer: Any) -> None:
     """Make Faust's producer buffer (where, exactly once, the table's changelog records wait to
-    be handed to the Kafka client) flush for real: ``buffer.flush()`` returns once every record put in it
-    before the call has been handed on, however slowly they go (records put meanwhile are the
-    next flush's), and at shutdown it sends what is left itself.
+    be handed to the Kafka client) flush for real: ``buffer.flush()`` returns once every record
+    put in it before the call has been handed on, however slowly they go (records put meanwhile
+    are the next flush's), and at shutdown it sends what is left itself.
 
     Faust flushes this buffer before it commits input offsets, but its own flush gives up as
     soon as no record has been sent for 100 ms (a batch of decisions holding the event loop

@@ -176,8 +176,17 @@ def test_exactly_once_a_write_is_fausts_own_in_the_partitions_event() -> None:
         def __setitem__(self, key: bytes, value: bytes) -> None:
             written.append((key, value, faust.current_event()))
 
-    store = _TableStore(_FaustTable())
+        def __delitem__(self, key: bytes) -> None:
+            written.append((key, b"<deleted>", faust.current_event()))
+
+    table = _FaustTable()
+    table.data._db_for_partition(4).put(b"stored", b"0")
+    store = _TableStore(table)
     event = _Event(4, 7)
     store.write("a", b"1", 4, event)
     assert written == [(b"a", b"1", event)]
+    # a deletion is Faust's (it sends the tombstone), of a stored key only
+    store.write("stored", None, 4, event)
+    store.write("never", None, 4, event)
+    assert written[1:] == [(b"stored", b"<deleted>", event)]
     asyncio.run(store.flush())  # nothing of its own to flush
