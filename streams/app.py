@@ -33,7 +33,13 @@ from .commit import BatchCommit
 from .continuity import OffsetGuard, _Offsets
 from .delivery import Delivery, _SideProducer
 from .idle import Idleness
-from .internals import flush_fully, recovery_remaining, stop_hard, without_spinner
+from .internals import (
+    flush_fully,
+    hand_over_in_line,
+    recovery_remaining,
+    stop_hard,
+    without_spinner,
+)
 from .table import _Staged, _TableStore
 
 __all__ = ["WorkerConfig", "build_app", "run"]
@@ -196,6 +202,7 @@ def build_app(
     if not app.conf.producer_threaded:  # the threaded producer keeps no such buffer
         flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     guard.hand_on_every_record()  # the consumer is made here, before its fetcher starts
+    hand_over_in_line(app.consumer)  # no tasks per record where none is needed
     commit = BatchCommit(side, app.producer.buffer if exactly_once else store, guard)
 
     # -- the agent -----------------------------------------------------------------------

@@ -35,6 +35,12 @@ that fails when the library stops behaving as relied on here; read it before upg
    record) builds and handles a log record only for the spinner to drop it.
 9. :func:`stop_hard` ends the process with ``os._exit``: no shutdown handler runs, so Faust
    commits nothing on the way out (its graceful stop commits acknowledged offsets).
+10. :func:`hand_over_in_line` wraps the consumer's ``wait_first`` (mode's ``Service``) for
+    the one call its fetch loop makes per record, ``wait_first(callback(message),
+    suspend_flow.wait())``: four tasks made and three cancelled per record, about 27 µs of
+    CPU. When the hand-over finishes without waiting (the stream's queue has room, the flow
+    is not suspended: nearly always), it is now run in line; when it must wait, the call
+    goes on in ``wait_first`` exactly as before.
 """
 
 from __future__ import annotations
@@ -48,12 +54,14 @@ from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 from faust.streams import _current_event
+from mode.services import WaitResults
 
 __all__ = [
     "cap_commits",
     "fetch_position",
     "flush_fully",
     "hand_on_every_record",
+    "hand_over_in_line",
     "highwater",
     "in_event_of",
     "partition_db",
@@ -241,3 +249,64 @@ def stop_hard(code: int) -> NoReturn:
     """End the process at once with ``code``: no exception handler, ``finally`` block or exit
     hook runs, so Faust commits no offset on the way out."""
     os._exit(code)
+
+
+# 10. the consumer's wait_first, as its fetch loop calls it for each record
+
+
+class _Resumed:
+    """Awaiting it goes on with ``coro``, started already and now waiting for ``pending``
+    (what its first step yielded): it hands to the awaiting task what ``coro`` yields, and
+    back to ``coro`` what the task sends or throws in (a cancellation, say)."""
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Any:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # handed to the coroutine as it came
+                step = coro.throw
+                arg: Any = exc
+            else:
+                step = coro.send
+                arg = sent
+            try:
+                pending = step(arg)
+            except StopIteration as done:
+                return done.value
+
+
+def hand_over_in_line(consumer: Any) -> None:
+    """Faust's ``consumer`` hands each fetched record to the streams in line, without making
+    tasks, whenever the hand-over does not have to wait (see 10 above). Once per consumer."""
+    if getattr(consumer, "_s321_in_line", False):
+        return
+    wait_first = consumer.wait_first
+    waits_for_flow = asyncio.Event.wait.__code__
+    suspended = consumer.suspend_flow.is_set
+
+    async def in_line(*coros: Any, timeout: Any = None) -> Any:
+        if (
+            len(coros) != 2
+            or timeout is not None
+            or getattr(coros[1], "cr_code", None) is not waits_for_flow
+            or suspended()
+        ):
+            return await wait_first(*coros, timeout=timeout)
+        handing, flow = coros
+        try:
+            pending = handing.send(None)  # the hand-over's first step, here and now
+        except StopIteration as done:  # finished without waiting: the usual case
+            flow.close()
+            return WaitResults([handing], [done.value], False)
+        except BaseException:
+            flow.close()
+            raise
+        return await wait_first(_Resumed(handing, pending), flow)
+
+    consumer.wait_first = in_line
+    consumer._s321_in_line = True

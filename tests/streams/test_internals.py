@@ -171,6 +171,64 @@ def test_read_offset_decides_which_fetched_records_are_handed_on(
     assert position == delivered[-1]
 
 
+def test_records_are_handed_over_in_line_unless_the_hand_over_must_wait(
+    make_app: Callable[..., faust.App],
+) -> None:
+    """The consumer's ``wait_first``, as Faust's fetch loop calls it per record: with
+    ``hand_over_in_line`` a hand-over that finishes without waiting never reaches mode's
+    ``wait_first`` (no tasks); one that waits goes on there, finishing in order, and one
+    still waiting when the flow is suspended (a rebalance) is cancelled, as before."""
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        consumer = make_app("internals-in-line").consumer
+        internals.hand_on_every_record(consumer)
+        original = consumer.wait_first
+        through_mode: list[int] = []
+
+        async def counted(*coros: Any, timeout: Any = None) -> Any:
+            through_mode.append(len(coros))
+            return await original(*coros, timeout=timeout)
+
+        consumer.wait_first = counted
+        internals.hand_over_in_line(consumer)
+        tp = TP("t", 0)
+        fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        got: list[int] = []
+        cancelled: list[int] = []
+        loop = asyncio.get_running_loop()
+
+        async def callback(message: Any) -> None:
+            if message.offset in (2, 3):  # these must wait (say, for room in a queue)
+                gate = loop.create_future()
+                if message.offset == 2:
+                    loop.call_later(0.01, gate.set_result, None)
+                else:  # a rebalance suspends the flow while it waits
+                    loop.call_later(0.01, consumer.suspend_flow.set)
+                try:
+                    await gate
+                except asyncio.CancelledError:
+                    cancelled.append(message.offset)
+                    raise
+            got.append(message.offset)
+
+        async def getmany(timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+            for offset in (0, 1, 2, 3):
+                yield tp, SimpleNamespace(offset=offset, topic="t", key=None, value=None)
+            consumer.suspend_flow.clear()
+            yield tp, SimpleNamespace(offset=4, topic="t", key=None, value=None)
+            fetcher._stopped.set()
+
+        consumer.callback = callback
+        consumer.getmany = getmany
+        await consumer._drain_messages(fetcher)
+        return got, cancelled, through_mode
+
+    got, cancelled, through_mode = asyncio.run(main())
+    assert got == [0, 1, 2, 4]
+    assert cancelled == [3]
+    assert through_mode == [2, 2]  # only the two that had to wait went through mode
+
+
 def test_recovery_remaining_counts_changelog_records_left_to_read(
     make_app: Callable[..., faust.App],
 ) -> None:

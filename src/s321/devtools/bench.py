@@ -921,6 +921,7 @@ def _backlog_phase(
 
 #: the contenders beside s321 on its backlog: mode of :mod:`s321.devtools.contenders`, name
 CONTENDERS = (("faust-join", "faust_join"), ("faust-consume", "faust_consume"),
+              ("faust-consume-in-line", "faust_consume_in_line"),
               ("plain", "plain_loop"))  # fmt: skip
 _NOT_COUNTED = "requests to the broker per shipment not measured: aiokafka counts none"
 
@@ -933,7 +934,7 @@ def _contender(r: _Run, mode: str, phase: str, traffic: CachedTraffic) -> Cost:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # exported at runtime, not in the stubs
 
     output = f"{r.prefix(phase)}{mode}-out"
-    if mode != "faust-consume":
+    if not mode.startswith("faust-consume"):
         admin = AdminClient(confluent(r.cfg.kafka))
         admin.create_topics([NewTopic(output, num_partitions=r.cfg.partitions)])[output].result(
             timeout=30
