@@ -41,6 +41,8 @@ _HEAD = struct.Struct(">Iqq")
 _MARKER_S2 = b"\x00S2"  # before the time to forget: its head has no third field
 _HEAD_S2 = struct.Struct(">Iq")
 _LENGTH = struct.Struct(">i")
+#: made once (``json.dumps`` with options makes an encoder per call)
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _ref_out(p: Part | None) -> Any:
@@ -86,7 +88,7 @@ def encode_state(s: ShipmentState) -> bytes:
         "iv": [list(f) for f in s.invalid],
         "fg": s.forget_ms,
     }
-    text = json.dumps(meta, separators=(",", ":")).encode()
+    text = _JSON.encode(meta).encode()
     deadline, forget = s.next_deadline_ms, s.forget_at_ms
     out = [
         _MARKER,
