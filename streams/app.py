@@ -14,6 +14,7 @@ makes the batch durable. All topic names come from the registry. The collaborato
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,7 +32,7 @@ from s321.serialization import Serializer
 
 from .commit import BatchCommit
 from .continuity import OffsetGuard, _Offsets
-from .delivery import Delivery, _SideProducer
+from .delivery import Delivery, _SideProducer, counted
 from .idle import Idleness
 from .internals import (
     flush_fully,
@@ -42,7 +43,7 @@ from .internals import (
 )
 from .table import _Staged, _TableStore
 
-__all__ = ["WorkerConfig", "build_app", "run"]
+__all__ = ["GC_THRESHOLDS", "WorkerConfig", "build_app", "run", "settle_gc"]
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def build_app(
                     continue
                 if msg.topic in input_names:
                     idle.input(msg.partition)
-                    metrics.INPUT_EVENTS.labels(topic=msg.topic[len(cfg.prefix) :]).inc()
+                    counted(metrics.INPUT_EVENTS, msg.topic[len(cfg.prefix) :]).inc()
                 staged.at(event)
                 if _trace.isEnabledFor(logging.DEBUG):
                     _trace.debug(
@@ -323,8 +324,27 @@ def build_app(
     return app, processor
 
 
+#: Python's collector thresholds in a worker (young generation first; the default is 700). A
+#: worker keeps recent inputs decoded and recent states for reuse, so many objects outlive a
+#: young collection and every 700 more set one off: on a 20,000-shipment backlog the default
+#: collected 1,186 times for 3.2 s of CPU (0.16 ms per shipment, with pauses up to 0.2 s);
+#: at 100,000 it collected 3 times for 0.2 s. Objects in reference cycles wait longer to be
+#: freed: at most this many containers.
+GC_THRESHOLDS = (100_000, 10, 10)
+
+
+def settle_gc() -> None:
+    """Collect once, move every object made so far (modules, rules, reference data, the app)
+    out of the collector's sight (they live as long as the process), and set
+    :data:`GC_THRESHOLDS`."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(app: faust.App) -> None:
     """Run ``app`` in a Faust worker until SIGTERM/SIGINT (exits through ``SystemExit``)."""
+    settle_gc()
     worker = without_spinner(faust.Worker(app, loglevel="WARNING", quiet=True))
     worker.execute_from_commandline()
 
