@@ -40,9 +40,9 @@ A state keeps each pending deadline; :attr:`ShipmentState.next_deadline_ms`, the
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from s321.models import (
     Action,
@@ -188,6 +188,16 @@ class ShipmentState:
     def part(self, kind: PartKind) -> Part | None:
         return getattr(self, kind)  # type: ignore[no-any-return]  # kind is one of three fields
 
+    def evolve(self, **changes: Any) -> ShipmentState:
+        """A copy with ``changes``, as :func:`dataclasses.replace` makes one at about half the
+        cost (a state is copied a few times for each record)."""
+        if not changes.keys() <= _STATE_FIELD_SET:
+            raise TypeError(f"no such field: {sorted(changes.keys() - _STATE_FIELD_SET)}")
+        new = _new(ShipmentState)
+        for name in _STATE_FIELDS:
+            _set(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
+
     @property
     def cancelled(self) -> bool:
         return self.manifest is not None and self.manifest.action is Action.DELETE
@@ -234,6 +244,12 @@ class Step:
     forget: bool = False  # delete the state: its retention ran out with nothing pending
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(ShipmentState))
+_STATE_FIELD_SET = frozenset(_STATE_FIELDS)
+_new = object.__new__
+_set = object.__setattr__  # a frozen dataclass's own __init__ sets its fields so too
+
+
 def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
@@ -247,13 +263,18 @@ def retained(state: ShipmentState, deadlines: Deadlines) -> ShipmentState:
     Receipt counts because a partition's clock never runs ahead of the broker time of what it
     has read: a replay of old traffic, whose clock jumps to the time it is replayed, does not
     forget states that later records of the replay may still need."""
+    forget = _forget_ms(state, deadlines)
+    return state if forget == state.forget_ms else state.evolve(forget_ms=forget)
+
+
+def _forget_ms(state: ShipmentState, deadlines: Deadlines) -> int | None:
+    """The :attr:`~ShipmentState.forget_ms` :func:`retained` gives ``state``."""
     parts = [p for p in (state.manifest, state.pilot, state.entry86) if p]
     times = [max(p.event_time_ms, p.broker_time_ms) for p in parts]
     times += [f.broker_ms for f in state.invalid]
     if state.entry_due_ms is not None:
         times.append(state.entry_due_ms)
-    forget = max(times) + int(deadlines.retention.total_seconds() * 1000) if times else None
-    return state if forget == state.forget_ms else replace(state, forget_ms=forget)
+    return max(times) + int(deadlines.retention.total_seconds() * 1000) if times else None
 
 
 def _deadline(
@@ -292,43 +313,33 @@ def merge(
         if number not in state.entry_numbers and len(state.entry_numbers) < _ENTRY_NUMBERS_KEPT:
             # a second entry for one bill is a filing of its own, not an amendment: the
             # rules must see it even when it is older than the entry kept
-            state = replace(state, entry_numbers=(*state.entry_numbers, number))
+            state = state.evolve(entry_numbers=(*state.entry_numbers, number))
             if current is not None and not part.newer_than(current):
-                return Step(replace(state, seen=seen), changed=True, decide=state.ready)
+                return Step(state.evolve(seen=seen), changed=True, decide=state.ready)
     if current is not None and not part.newer_than(current):
-        return Step(replace(state, seen=seen), changed=False)
+        return Step(state.evolve(seen=seen), changed=False)
+    changes: dict[str, Any] = {"seen": seen, "partition": partition, kind: part}
     if state.invalid:
         # received after an invalid record of its kind, it replaces what that record meant to
         # (received in the same millisecond, which came first is unknown: the flag stays)
-        invalid = tuple(
+        changes["invalid"] = tuple(
             f for f in state.invalid if f.kind != kind or f.broker_ms >= part.broker_time_ms
         )
-        state = replace(state, invalid=invalid)
     if isinstance(event, ManifestEvent):
         due = deadlines.entry_due_ms(event)
         # a deadline that moved is judged again; the same one stays passed
-        expired = state.entry_expired and due == state.entry_due_ms
-        state = replace(
-            state,
-            seen=seen,
-            partition=partition,
-            manifest=part,
-            entry_due_ms=due,
-            entry_expired=expired,
-        )
-    elif kind == "pilot":
-        state = replace(state, seen=seen, partition=partition, pilot=part)
-    else:
-        state = replace(state, seen=seen, partition=partition, entry86=part)
-    if state.unmatched and kind == "manifest":
-        state = replace(state, unmatched=False)
+        changes["entry_due_ms"] = due
+        changes["entry_expired"] = state.entry_expired and due == state.entry_due_ms
+        changes["unmatched"] = False
+    state = state.evolve(**changes)
     first_ms = min(p.event_time_ms for p in (state.manifest, state.pilot, state.entry86) if p)
     manifest = event if isinstance(event, ManifestEvent) else None
     if state.manifest is not None and manifest is None and state.deadline_ms is not None:
         deadline: int | None = state.deadline_ms if state.pilot is None else None
     else:
         deadline = _deadline(state, manifest, first_ms, deadlines)
-    state = retained(replace(state, deadline_ms=deadline), deadlines)
+    # the time to forget it at does not depend on the deadline: both set in one copy
+    state = state.evolve(deadline_ms=deadline, forget_ms=_forget_ms(state, deadlines))
     decide = state.ready or (state.cancelled and state.version > 0)
     return Step(state, changed=True, decide=decide)
 
@@ -348,13 +359,13 @@ def expire(state: ShipmentState, watermark_ms: int) -> Step:
     decide = unmatched = False
     if state.deadline_ms is not None and state.deadline_ms <= watermark_ms:
         if state.manifest is not None:
-            state = replace(state, deadline_ms=None, pilot_expired=True)
+            state = state.evolve(deadline_ms=None, pilot_expired=True)
             decide = True
         else:
-            state = replace(state, deadline_ms=None, unmatched=True)
+            state = state.evolve(deadline_ms=None, unmatched=True)
             unmatched = True
     entry = state.entry_due_ms if state.entry_awaited else None
     if entry is not None and entry <= watermark_ms:
-        state = replace(state, entry_expired=True)
+        state = state.evolve(entry_expired=True)
         decide = decide or state.ready
     return Step(state, changed=True, decide=decide, unmatched=unmatched)

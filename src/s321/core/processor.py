@@ -480,7 +480,7 @@ class Processor:
             if raw_state is not None:
                 store[skey] = raw_state
             return []
-        state = replace(state, invalid=(*(f for f in state.invalid if f.kind != flag.kind), flag))
+        state = state.evolve(invalid=(*(f for f in state.invalid if f.kind != flag.kind), flag))
         state = retained(state, self.deadlines)
         if state.version > 0 and state.ready:
             state = self._ask(state)
@@ -752,7 +752,7 @@ class Processor:
                 state.invalid,
             )
         )
-        return replace(state, version=max(state.version, 1))
+        return state.evolve(version=max(state.version, 1))
 
     def _unask(self, asked: int) -> None:
         """Drop the decisions a record asked for before it failed (it becomes a dead letter)."""
@@ -826,11 +826,8 @@ class Processor:
         for key, (version, signature, decided_ms) in latest.items():
             raw_state = store.get(key)
             if raw_state is not None:
-                state = replace(
-                    self._states.decode(key, raw_state),
-                    version=version,
-                    signature=signature,
-                    decided_ms=decided_ms,
+                state = self._states.decode(key, raw_state).evolve(
+                    version=version, signature=signature, decided_ms=decided_ms
                 )
                 store[key] = self._states.encode(key, state)
         if self.ledger is not None:
