@@ -12,8 +12,9 @@ groups, Redis keys and data directories are created for it and removed afterward
     on the same topics, one after the other, programs doing part of s321's work, each a process
     of its own (:mod:`s321.devtools.contenders`): the plain-loop ceiling (a confluent-kafka
     loop and a dict, one record per shipment: what Python and this broker can do), a bare
-    Faust join (raw bytes, one RocksDB write per record, one output per complete shipment)
-    and Faust consuming only. For each, and for s321's worker in ``throughput``: shipments/s,
+    Faust join (raw bytes, one RocksDB write per record, one output per complete shipment),
+    Faust consuming only, and Faust consuming only with records handed to the stream in line
+    as the worker's consumer does. For each, and for s321's worker in ``throughput``: shipments/s,
     the CPU milliseconds per shipment of the process (user plus system) and of the broker and
     Redis over the same window (the whole run, and the steady state), requests sent to the
     broker per shipment where its clients count them, and peak RSS. CPU per shipment is the
@@ -214,7 +215,7 @@ class Cost:
         )
         rss = "-" if self.peak_rss_mb is None else f"{self.peak_rss_mb:.0f} MB"
         return (
-            f"  {name:<14} {self.shipments_per_s:>8,.0f}/s  CPU {pair(self.cpu_ms_per_shipment)}"
+            f"  {name:<21} {self.shipments_per_s:>8,.0f}/s  CPU {pair(self.cpu_ms_per_shipment)}"
             f"  broker {pair(self.broker_cpu_ms_per_shipment)}  Redis "
             f"{pair(self.redis_cpu_ms_per_shipment)}  requests {requests}  peak RSS {rss}"
         )
