@@ -93,11 +93,16 @@ class Continuity:
         Faust commits the end of the first run of acknowledged offsets. It acknowledges the
         records the agent skipped, and a whole batch when the agent stops in the middle of it
         (at shutdown), so a commit never passes :meth:`committable`: a worker stopped mid-batch
-        leaves those records to be processed (and acknowledged) again."""
+        leaves those records to be processed (and acknowledged) again.
+
+        A partition not started here commits nothing: the agent starts every partition it is
+        assigned before it processes a record of the batch that shows it the assignment, so
+        records Faust acknowledged for one not started (a worker stopped while it was still
+        asking the broker where to start) were never processed."""
         done = self.committable(tp)
-        if offset is None or done is None or offset <= done:
-            return offset
-        return done
+        if offset is None or done is None:
+            return None
+        return min(offset, done)
 
     def check(self, tp: Any, offset: int) -> str:
         want = self._next.get(tp)
