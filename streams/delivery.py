@@ -4,7 +4,6 @@ leaving Faust, and the metrics an output moves."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
@@ -14,7 +13,7 @@ from s321.kafka_config import KafkaClientConfig, confluent
 
 from .internals import stop_hard
 
-__all__ = ["Delivery", "counted"]
+__all__ = ["Delivery"]
 
 _trace = logging.getLogger("s321.records")
 
@@ -167,13 +166,6 @@ class Delivery:
 _versions: dict[str, str] = {}  # the rule set and reference data last reported
 
 
-@functools.cache
-def counted(metric: Any, label: str) -> Any:
-    """``metric``'s child for ``label`` (its one label's value), looked up once: finding it
-    costs about three times what counting does, and outputs are counted several times each."""
-    return metric.labels(label)
-
-
 def _observe(o: Output) -> None:
     """Count what an output says (labels are outcomes, reason codes, rule ids, error classes)."""
     if o.decision is not None:
@@ -184,13 +176,13 @@ def _observe(o: Output) -> None:
         if _versions.get("refdata") != d.refdata_version:
             _versions["refdata"] = d.refdata_version
             metrics.REFERENCE_DATA.info({"version": d.refdata_version})
-        counted(metrics.DECISIONS, d.outcome.value).inc()
+        metrics.counted(metrics.DECISIONS, d.outcome.value).inc()
         for hit in d.hits:
-            counted(metrics.DECISION_REASONS, hit.reason_code).inc()
-            counted(metrics.RULE_HITS, hit.rule_id).inc()
+            metrics.counted(metrics.DECISION_REASONS, hit.reason_code).inc()
+            metrics.counted(metrics.RULE_HITS, hit.rule_id).inc()
         metrics.LATENCY_FROM_BROKER.observe(d.latency_ms / 1000)
         metrics.LATENCY_FROM_EVENT.observe(max(0.0, (d.decided_at - d.event_time).total_seconds()))
     elif o.spec is topics.UNMATCHED:
         metrics.UNMATCHED.inc()
     elif o.error_class is not None:
-        counted(metrics.DEAD_LETTERS, o.error_class).inc()
+        metrics.counted(metrics.DEAD_LETTERS, o.error_class).inc()

@@ -104,3 +104,14 @@ def test_serve_metrics_answers_on_the_chosen_port() -> None:
         server.shutdown()
         server.server_close()
     assert re.search(r"^s321_rebalances_total [1-9]", body, re.MULTILINE)
+
+
+def test_counted_is_the_label_child_looked_up_once() -> None:
+    """``counted(metric, label)`` is the child ``metric.labels(label)`` gives, the same object
+    each time, and what it counts is what the registry exports."""
+    child = metrics.counted(metrics.RULE_HITS, "R99")
+    assert child is metrics.counted(metrics.RULE_HITS, "R99")
+    assert child is metrics.RULE_HITS.labels("R99")
+    before = metrics.REGISTRY.get_sample_value("s321_rule_hits_total", {"rule": "R99"}) or 0.0
+    child.inc()
+    assert metrics.REGISTRY.get_sample_value("s321_rule_hits_total", {"rule": "R99"}) == before + 1
