@@ -204,7 +204,13 @@ def build_app(
         flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     guard.hand_on_every_record()  # the consumer is made here, before its fetcher starts
     hand_over_in_line(app.consumer)  # no tasks per record where none is needed
-    commit = BatchCommit(side, app.producer.buffer if exactly_once else store, guard)
+    # at least once, a full batch's changelog records are acknowledged with the next batch's
+    # outputs (one round trip per batch): see BatchCommit
+    commit = (
+        BatchCommit(side, app.producer.buffer, guard)
+        if exactly_once
+        else BatchCommit(side, store, guard, acknowledged=store.acknowledged)
+    )
 
     # -- the agent -----------------------------------------------------------------------
 
@@ -229,6 +235,7 @@ def build_app(
             now_assigned = _assigned(app)
             if now_assigned != guard.partitions:
                 idle.assigned(now_assigned - guard.partitions)
+                await commit.settle()  # the batch before is finished under the old assignment
                 await guard.reassign(now_assigned)
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned), app.consumer_generation_id)
@@ -259,7 +266,11 @@ def build_app(
                     await delivery.emit(o, msg.partition)
             for o in processor.decide_pending(staged):
                 await delivery.emit(o, o.partition)
-            await commit.make_durable(staged, {event.message.tp for event in events})
+            await commit.make_durable(
+                staged,
+                {event.message.tp for event in events},
+                more=len(events) >= cfg.batch_size,  # full: more were waiting behind it
+            )
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
             # over a million waiting shipments decides again at once (their deadlines wait)
             processor.index_deadlines(cfg.index_slice_s)
@@ -273,6 +284,8 @@ def build_app(
         """Tell every partition how far each input partition owned here has been read (see
         :mod:`s321.core.processor`, event time). An idle one proposes the newest event time seen
         here, moved on by ``idle_speedup`` × the wall time since the last input."""
+        # a full batch ending a burst waits for a next batch that does not come: finish it
+        await commit.settle()
         remaining = recovery_remaining(app)
         metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)
         metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
@@ -311,6 +324,7 @@ def build_app(
 
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
+        await commit.settle()  # a batch waiting for the next one: finished now
         await store.flush()  # at least once: the changelog offsets acknowledged, persisted
 
     async def _revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:

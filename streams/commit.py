@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 __all__ = ["BatchCommit"]
@@ -17,7 +17,9 @@ class _Applies(Protocol):
 
 
 class _Finishes(Protocol):
-    def finished(self, tps: Iterable[Any]) -> None: ...
+    def reached(self, tps: Iterable[Any]) -> dict[Any, int]: ...
+
+    def finished(self, reached: dict[Any, int]) -> None: ...
 
 
 class BatchCommit:
@@ -32,19 +34,56 @@ class BatchCommit:
        once, acknowledged by the broker (sent by the side producer); exactly once, handed to
        Faust's producer, into this batch's transactions (Faust commits a transaction without
        flushing its producer buffer);
-    4. ``offsets.finished(tps)``: only now may Faust's commits reach these inputs' offsets.
+    4. ``offsets.finished(...)``: only now may Faust's commits reach these inputs' offsets.
 
     A step that raises leaves the later ones undone.
+
+    ``acknowledged`` (at least once, where the changelog records go through the outputs'
+    producer: records the offsets of those a flush acknowledged): a batch followed at once by
+    another (``more``: it was full) leaves steps 3 and 4 to the next batch's step 1, whose
+    flush acknowledges them with that batch's outputs: one round trip to the broker per batch
+    instead of two. Until then the batch's offsets are not finished, the state a crash between
+    steps 2 and 3 leaves anyway (its inputs are read again and find their state written, which
+    they write again; see :mod:`s321.core.processor`). A batch with nothing waiting behind
+    it finishes at once; a rebalance and a shutdown :meth:`settle` a batch left waiting.
     """
 
-    def __init__(self, outputs: _Flushes, changelog: _Flushes, offsets: _Finishes) -> None:
+    def __init__(
+        self,
+        outputs: _Flushes,
+        changelog: _Flushes,
+        offsets: _Finishes,
+        acknowledged: Callable[[], None] | None = None,
+    ) -> None:
         self.outputs = outputs
         self.changelog = changelog
         self.offsets = offsets
+        self.acknowledged = acknowledged
+        self._unfinished: dict[Any, int] | None = None  # a batch whose steps 3 and 4 wait
 
-    async def make_durable(self, state: _Applies, tps: Iterable[Any]) -> None:
-        """Make the batch that wrote ``state`` and read from ``tps`` durable (steps above)."""
-        await self.outputs.flush()  # 1. outputs acknowledged
+    async def make_durable(self, state: _Applies, tps: Iterable[Any], more: bool = False) -> None:
+        """Make the batch that wrote ``state`` and read from ``tps`` durable (steps above);
+        ``more``: another batch follows at once."""
+        reached = self.offsets.reached(tps)
+        await self.outputs.flush()  # 1. outputs acknowledged (and an earlier changelog's)
+        if self._unfinished is not None and self.acknowledged is not None:
+            self.acknowledged()  # 3. of the batch before, acknowledged by that flush
+            self.offsets.finished(self._unfinished)  # 4. of the batch before
+            self._unfinished = None
         state.apply()  # 2. then the state recording them
-        await self.changelog.flush()  # 3. and its changelog records
-        self.offsets.finished(tps)  # 4. then the offsets may be committed
+        if self.acknowledged is not None and more:
+            self._unfinished = reached  # 3. and 4. ride on the next batch's flush
+            return
+        await self.changelog.flush()  # 3. its changelog records
+        self.offsets.finished(reached)  # 4. then the offsets may be committed
+
+    async def settle(self) -> None:
+        """Finish a batch whose steps 3 and 4 wait for the next one: its changelog records
+        acknowledged, its offsets freed for a commit."""
+        waiting = self._unfinished
+        if waiting is None:
+            return
+        await self.changelog.flush()
+        self.offsets.finished(waiting)  # finishing a batch twice changes nothing
+        if self._unfinished is waiting:  # the agent may have moved on meanwhile
+            self._unfinished = None

@@ -28,8 +28,16 @@ class _Step:
     def apply(self) -> None:
         self._record("apply")
 
-    def finished(self, tps: Iterable[Any]) -> None:
-        self._record(f"finished({sorted(tps)})")
+    def reached(self, tps: Iterable[Any]) -> dict[Any, int]:
+        return {tp: self.next_offset for tp in tps}
+
+    def finished(self, reached: dict[Any, int]) -> None:
+        self._record(f"finished({sorted(reached.items())})")
+
+    def acknowledged(self) -> None:
+        self._record("acknowledged")
+
+    next_offset = 0  # what reached() says: the test moves it on as batches are read
 
 
 def test_the_four_steps_run_in_order() -> None:
@@ -45,7 +53,75 @@ def test_the_four_steps_run_in_order() -> None:
         "outputs.flush",
         "state.apply",
         "changelog.flush",
-        "offsets.finished([('t', 0), ('t', 1)])",
+        "offsets.finished([(('t', 0), 0), (('t', 1), 0)])",
+    ]
+
+
+def test_without_the_acknowledgement_hook_a_full_batch_still_runs_all_four_steps() -> None:
+    """Exactly once (no ``acknowledged``), ``more`` changes nothing."""
+    calls: list[str] = []
+    commit = BatchCommit(
+        _Step("outputs", calls), _Step("changelog", calls), _Step("offsets", calls)
+    )
+    asyncio.run(commit.make_durable(_Step("state", calls), [("t", 0)], more=True))
+    assert calls == [
+        "outputs.flush",
+        "state.apply",
+        "changelog.flush",
+        "offsets.finished([(('t', 0), 0)])",
+    ]
+
+
+def test_a_full_batchs_changelog_is_acknowledged_by_the_next_batchs_flush() -> None:
+    """At least once, a full batch stops after its state is written: the next batch's flush
+    acknowledges its changelog records with the new outputs, and only then are its offsets
+    (as they were when it ended) finished, before the next batch's state is written. A batch
+    with nothing behind it finishes at once."""
+    calls: list[str] = []
+    changelog, offsets = _Step("changelog", calls), _Step("offsets", calls)
+    commit = BatchCommit(_Step("outputs", calls), changelog, offsets, changelog.acknowledged)
+
+    async def main() -> None:
+        offsets.next_offset = 10
+        await commit.make_durable(_Step("first", calls), [("t", 0)], more=True)
+        calls.append("-- the next batch is read")
+        offsets.next_offset = 25
+        await commit.make_durable(_Step("second", calls), [("t", 0)], more=False)
+
+    asyncio.run(main())
+    assert calls == [
+        "outputs.flush",
+        "first.apply",
+        "-- the next batch is read",
+        "outputs.flush",
+        "changelog.acknowledged",
+        "offsets.finished([(('t', 0), 10)])",
+        "second.apply",
+        "changelog.flush",
+        "offsets.finished([(('t', 0), 25)])",
+    ]
+
+
+def test_settle_finishes_a_batch_left_waiting_once() -> None:
+    """A rebalance or a shutdown settles a full batch left waiting: its changelog flushed,
+    its offsets finished; settling again (or with nothing waiting) does nothing."""
+    calls: list[str] = []
+    changelog, offsets = _Step("changelog", calls), _Step("offsets", calls)
+    commit = BatchCommit(_Step("outputs", calls), changelog, offsets, changelog.acknowledged)
+
+    async def main() -> None:
+        await commit.settle()
+        offsets.next_offset = 7
+        await commit.make_durable(_Step("state", calls), [("t", 3)], more=True)
+        await commit.settle()
+        await commit.settle()
+
+    asyncio.run(main())
+    assert calls == [
+        "outputs.flush",
+        "state.apply",
+        "changelog.flush",
+        "offsets.finished([(('t', 3), 7)])",
     ]
 
 
