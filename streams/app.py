@@ -30,7 +30,7 @@ from s321.health import Health
 from s321.kafka_config import KafkaClientConfig, ssl_context
 from s321.serialization import Serializer
 
-from .commit import BatchCommit, batches
+from .commit import BatchCommit
 from .continuity import OffsetGuard, _Offsets
 from .delivery import Delivery, _SideProducer
 from .idle import Idleness
@@ -61,12 +61,8 @@ class WorkerConfig:
     idle_after_s: float = 5.0
     stall_after_s: float = 30.0  # records waiting, none fetched or delivered: read them again
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
-    # live, a batch is what came within batch_within_s (the take's window, paid by every live
-    # record: p99 at half load 142-190 ms at 20 ms, 87-116 ms at 5 ms); in catch-up, takes are
-    # joined until a batch holds batch_size records (see streams.commit.batches). A worker with
-    # nothing to read wakes at the window's pace: 4.8 % of a core idle at 5 ms, 2.4 % at 20 ms
     batch_size: int = 200
-    batch_within_s: float = 0.005
+    batch_within_s: float = 0.02
     index_slice_s: float = 0.05  # per batch, while the deadline index is being rebuilt
     # most bytes fetched per partition at a time. Faust hands on everything fetched before it
     # fetches again, so in catch-up the repartition topic's records (forwards, marks,
@@ -208,13 +204,7 @@ def build_app(
         flush_fully(app.producer.buffer)  # before it starts: see flush_fully
     guard.hand_on_every_record()  # the consumer is made here, before its fetcher starts
     hand_over_in_line(app.consumer)  # no tasks per record where none is needed
-    # at least once, a full batch's changelog records are acknowledged with the next batch's
-    # outputs (one round trip per batch): see BatchCommit
-    commit = (
-        BatchCommit(side, app.producer.buffer, guard)
-        if exactly_once
-        else BatchCommit(side, store, guard, acknowledged=store.acknowledged)
-    )
+    commit = BatchCommit(side, app.producer.buffer if exactly_once else store, guard)
 
     # -- the agent -----------------------------------------------------------------------
 
@@ -234,18 +224,11 @@ def build_app(
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)
         guard.cap_commits()
-        waiting = stream.channel.queue  # records handed to the stream, not yet taken
-        async for events in batches(
-            stream.take_events(cfg.batch_size, within=cfg.batch_within_s),
-            waiting,
-            cfg.batch_size,
-            steady=lambda: _assigned(app) == guard.partitions,
-        ):
+        async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
             health.batch_started()
             now_assigned = _assigned(app)
             if now_assigned != guard.partitions:
                 idle.assigned(now_assigned - guard.partitions)
-                await commit.settle()  # the batch before is finished under the old assignment
                 await guard.reassign(now_assigned)
                 metrics.REBALANCES.inc()
                 processor.rebuild_deadlines(store, set(now_assigned), app.consumer_generation_id)
@@ -276,11 +259,7 @@ def build_app(
                     await delivery.emit(o, msg.partition)
             for o in processor.decide_pending(staged):
                 await delivery.emit(o, o.partition)
-            await commit.make_durable(
-                staged,
-                {event.message.tp for event in events},
-                more=len(events) >= cfg.batch_size or bool(waiting.qsize()),  # more behind it
-            )
+            await commit.make_durable(staged, {event.message.tp for event in events})
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
             # over a million waiting shipments decides again at once (their deadlines wait)
             processor.index_deadlines(cfg.index_slice_s)
@@ -294,8 +273,6 @@ def build_app(
         """Tell every partition how far each input partition owned here has been read (see
         :mod:`s321.core.processor`, event time). An idle one proposes the newest event time seen
         here, moved on by ``idle_speedup`` × the wall time since the last input."""
-        # a full batch ending a burst waits for a next batch that does not come: finish it
-        await commit.settle()
         remaining = recovery_remaining(app)
         metrics.RECOVERY_REMAINING.labels(table="shipments").set(remaining)
         metrics.RECOVERY_PROGRESS.labels(table="shipments").set(1.0 if remaining == 0 else 0.0)
@@ -334,7 +311,6 @@ def build_app(
 
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
-        await commit.settle()  # a batch waiting for the next one: finished now
         await store.flush()  # at least once: the changelog offsets acknowledged, persisted
 
     async def _revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:

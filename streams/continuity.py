@@ -76,18 +76,12 @@ class Continuity:
     def expected(self, tp: Any) -> int | None:
         return self._next.get(tp)
 
-    def reached(self, tps: Iterable[Any]) -> dict[Any, int]:
-        """How far :meth:`check` has handed on ``tps`` (the next offset of each): what a batch
-        ending now covers, to be :meth:`finished` once it is durable."""
-        return {tp: self._next[tp] for tp in tps if tp in self._next}
-
-    def finished(self, reached: dict[Any, int]) -> None:
-        """Everything below ``reached`` (from :meth:`reached`) is fully processed: its state
-        written and what it produced acknowledged by the broker. A partition forgotten since
-        is left alone, and one started again since never passes where it has been handed on."""
-        for tp, offset in reached.items():
-            if tp in self._done:
-                self._done[tp] = max(self._done[tp], min(offset, self._next[tp]))
+    def finished(self, tps: Iterable[Any]) -> None:
+        """Everything handed to :meth:`check` for ``tps`` so far is fully processed: its state
+        written and what it produced acknowledged by the broker."""
+        for tp in tps:
+            if tp in self._next:
+                self._done[tp] = self._next[tp]
 
     def committable(self, tp: Any) -> int | None:
         """The offset a commit may reach: the first one not fully processed."""
@@ -314,13 +308,9 @@ class OffsetGuard:
                 return False
         return True
 
-    def reached(self, tps: Iterable[Any]) -> dict[Any, int]:
-        """How far the agent has been handed ``tps`` (see :meth:`Continuity.reached`)."""
-        return self.continuity.reached(tps)
-
-    def finished(self, reached: dict[Any, int]) -> None:
-        """Everything the agent was handed below ``reached`` is durable: commits may reach it."""
-        self.continuity.finished(reached)
+    def finished(self, tps: Iterable[Any]) -> None:
+        """Everything the agent was handed of ``tps`` is durable: commits may reach it."""
+        self.continuity.finished(tps)
 
     def caught_up(self, partition: int) -> set[str]:
         """The partition's input topics whose every record this worker has processed (not

@@ -85,13 +85,6 @@ class _TableStore(MutableMapping[str, bytes]):
         if self._changelog is None:
             return
         await self._changelog.flush()
-        self.acknowledged()
-
-    def acknowledged(self) -> None:
-        """Record the offsets of the changelog records the broker has acknowledged so far
-        (by a flush of the producer that sent them) as the local store's persisted offsets."""
-        if self._changelog is None:
-            return
         for (topic, partition), offset in self._changelog.changelog_acked().items():
             self.table.data.set_persisted_offset(TP(topic, partition), offset)
 

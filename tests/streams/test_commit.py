@@ -1,13 +1,13 @@
-"""How the agent's batches are formed, and the order of the steps that make one durable."""
+"""The order of the steps that make a batch durable."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from s321.streams.commit import BatchCommit, batches
+from s321.streams.commit import BatchCommit
 
 
 class _Step:
@@ -28,16 +28,8 @@ class _Step:
     def apply(self) -> None:
         self._record("apply")
 
-    def reached(self, tps: Iterable[Any]) -> dict[Any, int]:
-        return {tp: self.next_offset for tp in tps}
-
-    def finished(self, reached: dict[Any, int]) -> None:
-        self._record(f"finished({sorted(reached.items())})")
-
-    def acknowledged(self) -> None:
-        self._record("acknowledged")
-
-    next_offset = 0  # what reached() says: the test moves it on as batches are read
+    def finished(self, tps: Iterable[Any]) -> None:
+        self._record(f"finished({sorted(tps)})")
 
 
 def test_the_four_steps_run_in_order() -> None:
@@ -53,75 +45,7 @@ def test_the_four_steps_run_in_order() -> None:
         "outputs.flush",
         "state.apply",
         "changelog.flush",
-        "offsets.finished([(('t', 0), 0), (('t', 1), 0)])",
-    ]
-
-
-def test_without_the_acknowledgement_hook_a_full_batch_still_runs_all_four_steps() -> None:
-    """Exactly once (no ``acknowledged``), ``more`` changes nothing."""
-    calls: list[str] = []
-    commit = BatchCommit(
-        _Step("outputs", calls), _Step("changelog", calls), _Step("offsets", calls)
-    )
-    asyncio.run(commit.make_durable(_Step("state", calls), [("t", 0)], more=True))
-    assert calls == [
-        "outputs.flush",
-        "state.apply",
-        "changelog.flush",
-        "offsets.finished([(('t', 0), 0)])",
-    ]
-
-
-def test_a_full_batchs_changelog_is_acknowledged_by_the_next_batchs_flush() -> None:
-    """At least once, a full batch stops after its state is written: the next batch's flush
-    acknowledges its changelog records with the new outputs, and only then are its offsets
-    (as they were when it ended) finished, before the next batch's state is written. A batch
-    with nothing behind it finishes at once."""
-    calls: list[str] = []
-    changelog, offsets = _Step("changelog", calls), _Step("offsets", calls)
-    commit = BatchCommit(_Step("outputs", calls), changelog, offsets, changelog.acknowledged)
-
-    async def main() -> None:
-        offsets.next_offset = 10
-        await commit.make_durable(_Step("first", calls), [("t", 0)], more=True)
-        calls.append("-- the next batch is read")
-        offsets.next_offset = 25
-        await commit.make_durable(_Step("second", calls), [("t", 0)], more=False)
-
-    asyncio.run(main())
-    assert calls == [
-        "outputs.flush",
-        "first.apply",
-        "-- the next batch is read",
-        "outputs.flush",
-        "changelog.acknowledged",
-        "offsets.finished([(('t', 0), 10)])",
-        "second.apply",
-        "changelog.flush",
-        "offsets.finished([(('t', 0), 25)])",
-    ]
-
-
-def test_settle_finishes_a_batch_left_waiting_once() -> None:
-    """A rebalance or a shutdown settles a full batch left waiting: its changelog flushed,
-    its offsets finished; settling again (or with nothing waiting) does nothing."""
-    calls: list[str] = []
-    changelog, offsets = _Step("changelog", calls), _Step("offsets", calls)
-    commit = BatchCommit(_Step("outputs", calls), changelog, offsets, changelog.acknowledged)
-
-    async def main() -> None:
-        await commit.settle()
-        offsets.next_offset = 7
-        await commit.make_durable(_Step("state", calls), [("t", 3)], more=True)
-        await commit.settle()
-        await commit.settle()
-
-    asyncio.run(main())
-    assert calls == [
-        "outputs.flush",
-        "state.apply",
-        "changelog.flush",
-        "offsets.finished([(('t', 3), 7)])",
+        "offsets.finished([('t', 0), ('t', 1)])",
     ]
 
 
@@ -145,43 +69,3 @@ def test_a_failed_step_leaves_the_offsets_unfinished(failing: str, done: list[st
     with pytest.raises(RuntimeError, match=failing):
         asyncio.run(commit.make_durable(step("state"), [("t", 0)]))
     assert calls == done
-
-
-class _Queue:
-    """A stand-in for the stream's queue: how many records wait, as each take is handed on."""
-
-    def __init__(self, sizes: list[int]) -> None:
-        self.sizes = sizes
-
-    def qsize(self) -> int:
-        return self.sizes.pop(0)
-
-
-async def _takes(*takes: list[int]) -> AsyncIterator[list[int]]:
-    for t in takes:
-        yield t
-
-
-def _batches(takes: list[list[int]], waiting: list[int], steady: bool = True) -> list[list[int]]:
-    async def main() -> list[list[int]]:
-        queue = _Queue(waiting)
-        out = [b async for b in batches(_takes(*takes), queue, 5, lambda: steady)]
-        assert not queue.sizes, "the queue was looked at once per take not yet full"
-        return out
-
-    return asyncio.run(main())
-
-
-def test_a_take_cut_short_while_records_wait_is_joined_by_the_next() -> None:
-    """Catch-up: the window ended the take at 2 and then 2 records while enough to fill the
-    batch were waiting; they are held until it is full. Live (fewer waiting than would fill
-    it, or none), a take is a batch."""
-    assert _batches([[1, 2], [3, 4], [5, 6], [7]], waiting=[9, 3, 0]) == [[1, 2, 3, 4, 5, 6], [7]]
-    assert _batches([[1], [2, 3]], waiting=[0, 2]) == [[1], [2, 3]]
-    assert _batches([[1, 2, 3, 4, 5]], waiting=[]) == [[1, 2, 3, 4, 5]], "full: not held"
-
-
-def test_nothing_is_held_across_a_change_of_assignment() -> None:
-    """A rebalance between takes: the batch is processed at once (the agent then starts the
-    new assignment before processing it, as for any batch)."""
-    assert _batches([[1, 2], [3]], waiting=[9, 9], steady=False) == [[1, 2], [3]]

@@ -100,31 +100,7 @@ def test_commits_wait_until_a_batch_is_finished() -> None:
     assert c.committable(TP) == 5
     assert _run(c, [5, 6, 7]) == ["process"] * 3
     assert c.committable(TP) == 5, "the batch is still being processed"
-    reached = c.reached([TP])
-    assert _run(c, [8, 9]) == ["process"] * 2  # the next batch, read meanwhile
-    c.finished(reached)
-    assert c.committable(TP) == 8, "the next batch is not finished"
-    c.finished(c.reached([TP]))
-    assert c.committable(TP) == 10
-    c.finished(reached)  # late: it never moves a partition back
-    assert c.committable(TP) == 10
-
-
-def test_a_batch_finished_after_its_partition_was_forgotten_leaves_it_alone() -> None:
-    """A partition revoked (forgotten) and assigned again meanwhile starts afresh: what an
-    earlier batch reached is not applied to it."""
-    c = Continuity()
-    c.start(TP, 5)
-    assert _run(c, [5, 6, 7]) == ["process"] * 3
-    reached = c.reached([TP])
-    c.forget(TP)
-    c.finished(reached)
-    assert c.committable(TP) is None
-    c.start(TP, 6)  # assigned here again, from an earlier commit
-    c.finished(reached)
-    assert c.committable(TP) == 6, "never past where it has been handed on since"
-    assert _run(c, [6, 7]) == ["process"] * 2
-    c.finished(reached)
+    c.finished([TP])
     assert c.committable(TP) == 8
 
 
@@ -146,7 +122,7 @@ def test_a_commit_never_passes_the_first_unfinished_offset() -> None:
     c = Continuity()
     c.start(TP, 5)
     assert _run(c, [5, 6, 7]) == ["process"] * 3
-    c.finished(c.reached([TP]))
+    c.finished([TP])
     assert _run(c, [8, 9]) == ["process"] * 2
     assert c.cap(TP, 10) == 8, "8 and 9 are still being processed"
     assert c.cap(TP, 7) == 7
