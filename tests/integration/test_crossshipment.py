@@ -174,12 +174,25 @@ def test_a_cancelled_shipment_leaves_the_aggregates_and_frees_the_others(
 def test_the_version_ledger_keeps_each_shipments_newest_version(
     redis_client: redis.Redis, unique: str
 ) -> None:
-    """What one worker wrote, another reads; an unknown shipment is absent; an unreachable
-    Redis reads as an empty ledger and a write to it is dropped without raising."""
+    """What one worker wrote, another reads; an unknown shipment is absent; the decision
+    records of a write are held until the next write; an unreachable Redis reads as an empty
+    ledger and a write to it is dropped without raising."""
     ledger = VersionLedger(redis_client, prefix=f"{unique}:")
-    ledger.write({"A": (1, "RELEASE|"), "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE")})
-    ledger.write({"A": (2, "HOLD|R02:X")})
-    again = VersionLedger(redis_client, prefix=f"{unique}:")
+    ledger.write(
+        {"A": (1, "RELEASE|"), "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE")},
+        {("A", 1): b"a1", ("B", 2): b"b2", ("B", 3): b"b3"},
+    )
+    again = VersionLedger(redis_client, prefix=f"{unique}:")  # the worker that replays
+    assert again.sent({"A": range(1, 2), "B": range(1, 4), "C": range(1, 2)}) == {
+        "A": [(1, b"a1")],
+        "B": [(2, b"b2"), (3, b"b3")],
+    }
+    assert 0 < redis_client.ttl(again._record_key("B", 3)) <= VersionLedger.TTL_S
+    ledger.write({"A": (2, "HOLD|R02:X")}, {("A", 2): b"a2", ("B", 3): b"b3"})
+    assert again.sent({"A": range(1, 3), "B": range(1, 4)}) == {
+        "A": [(2, b"a2")],
+        "B": [(3, b"b3")],
+    }, "the records of the write before are let go, those written again kept"
     assert again.read(["A", "B", "C"]) == {
         "A": (2, "HOLD|R02:X"),
         "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE"),
@@ -187,5 +200,6 @@ def test_the_version_ledger_keeps_each_shipments_newest_version(
     assert 0 < redis_client.ttl(again._key("A")) <= VersionLedger.TTL_S
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     assert VersionLedger(down).read(["A"]) == {}
-    VersionLedger(down).write({"A": (1, "RELEASE|")})
+    assert VersionLedger(down).sent({"A": range(1, 2)}) == {}
+    VersionLedger(down).write({"A": (1, "RELEASE|")}, {("A", 1): b"a1"})
     down.close()

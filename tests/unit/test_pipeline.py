@@ -663,16 +663,35 @@ def test_marks_from_before_a_rebalance_are_ignored() -> None:
 
 
 class _Ledger:
-    """The version ledger, in memory."""
+    """The version ledger, in memory (records are let go by the next write, as in Redis)."""
 
     def __init__(self) -> None:
         self.kept: dict[str, tuple[int, str]] = {}
+        self.records: dict[tuple[str, int], bytes] = {}
+        self.writes = 0
 
     def read(self, shipments: Any) -> dict[str, tuple[int, str]]:
         return {s: self.kept[s] for s in shipments if s in self.kept}
 
-    def write(self, entries: dict[str, tuple[int, str]]) -> None:
-        self.kept.update(entries)
+    def sent(self, versions: dict[str, range]) -> dict[str, list[tuple[int, bytes]]]:
+        out: dict[str, list[tuple[int, bytes]]] = {}
+        for s, vs in versions.items():
+            for v in vs:
+                if (s, v) in self.records:
+                    out.setdefault(s, []).append((v, self.records[s, v]))
+        return out
+
+    def write(
+        self, versions: dict[str, tuple[int, str]], records: dict[tuple[str, int], bytes]
+    ) -> None:
+        self.kept.update(versions)
+        self.records = dict(records)
+        self.writes += 1
+
+    def copy(self) -> _Ledger:
+        other = _Ledger()
+        other.kept, other.records = dict(self.kept), dict(self.records)
+        return other
 
 
 def test_a_version_sent_before_a_crash_is_never_given_to_another_outcome() -> None:
@@ -690,10 +709,11 @@ def test_a_version_sent_before_a_crash_is_never_given_to_another_outcome() -> No
     def now_held(record: CompleteRecord) -> object:
         return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
 
+    ledger.records.clear()  # its batch was durable: the record was let go
+
     def replay(evaluate: Any) -> list[Decision]:
         replacement = Feed(PerRecord(evaluate))  # an empty table: the state was lost
-        replacement.proc.ledger = _Ledger()
-        replacement.proc.ledger.kept = dict(ledger.kept)
+        replacement.proc.ledger = ledger.copy()
         replacement.send(manifest("HBL"))
         replacement.send(pilot("HBL"))
         return replacement.decisions()
@@ -703,3 +723,40 @@ def test_a_version_sent_before_a_crash_is_never_given_to_another_outcome() -> No
     again = replay(value_rule)
     assert [(d.version, d.outcome) for d in again] == [(1, Outcome.RELEASE)]
     assert again[0].decision_id == first.decisions()[0].decision_id
+
+
+def test_a_version_given_before_a_crash_is_sent_as_it_was_before_the_next() -> None:
+    """A worker gave HBM v1 RELEASE (ledger written) and died before the broker acknowledged it,
+    so whether v1 went out is unknown. Its replacement, replaying from an empty state with the
+    totals moved on (HOLD now), sends v1 again byte for byte, then v2 HOLD: no version is
+    skipped and no id carries two contents. With the same outcome, v1 alone, as it was."""
+    ledger = _Ledger()
+    first = Feed()
+    first.proc.ledger = ledger
+    first.send(manifest("HBM"))
+    first.send(pilot("HBM"))
+    [given] = first.of(topics.DECISIONS)  # never acknowledged: the worker died
+    assert ledger.records == {("HBM", 1): given.value}
+
+    def now_held(record: CompleteRecord) -> object:
+        return StubVerdict(Outcome.HOLD, (RuleHit("R03", 1, Severity.HIGH, "PERSON_DAY", "x"),))
+
+    def replay(evaluate: Any) -> list[Output]:
+        replacement = Feed(PerRecord(evaluate))
+        replacement.proc.clock = lambda: _ms(timedelta(hours=9))  # decided later: other bytes
+        replacement.proc.ledger = ledger.copy()
+        replacement.send(manifest("HBM"))
+        replacement.send(pilot("HBM"))
+        return replacement.of(topics.DECISIONS)
+
+    held = replay(now_held)
+    assert [o.value for o in held[:1]] == [given.value]
+    assert [(o.decision.version, o.decision.outcome) for o in held if o.decision] == [
+        (1, Outcome.RELEASE),
+        (2, Outcome.HOLD),
+    ]
+    assert [dict(o.headers)["s321-decision-id"] for o in held[:1]] == [
+        dict(given.headers)["s321-decision-id"]
+    ]
+    same = replay(value_rule)
+    assert [o.value for o in same] == [given.value], "the same outcome: v1 as it was"

@@ -126,11 +126,24 @@ class Evaluator(Protocol):
 
 class Ledger(Protocol):
     """Where the newest version given to each shipment is kept outside the table, written
-    before the decision is sent (:class:`s321.stores.crossshipment.VersionLedger`)."""
+    before the decision is sent, with the decision records themselves until their batch is
+    durable (:class:`s321.stores.crossshipment.VersionLedger`)."""
 
-    def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]: ...
+    def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """``shipment -> (version, signature)`` for those it knows."""
+        ...
 
-    def write(self, entries: dict[str, tuple[int, str]]) -> None: ...
+    def sent(self, versions: dict[str, range]) -> dict[str, list[tuple[int, bytes]]]:
+        """The decision records it still holds of these shipments' versions, in order."""
+        ...
+
+    def write(
+        self, versions: dict[str, tuple[int, str]], records: dict[tuple[str, int], bytes]
+    ) -> None:
+        """Record ``shipment -> (version, signature)`` and the decision records ``(shipment,
+        version) -> record`` before the records are sent. The batches of earlier calls are
+        durable by then (their states record the versions), so their records are let go."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -780,13 +793,23 @@ class Processor:
         # were sent but before its state reached the changelog. The ledger, written before
         # sending, knows them: a version sent is never given again to another outcome, and
         # the same outcome is sent again with that version (the first may not have gone).
-        behind: set[str] = set()
+        # The ledger also holds, until the batch is durable, the decision records themselves: a
+        # crash between the ledger's write and the broker's acknowledgement leaves it unknown
+        # whether the version went out, so it is sent again exactly as it was, before any
+        # newer version (consumers see every version, in order, never two contents for one).
+        behind: dict[str, int] = {}  # shipment -> the version its state records
+        sent: dict[str, list[tuple[int, bytes]]] = {}
         if self.ledger is not None:
             for key, (version, signature) in self.ledger.read(list(latest)).items():
                 if version > latest[key][0]:
+                    behind[key] = latest[key][0]
                     latest[key] = (version, signature, latest[key][2])
-                    behind.add(key)
-        given: dict[str, tuple[int, str]] = {}
+            if behind:
+                sent = self.ledger.sent(
+                    {key: range(v + 1, latest[key][0] + 1) for key, v in behind.items()}
+                )
+        versions: dict[str, tuple[int, str]] = {}
+        records: dict[tuple[str, int], bytes] = {}
         out: list[Output] = []
         for a, evaluated in zip(asked, verdicts, strict=True):
             verdict = _cancelled(evaluated) if a.cancelled else evaluated
@@ -801,17 +824,24 @@ class Processor:
             )
             version, previous, decided_ms = latest[a.key]
             new = signature != previous
-            again = not new and a.key in behind
-            behind.discard(a.key)
-            others = dict.fromkeys(evaluated.affected)
-            if new or again:
-                # a replay after a crash repeats the signals the first run may have lost
-                others.update(dict.fromkeys(evaluated.affected_by_presence))
+            replay = behind.pop(a.key, None) is not None  # versions given may not have gone out
+            held = sent.pop(a.key, [])
+            for v, record in held:  # those versions first, as they were given (same ids)
+                out.append(self._sent_again(a, v, record))
+                records[a.key, v] = record
+            if new or (replay and not any(v == version for v, _ in held)):
+                # without the last one's record, the same outcome is sent again under it
                 version += 1 if new else 0
                 decided_ms = self.clock()
                 latest[a.key] = (version, signature, decided_ms)
-                given[a.key] = (version, signature)
-                out.append(self._decision(a, verdict, version, decided_ms))
+                decision = self._decision(a, verdict, version, decided_ms)
+                records[a.key, version] = decision.value
+                out.append(decision)
+            others = dict.fromkeys(evaluated.affected)
+            if new or replay:
+                versions[a.key] = latest[a.key][:2]
+                # a replay after a crash repeats the signals the first run may have lost
+                others.update(dict.fromkeys(evaluated.affected_by_presence))
             out.extend(
                 Output(
                     topics.REPARTITION,
@@ -830,8 +860,8 @@ class Processor:
                     version=version, signature=signature, decided_ms=decided_ms
                 )
                 store[key] = self._states.encode(key, state)
-        if self.ledger is not None:
-            self.ledger.write(given)  # before any of these decisions is sent
+        if self.ledger is not None and records:
+            self.ledger.write(versions, records)  # before any of these decisions is sent
         return out
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
@@ -874,6 +904,22 @@ class Processor:
             a.key.encode(),
             self.serde.encode(decision),
             (("s321-decision-id", decision.decision_id.encode()),),
+            partition=a.partition,
+            decision=decision,
+        )
+
+    def _sent_again(self, a: _Asked, version: int, record: bytes) -> Output:
+        """The decision record the ledger kept for ``version`` of ``a``'s shipment, to be sent
+        again as it was."""
+        try:
+            decision = self.serde.decode(record, Decision)
+        except serialization.DecodeError:
+            decision = None  # sent all the same; only its metrics are not counted
+        return Output(
+            topics.DECISIONS,
+            a.key.encode(),
+            record,
+            (("s321-decision-id", decision_id(a.key, version).encode()),),
             partition=a.partition,
             decision=decision,
         )

@@ -485,24 +485,32 @@ def _s(v: Any) -> str:
 
 class VersionLedger:
     """The newest decision version each shipment was given, and its signature, in Redis
-    (``xs:dv:<hash(shipment)>`` -> ``version|signature``), written before the decision is sent.
+    (``xs:dv:<hash(shipment)>`` -> ``version|signature``), written before the decision is sent;
+    and each decision record as sent (``xs:dr:<hash(shipment)>:<version>``) until its batch is
+    durable.
 
     A worker's table state records a shipment's version only after its decisions are
-    acknowledged, so a crash in between leaves a state behind what was published; the records
-    replayed after it may then decide that version again with other cross-shipment totals,
-    and a consumer dropping repeats by decision id would keep the first. The processor reads
-    the ledger for the shipments it decides and never gives a version already given to another
-    outcome. Redis trouble is never raised: a failed read counts as an empty ledger, a failed
-    write as not written."""
+    acknowledged, so a crash in between leaves a state behind the ledger, and whether those
+    versions reached the broker is unknown. The records replayed after it may decide with other
+    cross-shipment totals. The processor reads the ledger for the shipments it decides, sends
+    the records still held again as they were, and never gives a version already given to
+    another outcome: a consumer sees every version given, in order, and one content per decision
+    id. Records are let go by the next write (their batch is durable by then) or after the
+    ledger's time to live. Redis trouble is never raised: a failed read counts as an empty
+    ledger, a failed write as not written."""
 
     TTL_S = 30 * _DAY
 
     def __init__(self, client: redis.Redis, prefix: str = "") -> None:
         self._r = client
         self._p = prefix
+        self._held: list[str] = []  # the record keys of the last write
 
     def _key(self, shipment: str) -> str:
         return f"{self._p}xs:dv:{_h(shipment)}"
+
+    def _record_key(self, shipment: str, version: int) -> str:
+        return f"{self._p}xs:dr:{_h(shipment)}:{version}"
 
     def read(self, shipments: Sequence[str]) -> dict[str, tuple[int, str]]:
         """``shipment -> (version, signature)`` for those the ledger knows."""
@@ -519,14 +527,40 @@ class VersionLedger:
                 out[shipment] = (int(version), signature)
         return out
 
-    def write(self, entries: dict[str, tuple[int, str]]) -> None:
-        """Record each shipment's newest version and signature (one pipelined round trip)."""
-        if not entries:
+    def sent(self, versions: dict[str, range]) -> dict[str, list[tuple[int, bytes]]]:
+        """The decision records still held of these shipments' versions, in version order."""
+        wanted = [(s, v) for s, vs in versions.items() for v in vs]
+        if not wanted:
+            return {}
+        try:
+            rows = self._r.mget([self._record_key(s, v) for s, v in wanted])
+        except redis.RedisError:
+            return {}
+        out: dict[str, list[tuple[int, bytes]]] = {}
+        for (shipment, version), raw in zip(wanted, rows, strict=True):
+            if isinstance(raw, bytes):  # the client returns bytes (never decoded)
+                out.setdefault(shipment, []).append((version, raw))
+        return out
+
+    def write(
+        self, versions: dict[str, tuple[int, str]], records: dict[tuple[str, int], bytes]
+    ) -> None:
+        """Record each shipment's newest version and signature, and the decision records about
+        to be sent; let go of those the previous write held (one pipelined round trip)."""
+        if not versions and not records:
             return
+        held = [self._record_key(s, v) for s, v in records]
         try:
             pipe = self._r.pipeline(transaction=False)
-            for shipment, (version, signature) in entries.items():
+            for shipment, (version, signature) in versions.items():
                 pipe.set(self._key(shipment), f"{version}|{signature}", ex=self.TTL_S)
+            for key, record in zip(held, records.values(), strict=True):
+                pipe.set(key, record, ex=self.TTL_S)
+            keep = set(held)
+            gone = [key for key in self._held if key not in keep]
+            if gone:
+                pipe.delete(*gone)
             pipe.execute()
         except redis.RedisError:
             return
+        self._held = held
