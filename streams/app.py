@@ -30,7 +30,7 @@ from s321.health import Health
 from s321.kafka_config import KafkaClientConfig, ssl_context
 from s321.serialization import Serializer
 
-from .commit import BatchCommit
+from .commit import BatchCommit, batches
 from .continuity import OffsetGuard, _Offsets
 from .delivery import Delivery, _SideProducer
 from .idle import Idleness
@@ -61,8 +61,11 @@ class WorkerConfig:
     idle_after_s: float = 5.0
     stall_after_s: float = 30.0  # records waiting, none fetched or delivered: read them again
     log_level: str = "WARNING"  # of s321's own loggers (faust's stay at WARNING)
+    # live, a batch is what came within batch_within_s (the take's window, paid by every live
+    # record); in catch-up, takes are joined until a batch holds batch_size records (see
+    # streams.commit.batches). A worker with nothing to read wakes at the window's pace
     batch_size: int = 200
-    batch_within_s: float = 0.02
+    batch_within_s: float = 0.005
     index_slice_s: float = 0.05  # per batch, while the deadline index is being rebuilt
     # most bytes fetched per partition at a time. Faust hands on everything fetched before it
     # fetches again, so in catch-up the repartition topic's records (forwards, marks,
@@ -224,7 +227,12 @@ def build_app(
         # decisions acknowledged before the state recording them) is paid once per batch
         _own_logging(cfg.log_level)
         guard.cap_commits()
-        async for events in stream.take_events(cfg.batch_size, within=cfg.batch_within_s):
+        async for events in batches(
+            stream.take_events(cfg.batch_size, within=cfg.batch_within_s),
+            stream.channel.queue,  # records handed to the stream, not yet taken
+            cfg.batch_size,
+            steady=lambda: _assigned(app) == guard.partitions,
+        ):
             health.batch_started()
             now_assigned = _assigned(app)
             if now_assigned != guard.partitions:

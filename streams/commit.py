@@ -1,11 +1,34 @@
-"""The steps that make a batch durable, in the order that keeps a crash from losing anything."""
+"""The agent's batches: how they are formed (:func:`batches`), and the steps that make one
+durable, in the order that keeps a crash from losing anything (:class:`BatchCommit`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
-__all__ = ["BatchCommit"]
+__all__ = ["BatchCommit", "batches"]
+
+
+class _Sized(Protocol):
+    def qsize(self) -> int: ...
+
+
+async def batches(
+    taken: AsyncIterator[list[Any]], waiting: _Sized, size: int, steady: Callable[[], bool]
+) -> AsyncIterator[list[Any]]:
+    """The batches to process from ``taken`` (Faust's take: up to ``size`` records, or what
+    came within its window): a take cut short by its window while the records that would fill
+    the batch are already ``waiting`` is held and joined by the next, as long as the assignment
+    is ``steady``. Live, a batch is what came within the window (small, for latency); in
+    catch-up it fills (large, for throughput), even when the window is shorter than the time it
+    takes to hand ``size`` records to the stream."""
+    held: list[Any] = []
+    async for events in taken:
+        held.extend(events)
+        if len(held) < size and waiting.qsize() >= size - len(held) and steady():
+            continue
+        yield held
+        held = []
 
 
 class _Flushes(Protocol):

@@ -167,13 +167,29 @@ def flush_fully(buffer: Any) -> None:
 def cap_commits(consumer: Any, cap: Callable[[Any, int | None], int | None]) -> None:
     """Each offset Faust's ``consumer`` commits for a partition ``tp`` is ``cap(tp, offset)``,
     where ``offset`` is the one Faust would commit (the end of the first run of acknowledged
-    offsets; working it out forgets the acknowledgements it covers). Once per consumer."""
+    offsets). Once per consumer.
+
+    Working ``offset`` out forgets the acknowledgements it covers, and once it has committed,
+    Faust never commits again while its first acknowledged offset is past the committed one:
+    the acknowledgements above a lower cap are handed back, or the partition would commit
+    nothing more until its next assignment (Faust acknowledges a take the agent holds, and
+    records it skipped, before they are finished). Those handed back are all below ``offset``,
+    so the cap still bounds what they let through."""
     if getattr(consumer, "_s321_capped", False):
         return
     new_offset = consumer._new_offset
 
     def capped(tp: Any) -> int | None:
-        return cap(tp, new_offset(tp))
+        offset = new_offset(tp)
+        limit = cap(tp, offset)
+        if offset is not None and (limit is None or limit < offset):
+            start = consumer._committed_offset.get(tp) if limit is None else limit
+            if start is not None:
+                index = consumer._acked_index[tp]
+                back = [o for o in range(start, offset) if o not in index]
+                consumer._acked[tp][:0] = back  # Faust keeps the list sorted: these come first
+                index.update(back)
+        return limit
 
     consumer._new_offset = capped
     consumer._s321_capped = True
