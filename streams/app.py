@@ -320,6 +320,8 @@ def build_app(
     async def _flush_side(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         await side.flush()
         await store.flush()  # at least once: the changelog offsets acknowledged, persisted
+        if not exactly_once:  # every decision acknowledged: the ledger's records are not needed
+            processor.sent_all()
 
     async def _revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Faust lets go of a revoked partition's RocksDB and may open it again at once; an

@@ -175,7 +175,8 @@ def test_the_version_ledger_keeps_each_shipments_newest_version(
     redis_client: redis.Redis, unique: str
 ) -> None:
     """What one worker wrote, another reads; an unknown shipment is absent; the decision
-    records of a write are held until the next write; an unreachable Redis reads as an empty
+    records of a write are held until the next write or until let go; an unreachable Redis
+    reads as an empty
     ledger and a write to it is dropped without raising."""
     ledger = VersionLedger(redis_client, prefix=f"{unique}:")
     ledger.write(
@@ -198,6 +199,9 @@ def test_the_version_ledger_keeps_each_shipments_newest_version(
         "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE"),
     }
     assert 0 < redis_client.ttl(again._key("A")) <= VersionLedger.TTL_S
+    ledger.let_go()  # the worker stops once all its decisions are acknowledged
+    assert again.sent({"A": range(1, 3), "B": range(1, 4)}) == {}
+    assert again.read(["A"]) == {"A": (2, "HOLD|R02:X")}, "the versions stay"
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     assert VersionLedger(down).read(["A"]) == {}
     assert VersionLedger(down).sent({"A": range(1, 2)}) == {}

@@ -283,7 +283,8 @@ def test_a_stopped_workers_store_records_how_far_the_changelog_reached(run: Work
     """Once a worker has stopped, each partition's local store names as persisted the offset of
     the last record on its changelog partition: a worker restarted on that store reads only
     the changelog's tail. (At least once the worker sends the changelog records itself and
-    records the offsets the broker acknowledged; Faust's own table write did both before.)"""
+    records the offsets the broker acknowledged; Faust's own table write did both before.) Its
+    version ledger keeps the versions and lets the decision records go."""
     from confluent_kafka import Consumer, TopicPartition
     from rocksdict import AccessType, Options, Rdict
 
@@ -312,6 +313,17 @@ def test_a_stopped_workers_store_records_how_far_the_changelog_reached(run: Work
         persisted[p] = None if raw is None else int(raw)
     assert all(end > 0 for end in ends.values()), f"a changelog partition is empty: {ends}"
     assert persisted == {p: end - 1 for p, end in ends.items()}, (persisted, ends)
+    # its decisions all acknowledged, the stopped worker left no decision record in the ledger
+    import redis
+
+    client = redis.Redis.from_url(run.redis_url)
+    try:
+        versions = list(client.scan_iter(match=f"{run.prefix}*xs:dv:*", count=1000))
+        records = list(client.scan_iter(match=f"{run.prefix}*xs:dr:*", count=1000))
+    finally:
+        client.close()
+    assert versions, "the ledger was written"
+    assert records == []
 
 
 @pytest.mark.slow

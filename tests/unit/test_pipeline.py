@@ -688,6 +688,9 @@ class _Ledger:
         self.records = dict(records)
         self.writes += 1
 
+    def let_go(self) -> None:
+        self.records = {}
+
     def copy(self) -> _Ledger:
         other = _Ledger()
         other.kept, other.records = dict(self.kept), dict(self.records)

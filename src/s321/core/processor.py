@@ -145,6 +145,10 @@ class Ledger(Protocol):
         durable by then (their states record the versions), so their records are let go."""
         ...
 
+    def let_go(self) -> None:
+        """Every decision written so far was acknowledged by the broker: let the records go."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Asked:
@@ -863,6 +867,12 @@ class Processor:
         if self.ledger is not None and records:
             self.ledger.write(versions, records)  # before any of these decisions is sent
         return out
+
+    def sent_all(self) -> None:
+        """Every decision made so far was acknowledged by the broker (a worker stopping): the
+        ledger needs none of their records."""
+        if self.ledger is not None:
+            self.ledger.let_go()
 
     def _verdicts(self, records: list[CompleteRecord]) -> list[Verdict]:
         """The rules' verdicts for ``records``, in order. An evaluation that fails (one record's,

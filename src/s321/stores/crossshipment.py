@@ -495,9 +495,9 @@ class VersionLedger:
     cross-shipment totals. The processor reads the ledger for the shipments it decides, sends
     the records still held again as they were, and never gives a version already given to
     another outcome: a consumer sees every version given, in order, and one content per decision
-    id. Records are let go by the next write (their batch is durable by then) or after the
-    ledger's time to live. Redis trouble is never raised: a failed read counts as an empty
-    ledger, a failed write as not written."""
+    id. Records are let go by the next write (their batch is durable by then), when the worker
+    stops, or after the ledger's time to live. Redis trouble is never raised: a failed read
+    counts as an empty ledger, a failed write as not written."""
 
     TTL_S = 30 * _DAY
 
@@ -564,3 +564,13 @@ class VersionLedger:
         except redis.RedisError:
             return
         self._held = held
+
+    def let_go(self) -> None:
+        """Let go of the records the last write held (their decisions were acknowledged)."""
+        if not self._held:
+            return
+        try:
+            self._r.delete(*self._held)
+        except redis.RedisError:
+            return
+        self._held = []
