@@ -41,3 +41,4 @@ def test_compare_reports_lost_gaps_and_mismatches() -> None:
     report = DemoReport()
     compare(truth, {"K": [_decision(1), _decision(3, Outcome.HOLD)]}, {}, 0, report)
     assert (report.lost, report.mismatches, report.duplicates) == (1, 1, 0)
+    assert report.lost_examples == [{"key": "K", "versions seen": [1, 3]}]

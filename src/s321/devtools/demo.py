@@ -42,6 +42,7 @@ class DemoReport:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
     mismatch_examples: list[dict[str, Any]] = field(default_factory=list)
+    lost_examples: list[dict[str, Any]] = field(default_factory=list)  # key, versions seen
     mismatch_by_scenario: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -229,6 +230,12 @@ def _repeats(ds: list[Decision]) -> tuple[int, int]:
     return dupes, again
 
 
+def _lost(report: DemoReport, key: str, versions: Counter[int]) -> None:
+    report.lost += 1
+    if len(report.lost_examples) < 10:
+        report.lost_examples.append({"key": key, "versions seen": sorted(versions)})
+
+
 def compare(
     truth: dict[str, Any],
     decisions: dict[str, list[Decision]],
@@ -247,18 +254,18 @@ def compare(
         report.duplicates += dupes
         report.redelivered += again
         if versions and sorted(versions) != list(range(1, max(versions) + 1)):
-            report.lost += 1  # a gap in the version sequence: a version went missing
+            _lost(report, key, versions)  # a gap in the version sequence: a version went missing
         if t.outcome == "UNMATCHED":
             if key in unmatched:
                 report.unmatched += 1
                 outcomes["UNMATCHED"] += 1
             else:
-                report.lost += 1
+                _lost(report, key, versions)
             if ds:
                 report.mismatches += 1
             continue
         if not ds:
-            report.lost += 1
+            _lost(report, key, versions)
             continue
         report.decided += 1
         newest = max(ds, key=lambda d: d.version)
