@@ -41,7 +41,7 @@ from s321 import topics
 
 __all__ = ["MODES", "main", "requests_sent"]
 
-MODES = ("plain", "faust-join", "faust-consume", "faust-consume-in-line")
+MODES = ("plain", "faust-join", "faust-consume", "faust-consume-in-line", "faust-consume-confluent")
 #: the join's bit of each input topic (by its base name); complete is manifest and pilot data
 _BITS = {topics.MANIFEST.base: 1, topics.PILOT.base: 2, topics.ENTRY86.base: 4}
 _COMPLETE = 1 | 2
@@ -146,13 +146,18 @@ def _plain(args: argparse.Namespace, kafka: dict[str, Any], result: _Result) -> 
 
 
 def _faust(
-    args: argparse.Namespace, bootstrap: str, result: _Result, join: bool, in_line: bool = False
+    args: argparse.Namespace,
+    bootstrap: str,
+    result: _Result,
+    join: bool,
+    in_line: bool = False,
+    transport: str = "kafka",
 ) -> None:
     import faust
 
     app = faust.App(
         args.group,
-        broker=f"kafka://{bootstrap}",
+        broker=f"{transport}://{bootstrap}",
         store="rocksdb://",
         datadir=str(args.data_dir),
         topic_partitions=args.partitions,
@@ -229,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         result,
         join=args.mode == "faust-join",
         in_line=args.mode == "faust-consume-in-line",
+        transport="confluent" if args.mode == "faust-consume-confluent" else "kafka",
     )
 
 
