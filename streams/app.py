@@ -7,7 +7,8 @@ makes the batch durable. All topic names come from the registry. The collaborato
 - :mod:`.table`: the table as the processor's store, a batch's writes held back;
 - :mod:`.delivery`: where each output goes, and the producer sending those leaving Faust;
 - :mod:`.continuity`: every input offset processed once, in order; commits capped;
-- :mod:`.commit`: the order that makes a batch durable;
+- :mod:`.commit`: how batches form, their decisions made in a thread, and the order that makes
+  a batch durable;
 - :mod:`.idle`: when a partition is idle, and the event time it then proposes;
 - :mod:`.internals`: every use of a private part of Faust or aiokafka.
 """
