@@ -7,8 +7,7 @@ makes the batch durable. All topic names come from the registry. The collaborato
 - :mod:`.table`: the table as the processor's store, a batch's writes held back;
 - :mod:`.delivery`: where each output goes, and the producer sending those leaving Faust;
 - :mod:`.continuity`: every input offset processed once, in order; commits capped;
-- :mod:`.commit`: how batches form, their decisions made in a thread, and the order that makes
-  a batch durable;
+- :mod:`.commit`: the order that makes a batch durable;
 - :mod:`.idle`: when a partition is idle, and the event time it then proposes;
 - :mod:`.internals`: every use of a private part of Faust or aiokafka.
 """
@@ -31,7 +30,7 @@ from s321.health import Health
 from s321.kafka_config import KafkaClientConfig, ssl_context
 from s321.serialization import Serializer
 
-from .commit import BatchCommit, OneAtATime, batches
+from .commit import BatchCommit, batches
 from .continuity import OffsetGuard, _Offsets
 from .delivery import Delivery, _SideProducer
 from .idle import Idleness
@@ -223,8 +222,6 @@ def build_app(
             )
             stop_hard(70)
 
-    processing = OneAtATime()  # the processor, called from the loop or, to decide, a thread
-
     async def _correlate(stream: Any) -> None:
         # records are handled in small batches so that waiting for the broker (forwards,
         # decisions acknowledged before the state recording them) is paid once per batch
@@ -268,8 +265,7 @@ def build_app(
                 )
                 for o in outputs:
                     await delivery.emit(o, msg.partition)
-            # in a thread: while it waits for Redis, the loop takes in the next batch's records
-            for o in await processing.in_thread(processor.decide_pending, staged):
+            for o in processor.decide_pending(staged):
                 await delivery.emit(o, o.partition)
             await commit.make_durable(staged, {event.message.tp for event in events})
             # the deadline index, rebuilt after a rebalance a slice per batch: a worker taking
@@ -304,10 +300,6 @@ def build_app(
             await guard.unstall()
         except Exception:  # e.g. the partition was revoked meanwhile; the next tick looks again
             _log.warning("stall check failed", exc_info=True)
-        await processing.on_loop(_mark, owned)
-
-    def _mark(owned: frozenset[int]) -> None:
-        """Send the marks of the input partitions ``owned`` here (see :func:`tick`)."""
         try:
             newest = idle.proposal(
                 max((*processor.watermarks.values(), *processor.read_ms.values(), 0))
@@ -329,12 +321,12 @@ def build_app(
         await side.flush()
         await store.flush()  # at least once: the changelog offsets acknowledged, persisted
         if not exactly_once:  # every decision acknowledged: the ledger's records are not needed
-            await processing.on_loop(processor.sent_all)
+            processor.sent_all()
 
     async def _revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Faust lets go of a revoked partition's RocksDB and may open it again at once; an
         # unfinished read of the table must not keep the old handle open meanwhile
-        await processing.on_loop(processor.pause_indexing)
+        processor.pause_indexing()
 
     app.on_before_shutdown.connect(_flush_side)  # type: ignore[arg-type]  # the stub wants a positional-only sender
     app.on_partitions_revoked.connect(_revoked)  # type: ignore[arg-type]  # as above

@@ -1,38 +1,12 @@
-"""The agent's batches: how they are formed (:func:`batches`), where their decisions are made
-(:class:`OneAtATime`), and the steps that make one durable, in the order that keeps a crash
-from losing anything (:class:`BatchCommit`)."""
+"""The agent's batches: how they are formed (:func:`batches`), and the steps that make one
+durable, in the order that keeps a crash from losing anything (:class:`BatchCommit`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-__all__ = ["BatchCommit", "OneAtATime", "batches"]
-
-T = TypeVar("T")
-
-
-class OneAtATime:
-    """Calls into one object (the processor) from the event loop or from a worker thread, never
-    two at once.
-
-    A batch's decisions wait for Redis (the cross-shipment state and the version ledger) for
-    about a tenth of the batch's time. Made in a thread (:meth:`in_thread`), that wait leaves
-    the event loop free to take in the records of the next batch meanwhile. Everything else
-    that calls the processor from the loop (the timer's marks, a revocation, the shutdown)
-    goes through :meth:`on_loop`, which waits for a call in the thread to finish first."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-
-    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(fn, *args)
-
-    async def on_loop(self, fn: Callable[..., T], *args: Any) -> T:
-        async with self._lock:
-            return fn(*args)
+__all__ = ["BatchCommit", "batches"]
 
 
 class _Sized(Protocol):

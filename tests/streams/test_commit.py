@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
-from s321.streams.commit import BatchCommit, OneAtATime, batches
+from s321.streams.commit import BatchCommit, batches
 
 
 class _Step:
@@ -110,38 +109,3 @@ def test_nothing_is_held_across_a_change_of_assignment() -> None:
     """A rebalance between takes: the batch is processed at once (the agent then starts the
     new assignment before processing it, as for any batch)."""
     assert _batches([[1, 2], [3]], waiting=[9, 9], steady=False) == [[1, 2], [3]]
-
-
-def test_a_call_on_the_loop_waits_for_the_call_in_the_thread() -> None:
-    """While the batch's decisions are made in a thread (and wait there, as for Redis), the
-    loop goes on (it takes in records), but a call into the processor from the loop (the
-    timer's marks) starts only once the thread's call is over."""
-    calls: list[str] = []
-    release = threading.Event()
-    loop_ran = threading.Event()
-
-    def deciding() -> str:
-        calls.append("decide started")
-        assert loop_ran.wait(5), "the loop did not run while the thread waited"
-        release.wait(5)
-        calls.append("decide done")
-        return "decisions"
-
-    def marking() -> None:
-        calls.append("marks")
-
-    async def scenario() -> str:
-        processing = OneAtATime()
-        decided = asyncio.create_task(processing.in_thread(deciding))
-        await asyncio.sleep(0.05)  # the thread has started and waits
-        marks = asyncio.create_task(processing.on_loop(marking))
-        await asyncio.sleep(0.05)
-        loop_ran.set()  # the loop was free meanwhile
-        await asyncio.sleep(0.05)
-        assert calls == ["decide started"], "the loop's call ran during the thread's"
-        release.set()
-        await marks
-        return await decided
-
-    assert asyncio.run(scenario()) == "decisions"
-    assert calls == ["decide started", "decide done", "marks"]

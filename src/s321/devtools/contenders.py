@@ -15,6 +15,10 @@ work, each run as a process of its own so that its CPU time and memory are its o
     the same, with Faust's consumer handing each record over in line as the s321 worker's
     does (:func:`s321.streams.internals.hand_over_in_line`): what that saves of Faust's own
     cost per record.
+``faust-consume-confluent``
+    the same as ``faust-consume`` over Faust's librdkafka transport (``confluent://``) instead
+    of aiokafka. Not among the benchmark's contenders: with faust-streaming 0.15.3 it subscribes
+    to nothing and reads no record (see ``tests/benchmarks/LEVERS.md``).
 
 This is tooling, not the product: it imports faust itself (in the product only ``streams/``
 does). The Faust apps speak to the broker in plain text only.
