@@ -412,9 +412,9 @@ def test_read_only_aggregates_match_recorded_ones_and_write_nothing(
     store.record_and_read(_rec("A", "500"))
     recorded = store.record_and_read(_rec("B", "400"))
     assert store.read(_rec("B", "400")) == dataclasses.replace(recorded, affected=())
-    before = sorted(client.scan_iter(match=f"{unique}:*"))
+    before = sorted(client.scan_iter(match=f"{unique}:*", count=1000))
     assert store.read(_rec("C", "100")).person_day_total == recorded.person_day_total + 100
-    assert sorted(client.scan_iter(match=f"{unique}:*")) == before
+    assert sorted(client.scan_iter(match=f"{unique}:*", count=1000)) == before
     client.delete(*before)
 
 
