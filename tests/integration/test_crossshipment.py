@@ -176,8 +176,7 @@ def test_the_version_ledger_keeps_each_shipments_newest_version(
 ) -> None:
     """What one worker wrote, another reads; an unknown shipment is absent; the decision
     records of a write are held until the next write or until let go; an unreachable Redis
-    reads as an empty
-    ledger and a write to it is dropped without raising."""
+    reads as an empty ledger and a write to it is dropped without raising."""
     ledger = VersionLedger(redis_client, prefix=f"{unique}:")
     ledger.write(
         {"A": (1, "RELEASE|"), "B": (3, "HOLD|R03:PERSON_DAY_AGGREGATE")},

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from s321 import serialization, topics
 from s321.admin import ensure_topics
@@ -307,8 +308,6 @@ def test_a_stopped_workers_store_records_how_far_the_changelog_reached(run: Work
     assert all(end > 0 for end in ends.values()), f"a changelog partition is empty: {ends}"
     assert persisted == {p: end - 1 for p, end in ends.items()}, (persisted, ends)
     # its decisions all acknowledged, the stopped worker left no decision record in the ledger
-    import redis
-
     client = redis.Redis.from_url(run.redis_url)
     try:
         versions = list(client.scan_iter(match=f"{run.prefix}*xs:dv:*", count=1000))
